@@ -1,0 +1,43 @@
+# retrain: two commands for a newcomer, `make demo` and `make test`; both install first when needed.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: help install test lint demo clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+# Re-installs when pyproject.toml or the lock file changes (the stamp is older than them).
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 2; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install retrain (editable) with dev extras from the lock file
+
+test: $(STAMP)  ## install if needed, then run the whole test suite
+	$(PY) -m pytest -q
+
+lint: $(STAMP)  ## ruff + mypy
+	$(VENV)/bin/ruff check retrain dags plugins tests benchmarks
+	$(VENV)/bin/ruff format --check retrain dags plugins tests benchmarks
+	$(VENV)/bin/mypy
+
+demo: $(STAMP)  ## install if needed, then run the demo
+	$(VENV)/bin/retrain config validate config/retraining.yaml
+	@for f in examples/signals/*.json; do \
+	  echo; echo "== retrain check --signals $$f"; \
+	  $(VENV)/bin/retrain check --config config/retraining.yaml --signals $$f; rc=$$?; \
+	  if [ $$rc -ne 0 ] && [ $$rc -ne 10 ]; then exit $$rc; fi; \
+	done
+
+clean:  ## remove local state (demo data, MLflow and Airflow databases)
+	rm -rf .state

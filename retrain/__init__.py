@@ -1,0 +1,59 @@
+"""retrain: Airflow-native retraining for scikit-learn models on MLflow.
+
+Importing the package is cheap: it loads no Airflow, mlflow, scikit-learn or pandas. Public names
+resolve lazily on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "RetrainConfig": "retrain.config",
+    "load_config": "retrain.config",
+    "ConfigError": "retrain.errors",
+    "DataError": "retrain.errors",
+    "RegistryError": "retrain.errors",
+    "RetrainError": "retrain.errors",
+    "parse_condition": "retrain.conditions",
+    "Decision": "retrain.triggers",
+    "Signals": "retrain.triggers",
+    "TriggerPolicy": "retrain.triggers",
+    "CadenceDecision": "retrain.cadence",
+    "decide_cadence": "retrain.cadence",
+}
+
+__all__ = [
+    "CadenceDecision",
+    "ConfigError",
+    "DataError",
+    "Decision",
+    "RegistryError",
+    "RetrainConfig",
+    "RetrainError",
+    "Signals",
+    "TriggerPolicy",
+    "__version__",
+    "decide_cadence",
+    "load_config",
+    "parse_condition",
+]
+
+if TYPE_CHECKING:
+    from retrain.cadence import CadenceDecision, decide_cadence
+    from retrain.conditions import parse_condition
+    from retrain.config import RetrainConfig, load_config
+    from retrain.errors import ConfigError, DataError, RegistryError, RetrainError
+    from retrain.triggers import Decision, Signals, TriggerPolicy
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'retrain' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,167 @@
+"""The ``retrain`` command line. Every command calls the same library functions as the DAGs.
+
+Exit codes: 0 = success / not triggered, 10 = ``check`` triggered, 2 = bad input, 1 = failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from retrain.errors import ConfigError, DataError, RetrainError
+
+__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILURE", "EXIT_OK", "EXIT_TRIGGERED", "main"]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+EXIT_TRIGGERED = 10
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+# --- config -----------------------------------------------------------------------------------
+
+
+def _cmd_config_validate(args: argparse.Namespace) -> int:
+    from retrain.config import default_config_path, load_config
+
+    path = Path(args.path) if args.path else (Path(args.config) if args.config else None)
+    config = load_config(path)
+    shown = path or default_config_path()
+    if args.json:
+        _print_json({"valid": True, "path": str(shown), "config": config.model_dump(mode="json")})
+    else:
+        rules = ", ".join(config.retraining_rules)
+        _console().print(
+            f"[green]OK[/] {shown}: model {config.model.name!r}, "
+            f"{len(config.model.features.all)} features, rules: {rules}"
+        )
+    return EXIT_OK
+
+
+# --- check ------------------------------------------------------------------------------------
+
+
+def _render_decision(decision: Any) -> None:
+    from rich.table import Table
+
+    console = _console()
+    verdict = "[bold red]RETRAIN[/]" if decision.triggered else "[bold green]no retraining[/]"
+    console.print(f"Decision: {verdict}  (trigger: {decision.trigger}, action: {decision.action})")
+    table = Table("signal", "value")
+    for name, value in decision.signals.items():
+        table.add_row(name, "unknown" if value is None else f"{value:g}")
+    console.print(table)
+    for reason in decision.reasons:
+        console.print(f"  - {reason}")
+    for note in decision.notes:
+        console.print(f"  [yellow]![/] {note}")
+    cadence = decision.cadence
+    console.print(
+        f"Cadence: {cadence.level} (every {cadence.interval_days:g} days): {cadence.reasons[0]}"
+    )
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from retrain.config import load_config
+    from retrain.triggers import TriggerPolicy, read_signals_file
+
+    config = load_config(args.config)
+    if args.signals is None:
+        raise DataError(["--signals FILE is required (live signals come with the pipeline)"])
+    signals, now, last = read_signals_file(args.signals)
+    decision = TriggerPolicy(config).evaluate(
+        signals, now=now, last_triggered_at=last, force=args.force, force_reason=args.reason
+    )
+    if args.json:
+        _print_json(decision.to_dict())
+    else:
+        _render_decision(decision)
+    return EXIT_TRIGGERED if decision.triggered else EXIT_OK
+
+
+# --- parser -----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    parser = argparse.ArgumentParser(
+        prog="retrain",
+        description="Keep a model good as its data changes: triggers, drift, gated retraining, "
+        "promotion and rollback on MLflow.",
+        epilog="Exit codes: 0 ok / not triggered, 10 triggered (check), 2 bad input, 1 failure.",
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+        p.add_argument(
+            "--config",
+            "-c",
+            help="config file (default: $RETRAIN_CONFIG or config/retraining.yaml)",
+        )
+        p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        return p
+
+    check = add("check", _cmd_check, "Evaluate the trigger policy and print the decision.")
+    check.add_argument(
+        "--signals", help="JSON file of signal values (plus optional 'now' and 'last_triggered_at')"
+    )
+    check.add_argument("--force", action="store_true", help="force a run (needs --reason)")
+    check.add_argument("--reason", help="why the run is forced")
+
+    config = sub.add_parser("config", help="Config file commands.")
+    config_sub = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
+    validate = config_sub.add_parser("validate", help="Report every problem in a config file.")
+    validate.set_defaults(handler=_cmd_config_validate)
+    validate.add_argument(
+        "path", nargs="?", help="config file (default: $RETRAIN_CONFIG or config/retraining.yaml)"
+    )
+    validate.add_argument("--config", "-c", help=argparse.SUPPRESS)
+    validate.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def _version() -> str:
+    from retrain import __version__
+
+    return f"retrain {__version__}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``retrain`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except (ConfigError, DataError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_BAD_INPUT
+    except ValueError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_BAD_INPUT
+    except RetrainError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_FAILURE
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

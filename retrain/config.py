@@ -1,0 +1,582 @@
+"""The retraining config: one YAML file describing a model's whole retraining setup.
+
+``load_config(path)`` reads the file with ``yaml.safe_load`` semantics (plus duplicate-key
+detection), expands ``${VAR}`` / ``${VAR:-default}`` in string values from the environment, and
+validates everything into frozen pydantic models. Every problem is reported at once, each as
+``<file>: <key.path>: <problem>``.
+
+Only ``model``, ``data`` and ``registry`` are required; every other section has defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from retrain.conditions import Condition, ConditionError, parse_condition
+from retrain.errors import ConfigError
+
+__all__ = [
+    "ABTestSettings",
+    "CadenceSettings",
+    "ConfigError",
+    "DataSettings",
+    "DeploymentSettings",
+    "DriftSettings",
+    "EvaluationSettings",
+    "ModelSettings",
+    "NotificationSettings",
+    "RegistrySettings",
+    "RetrainConfig",
+    "Rule",
+    "ScheduleSettings",
+    "TriggerSettings",
+    "default_config_path",
+    "load_config",
+]
+
+CONFIG_ENV = "RETRAIN_CONFIG"
+METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+Metric = Literal["accuracy", "precision", "recall", "f1", "roc_auc"]
+Action = Literal["retrain", "investigate_and_retrain", "investigate", "notify"]
+DriftStatistic = Literal["psi", "js", "wasserstein", "missing_rate", "unseen_share"]
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
+_IDENT = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+_DOTTED = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --- model -------------------------------------------------------------------------------------
+
+
+class Features(_Section):
+    """Feature columns by kind."""
+
+    numeric: list[Annotated[str, Field(min_length=1)]] = []
+    categorical: list[Annotated[str, Field(min_length=1)]] = []
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Features:
+        if not self.numeric and not self.categorical:
+            raise ValueError("at least one numeric or categorical feature is required")
+        seen: set[str] = set()
+        for name in [*self.numeric, *self.categorical]:
+            if name in seen:
+                raise ValueError(f"feature {name!r} is listed twice")
+            seen.add(name)
+        return self
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+
+class Estimator(_Section):
+    """A scikit-learn compatible estimator given by dotted class path and constructor params."""
+
+    class_path: str = Field(
+        "sklearn.ensemble.HistGradientBoostingClassifier", alias="class", pattern=_DOTTED
+    )
+    params: dict[str, Any] = {}
+
+
+class ModelSettings(_Section):
+    """Which model is retrained: registered name, label, features, estimator."""
+
+    name: str = Field(pattern=_NAME, description="registered model name in MLflow")
+    target: str = Field(min_length=1, description="label column")
+    features: Features
+    estimator: Estimator = Estimator()
+    random_state: int = Field(42, ge=0, description="seed for every random step")
+
+    @model_validator(mode="after")
+    def _target_not_feature(self) -> ModelSettings:
+        if self.target in self.features.all:
+            raise ValueError(f"target {self.target!r} must not also be a feature")
+        return self
+
+
+# --- data --------------------------------------------------------------------------------------
+
+
+class ParquetSource(_Section):
+    """Parquet file, directory or dataset; local path or fsspec/pyarrow URL."""
+
+    kind: Literal["parquet"]
+    path: str = Field(min_length=1)
+    event_time_column: str = Field(min_length=1)
+
+
+class SqlSource(_Section):
+    """A SQL table or query, by SQLAlchemy URL or (inside Airflow) a connection id."""
+
+    kind: Literal["sql"]
+    url: str | None = None
+    conn_id: str | None = None
+    table: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")
+    query: str | None = None
+    event_time_column: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SqlSource:
+        if (self.url is None) == (self.conn_id is None):
+            raise ValueError("give exactly one of 'url' or 'conn_id'")
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of 'table' or 'query'")
+        return self
+
+
+class ValidationSettings(_Section):
+    """Data contract checked before training."""
+
+    min_rows: int = Field(200, ge=1)
+    max_duplicate_share: Fraction = 0.05
+    max_missing_share: Fraction = Field(0.2, description="per-feature NaN share allowed")
+    missing: dict[str, Literal["allow", "forbid"]] = Field(
+        {}, description="per-column NaN policy overriding max_missing_share"
+    )
+    allowed_categories: dict[str, list[str]] = {}
+    unseen_categories: Literal["error", "warn"] = "warn"
+
+
+class DataSettings(_Section):
+    """Where data comes from and how much of it trains a model."""
+
+    source: Annotated[ParquetSource | SqlSource, Field(discriminator="kind")]
+    training_window_days: int | None = Field(None, ge=1)
+    holdout_fraction: float = Field(0.2, gt=0, le=0.5)
+    validation: ValidationSettings = ValidationSettings()
+
+
+# --- registry ----------------------------------------------------------------------------------
+
+
+class RegistrySettings(_Section):
+    """The MLflow tracking server that holds models, runs and the retraining log."""
+
+    tracking_uri: str = Field(min_length=1)
+    experiment: str | None = Field(None, description="defaults to 'retrain/<model name>'")
+    log_experiment: str | None = Field(None, description="defaults to 'retrain/<model name>/log'")
+    request_timeout_seconds: PositiveFloat = 10.0
+    max_retries: int = Field(1, ge=0, le=5)
+
+
+# --- triggers ----------------------------------------------------------------------------------
+
+
+class Rule(_Section):
+    """One named rule in the seed's ``retraining_rules`` format."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    trigger: str = Field(min_length=1)
+    condition: str
+    action: Action = "retrain"
+
+    @field_validator("condition")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        parse_condition(value)
+        return value
+
+    @property
+    def parsed(self) -> Condition:
+        return parse_condition(self.condition)
+
+
+def _seed_rules() -> dict[str, Rule]:
+    return {
+        "performance_based": Rule(
+            trigger="accuracy_drops_below_0.85", condition="accuracy < 0.85", action="retrain"
+        ),
+        "scheduled": Rule(
+            trigger="weekly_retraining", condition="days_since_training > 7", action="retrain"
+        ),
+        "data_based": Rule(
+            trigger="new_data_volume", condition="new_samples > 10000", action="retrain"
+        ),
+        "drift_based": Rule(
+            trigger="high_data_drift",
+            condition="drift_count > 5",
+            action="investigate_and_retrain",
+        ),
+    }
+
+
+class TriggerSettings(_Section):
+    """How the rules are applied."""
+
+    cooldown_hours: float = Field(12.0, ge=0, description="minimum hours between triggered runs")
+
+
+class CadenceSettings(_Section):
+    """The seed's adaptive retraining frequency table as thresholds."""
+
+    enabled: bool = True
+    moderate_drift_share: Fraction = 0.1
+    high_drift_share: Fraction = 0.3
+    degraded_accuracy: Fraction = 0.85
+    critical_accuracy: Fraction = 0.75
+    monthly_days: PositiveFloat = 30
+    weekly_days: PositiveFloat = 7
+    daily_days: PositiveFloat = 1
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CadenceSettings:
+        if self.moderate_drift_share > self.high_drift_share:
+            raise ValueError("moderate_drift_share must be <= high_drift_share")
+        if self.critical_accuracy > self.degraded_accuracy:
+            raise ValueError("critical_accuracy must be <= degraded_accuracy")
+        if not self.daily_days <= self.weekly_days <= self.monthly_days:
+            raise ValueError("intervals must satisfy daily_days <= weekly_days <= monthly_days")
+        return self
+
+
+# --- drift -------------------------------------------------------------------------------------
+
+
+class SeverityCuts(_Section):
+    """Effect-size cut points: value >= low -> low, >= medium -> medium, >= high -> high."""
+
+    low: float = Field(ge=0)
+    medium: float = Field(ge=0)
+    high: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SeverityCuts:
+        if not self.low <= self.medium <= self.high:
+            raise ValueError("cut points must satisfy low <= medium <= high")
+        return self
+
+
+def _default_cuts() -> dict[DriftStatistic, SeverityCuts]:
+    return {
+        "psi": SeverityCuts(low=0.02, medium=0.1, high=0.25),
+        "js": SeverityCuts(low=0.03, medium=0.07, high=0.12),
+        "wasserstein": SeverityCuts(low=0.05, medium=0.1, high=0.2),
+        "missing_rate": SeverityCuts(low=0.01, medium=0.05, high=0.1),
+        "unseen_share": SeverityCuts(low=0.005, medium=0.02, high=0.05),
+    }
+
+
+class FeatureDriftOverride(_Section):
+    """Per-feature thresholds and opt-out."""
+
+    enabled: bool = True
+    thresholds: dict[DriftStatistic, SeverityCuts] = {}
+
+
+class DriftSettings(_Section):
+    """Drift engine settings."""
+
+    bins: int = Field(10, ge=2, le=100, description="reference quantile bins per numeric feature")
+    max_categories: int = Field(1000, ge=2, description="categories kept per feature profile")
+    min_samples: int = Field(100, ge=1, description="below this many rows severity is capped")
+    alpha: float = Field(0.01, gt=0, lt=1, description="significance level of the sanity test")
+    thresholds: dict[DriftStatistic, SeverityCuts] = Field(default_factory=_default_cuts)
+    features: dict[str, FeatureDriftOverride] = {}
+
+    @field_validator("thresholds", mode="after")
+    @classmethod
+    def _complete(
+        cls, value: dict[DriftStatistic, SeverityCuts]
+    ) -> dict[DriftStatistic, SeverityCuts]:
+        return {**_default_cuts(), **value}
+
+
+# --- evaluation, A/B, deployment -----------------------------------------------------------------
+
+
+def _seed_gate() -> dict[Metric, float]:
+    return {"accuracy": 0.85}
+
+
+def _accuracy_only() -> list[Metric]:
+    return ["accuracy"]
+
+
+class EvaluationSettings(_Section):
+    """The promotion gate."""
+
+    thresholds: dict[Metric, Fraction] = Field(default_factory=_seed_gate)
+    non_inferiority_margin: Fraction = Field(
+        0.01, description="how much worse than production the candidate may be"
+    )
+    compare_metrics: list[Metric] = Field(default_factory=_accuracy_only)
+    average: Literal["binary", "macro", "weighted"] = "macro"
+
+
+class ABTestSettings(_Section):
+    """Offline (paired holdout) and online (split traffic) model comparison."""
+
+    enabled: bool = True
+    alpha: float = Field(0.05, gt=0, lt=1)
+    confidence: float = Field(0.95, gt=0, lt=1)
+    n_bootstrap: int = Field(2000, ge=100)
+    min_detectable_effect: float = Field(0.02, gt=0, lt=1)
+    power: float = Field(0.8, gt=0, lt=1)
+    pass_if: Literal["not_worse", "better"] = Field(
+        "not_worse",
+        description="not_worse: fail only if the candidate is significantly worse",
+    )
+
+
+class DeploymentSettings(_Section):
+    """How a passing candidate moves staging -> canary -> production."""
+
+    skip_canary: bool = False
+    require_approval: bool = False
+    promote_to_production: Literal["auto", "manual"] = Field(
+        "auto", description="auto: promote after the canary checks in the same run"
+    )
+    canary_traffic_percent: float = Field(10.0, gt=0, le=100)
+
+
+# --- airflow-facing ----------------------------------------------------------------------------
+
+
+class ScheduleSettings(_Section):
+    """Schedules and retries used by the DAGs."""
+
+    retrain: str = Field("@weekly", min_length=1, description="cron or preset of the weekly run")
+    monitor: str = Field("@hourly", min_length=1, description="cron or preset of the monitor")
+    timezone: str = "UTC"
+    retries: int = Field(2, ge=0, le=10)
+    retry_delay_minutes: float = Field(10, ge=0)
+
+
+class NotificationSettings(_Section):
+    """Where rollbacks, failures and promotions are announced."""
+
+    kind: Literal["log", "slack", "smtp"] = "log"
+    slack_webhook_url: str | None = None
+    smtp_to: list[str] = []
+
+    @model_validator(mode="after")
+    def _target(self) -> NotificationSettings:
+        if self.kind == "slack" and not self.slack_webhook_url:
+            raise ValueError("kind 'slack' needs slack_webhook_url")
+        if self.kind == "smtp" and not self.smtp_to:
+            raise ValueError("kind 'smtp' needs smtp_to")
+        return self
+
+
+# --- the whole file -----------------------------------------------------------------------------
+
+
+class RetrainConfig(_Section):
+    """A model's whole retraining setup."""
+
+    model: ModelSettings
+    data: DataSettings
+    registry: RegistrySettings
+    retraining_rules: dict[Annotated[str, Field(pattern=_IDENT)], Rule] = Field(
+        default_factory=_seed_rules
+    )
+    triggers: TriggerSettings = TriggerSettings()
+    cadence: CadenceSettings = CadenceSettings()
+    drift: DriftSettings = DriftSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
+    ab_test: ABTestSettings = ABTestSettings()
+    deployment: DeploymentSettings = DeploymentSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    notifications: NotificationSettings = NotificationSettings()
+    source_path: Path | None = Field(None, exclude=True, description="file this was loaded from")
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> RetrainConfig:
+        features = set(self.model.features.all)
+        time_col = self.data.source.event_time_column
+        if time_col in features or time_col == self.model.target:
+            raise ValueError(
+                f"data.source.event_time_column {time_col!r} must not be a feature or the target"
+            )
+        for key in (
+            "drift.features",
+            "data.validation.allowed_categories",
+            "data.validation.missing",
+        ):
+            unknown = sorted(set(_lookup(self, key)) - features)
+            if unknown:
+                raise ValueError(f"{key} names unknown features: {', '.join(unknown)}")
+        if not self.retraining_rules:
+            raise ValueError("retraining_rules must define at least one rule")
+        return self
+
+    @property
+    def experiment_name(self) -> str:
+        return self.registry.experiment or f"retrain/{self.model.name}"
+
+    @property
+    def log_experiment_name(self) -> str:
+        return self.registry.log_experiment or f"retrain/{self.model.name}/log"
+
+
+def _lookup(obj: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys (yaml silently keeps the last one)."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise ConfigError(
+                [
+                    f"line {key_node.start_mark.line + 1}: duplicate key {key!r} "
+                    f"(first defined on line {seen[key] + 1})"
+                ]
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _expand_env(value: Any, env: Mapping[str, str], path: str, problems: list[str]) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _expand_env(v, env, f"{path}.{k}" if path else str(k), problems)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_expand_env(v, env, f"{path}[{i}]", problems) for i, v in enumerate(value)]
+    if isinstance(value, str) and "${" in value:
+
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env and env[name] != "":
+                return env[name]
+            if default is not None:
+                return default
+            problems.append(f"{path}: environment variable {name} is not set and has no default")
+            return match.group(0)
+
+        return _ENV_REF.sub(replace, value)
+    return value
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in {"parquet", "sql"} and out.endswith("source"):
+            continue  # discriminated-union tag, not a key the user wrote
+        elif part.startswith("function-") or part.startswith("tagged-union"):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _messages(error: ValidationError) -> list[str]:
+    problems = []
+    for item in error.errors():
+        loc = _format_loc(tuple(item["loc"]))
+        msg = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif item["type"] == "missing":
+            msg = "required key is missing"
+        elif "input" in item and item["type"] not in {"value_error", "assertion_error"}:
+            msg = f"{msg} (got {item['input']!r})"
+        problems.append(f"{loc}: {msg}")
+    return problems
+
+
+def default_config_path() -> Path:
+    """``$RETRAIN_CONFIG`` if set, else ``config/retraining.yaml`` under the current directory."""
+    return Path(os.environ.get(CONFIG_ENV) or "config/retraining.yaml")
+
+
+def parse_config(
+    data: Any, *, source: str = "<config>", env: Mapping[str, str] | None = None
+) -> RetrainConfig:
+    """Validate an already-loaded mapping (e.g. from a test) into a :class:`RetrainConfig`."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            [f"(top level): expected a mapping of sections, got {type(data).__name__}"],
+            source=source,
+        )
+    problems: list[str] = []
+    expanded = _expand_env(data, os.environ if env is None else env, "", problems)
+    if problems:
+        raise ConfigError(problems, source=source)
+    try:
+        return RetrainConfig.model_validate(expanded)
+    except ValidationError as exc:
+        raise ConfigError(_messages(exc), source=source) from None
+    except ConditionError as exc:  # pragma: no cover - pydantic wraps validator errors
+        raise ConfigError([str(exc)], source=source) from None
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] | None = None
+) -> RetrainConfig:
+    """Load and validate a config file (default: ``$RETRAIN_CONFIG`` or ``config/retraining.yaml``).
+
+    Relative data paths in the file are resolved against the file's directory.
+    """
+    file = Path(path) if path is not None else default_config_path()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(["file not found"], source=str(file)) from None
+    except OSError as exc:
+        raise ConfigError([f"cannot read: {exc.strerror}"], source=str(file)) from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except ConfigError as exc:
+        raise ConfigError(exc.problems, source=str(file)) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(
+            [f"{where}invalid YAML: {getattr(exc, 'problem', exc)}"], source=str(file)
+        ) from None
+    config = parse_config(data, source=str(file), env=env)
+    return _resolve_paths(config, file.resolve())
+
+
+def _resolve_paths(config: RetrainConfig, file: Path) -> RetrainConfig:
+    base = file.parent
+    source = config.data.source
+    if isinstance(source, ParquetSource) and "://" not in source.path:
+        path = Path(source.path).expanduser()
+        if not path.is_absolute():
+            source = source.model_copy(update={"path": str((base / path).resolve())})
+    data = config.data.model_copy(update={"source": source})
+    return config.model_copy(update={"data": data, "source_path": file})
