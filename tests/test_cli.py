@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from retrain.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_TRIGGERED, main
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = str(REPO / "config" / "retraining.yaml")
+SIGNALS = REPO / "examples" / "signals"
+
+
+class TestCheck:
+    @pytest.mark.parametrize(
+        ("signals_file", "code", "trigger"),
+        [
+            pytest.param("healthy.json", EXIT_OK, "none", id="healthy signals exit 0"),
+            pytest.param(
+                "degraded.json", EXIT_TRIGGERED, "high_data_drift", id="degraded signals exit 10"
+            ),
+            pytest.param("first_run.json", EXIT_TRIGGERED, "bootstrap", id="first run bootstraps"),
+            pytest.param(
+                "cooldown.json",
+                EXIT_OK,
+                "accuracy_drops_below_0.85",
+                id="cooldown holds back a fired rule",
+            ),
+        ],
+    )
+    def test_exit_code_and_json(
+        self, signals_file: str, code: int, trigger: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        rc = main(["check", "--config", CONFIG, "--signals", str(SIGNALS / signals_file), "--json"])
+        out = json.loads(capsys.readouterr().out)
+        assert rc == code
+        assert out["trigger"] == trigger
+        assert out["triggered"] is (code == EXIT_TRIGGERED)
+
+    def test_table_output_lists_reasons(self, capsys: pytest.CaptureFixture[str]) -> None:
+        main(["check", "--config", CONFIG, "--signals", str(SIGNALS / "degraded.json")])
+        out = capsys.readouterr().out
+        assert "RETRAIN" in out
+        assert "accuracy_drops_below_0.85: accuracy 0.81 < 0.85" in out
+        assert "Cadence: daily" in out
+
+    def test_forced_check_records_reason(self, capsys: pytest.CaptureFixture[str]) -> None:
+        rc = main(
+            [
+                "check",
+                "--config",
+                CONFIG,
+                "--signals",
+                str(SIGNALS / "healthy.json"),
+                "--force",
+                "--reason",
+                "new feature",
+                "--json",
+            ]
+        )
+        assert rc == EXIT_TRIGGERED
+        assert json.loads(capsys.readouterr().out)["force_reason"] == "new feature"
+
+    @pytest.mark.parametrize(
+        ("argv", "fragment"),
+        [
+            pytest.param(
+                ["--signals", "missing.json"],
+                "missing.json: file not found",
+                id="missing signals file",
+            ),
+            pytest.param(
+                ["--signals", str(SIGNALS / "healthy.json"), "--force"],
+                "forced run needs a reason",
+                id="force without reason",
+            ),
+        ],
+    )
+    def test_bad_input_exits_2(
+        self, argv: list[str], fragment: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert main(["check", "--config", CONFIG, *argv]) == EXIT_BAD_INPUT
+        assert fragment in capsys.readouterr().err
+
+    def test_bad_signal_value_exits_2(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        path = tmp_path / "s.json"
+        path.write_text('{"accuracy": 7}')
+        assert main(["check", "--config", CONFIG, "--signals", str(path)]) == EXIT_BAD_INPUT
+        assert "accuracy: 7 is out of range" in capsys.readouterr().err
+
+
+class TestConfigValidate:
+    def test_shipped_config_is_valid(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["config", "validate", CONFIG]) == EXIT_OK
+        assert "OK" in capsys.readouterr().out
+
+    def test_invalid_config_lists_problems(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        path = tmp_path / "c.yaml"
+        path.write_text("model: {name: m}\n")
+        assert main(["config", "validate", str(path)]) == EXIT_BAD_INPUT
+        err = capsys.readouterr().err
+        assert f"{path}: model.target: required key is missing" in err
+        assert f"{path}: data: required key is missing" in err
+
+    def test_config_from_environment(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.setenv("RETRAIN_CONFIG", CONFIG)
+        assert main(["config", "validate", "--json"]) == EXIT_OK
+        assert json.loads(capsys.readouterr().out)["config"]["model"]["name"] == "churn-classifier"
+
+
+class TestConsoleScript:
+    def test_help_lists_commands(self) -> None:
+        result = subprocess.run(
+            [sys.executable, "-m", "retrain.cli", "--help"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        for command in ("check", "config"):
+            assert command in result.stdout
+
+    def test_installed_entry_point_exit_code(self) -> None:
+        exe = Path(sys.executable).with_name("retrain")
+        result = subprocess.run(
+            [
+                str(exe),
+                "check",
+                "--config",
+                CONFIG,
+                "--signals",
+                str(SIGNALS / "degraded.json"),
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == EXIT_TRIGGERED, result.stderr

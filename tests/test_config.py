@@ -1,0 +1,313 @@
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from retrain.config import RetrainConfig, load_config, parse_config
+from retrain.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+MINIMAL: dict[str, Any] = {
+    "model": {
+        "name": "churn-classifier",
+        "target": "churned",
+        "features": {"numeric": ["tenure", "monthly_charges"], "categorical": ["contract"]},
+    },
+    "data": {"source": {"kind": "parquet", "path": "data/events", "event_time_column": "ts"}},
+    "registry": {"tracking_uri": "http://127.0.0.1:5000"},
+}
+
+_DELETE = object()
+
+
+def mutate(path: str, value: Any) -> dict[str, Any]:
+    """A copy of MINIMAL with the dotted ``path`` set to ``value`` (or deleted)."""
+    data = copy.deepcopy(MINIMAL)
+    node = data
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    if value is _DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return data
+
+
+def write(tmp_path: Path, data: Any, name: str = "retraining.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
+    return path
+
+
+class TestShippedConfig:
+    def test_shipped_config_loads_with_seed_thresholds(self) -> None:
+        config = load_config(REPO / "config" / "retraining.yaml", env={})
+        rules = config.retraining_rules
+        assert rules["performance_based"].condition == "accuracy < 0.85"
+        assert rules["scheduled"].condition == "days_since_training > 7"
+        assert rules["data_based"].condition == "new_samples > 10000"
+        assert rules["drift_based"].condition == "drift_count > 5"
+        assert rules["drift_based"].action == "investigate_and_retrain"
+        assert config.evaluation.thresholds == {"accuracy": 0.85}
+        assert config.deployment.skip_canary is False
+
+    def test_environment_overrides_deployment_settings(self) -> None:
+        env = {"RETRAIN_TRACKING_URI": "http://mlflow:5000", "RETRAIN_DATA_PATH": "s3://b/events"}
+        config = load_config(REPO / "config" / "retraining.yaml", env=env)
+        assert config.registry.tracking_uri == "http://mlflow:5000"
+        assert config.data.source.path == "s3://b/events"
+
+
+class TestDefaults:
+    def test_only_model_data_registry_are_required(self) -> None:
+        config = parse_config(MINIMAL)
+        assert set(config.retraining_rules) == {
+            "performance_based",
+            "scheduled",
+            "data_based",
+            "drift_based",
+        }
+        assert config.schedule.retries == 2 and config.schedule.retry_delay_minutes == 10
+        assert config.experiment_name == "retrain/churn-classifier"
+        assert config.drift.thresholds["psi"].high == 0.25
+
+    def test_relative_data_path_resolves_against_config_file(self, tmp_path: Path) -> None:
+        config = load_config(write(tmp_path, MINIMAL))
+        assert config.data.source.path == str(tmp_path / "data" / "events")
+
+    def test_any_number_of_named_rules(self) -> None:
+        rules = {
+            f"rule_{i}": {"trigger": f"t{i}", "condition": f"new_samples > {i}", "action": "notify"}
+            for i in range(6)
+        }
+        config = parse_config(mutate("retraining_rules", rules))
+        assert len(config.retraining_rules) == 6
+
+    def test_sql_source_with_connection_id(self) -> None:
+        source = {
+            "kind": "sql",
+            "conn_id": "warehouse",
+            "table": "events",
+            "event_time_column": "ts",
+        }
+        config = parse_config(mutate("data.source", source))
+        assert config.data.source.kind == "sql"
+
+    def test_per_feature_drift_override_keeps_other_defaults(self) -> None:
+        drift = {
+            "thresholds": {"psi": {"low": 0.05, "medium": 0.2, "high": 0.4}},
+            "features": {"tenure": {"enabled": False}},
+        }
+        config = parse_config(mutate("drift", drift))
+        assert config.drift.thresholds["psi"].high == 0.4
+        assert config.drift.thresholds["js"].high == 0.12
+        assert config.drift.features["tenure"].enabled is False
+
+    def test_config_is_immutable(self) -> None:
+        config = parse_config(MINIMAL)
+        with pytest.raises(Exception, match="frozen"):
+            config.model.name = "other"  # type: ignore[misc]
+
+
+BAD_CONFIGS = [
+    pytest.param(mutate("model", _DELETE), "model: required key is missing", id="missing model"),
+    pytest.param(
+        mutate("registry.tracking_uri", _DELETE),
+        "registry.tracking_uri: required key",
+        id="missing tracking uri",
+    ),
+    pytest.param(
+        mutate("model.target", ["a"]),
+        "model.target: Input should be a valid string",
+        id="target of the wrong type",
+    ),
+    pytest.param(
+        mutate("model.features.numerc", ["x"]),
+        "model.features.numerc: unknown key",
+        id="misspelled key",
+    ),
+    pytest.param(mutate("model.colour", "red"), "model.colour: unknown key", id="unknown key"),
+    pytest.param(
+        mutate("retraining_rules", {"p": {"trigger": "t", "condition": "acuracy < 0.8"}}),
+        "retraining_rules.p.condition: unknown signal 'acuracy'",
+        id="unknown signal",
+    ),
+    pytest.param(
+        mutate("retraining_rules", {"p": {"trigger": "t", "condition": "accuracy => 0.8"}}),
+        "retraining_rules.p.condition: unexpected character",
+        id="bad operator",
+    ),
+    pytest.param(
+        mutate(
+            "retraining_rules",
+            {"p": {"trigger": "t", "condition": "__import__('os').system('id')"}},
+        ),
+        "retraining_rules.p.condition: unexpected character",
+        id="injection attempt",
+    ),
+    pytest.param(
+        mutate("retraining_rules", {"p": {"trigger": "t", "condition": "new_samples > -10"}}),
+        "retraining_rules.p.condition: new_samples: threshold -10 is out of range",
+        id="negative threshold in a condition",
+    ),
+    pytest.param(
+        mutate(
+            "retraining_rules",
+            {"p": {"trigger": "t", "condition": "accuracy < 0.8", "action": "panic"}},
+        ),
+        "retraining_rules.p.action: Input should be",
+        id="unknown action",
+    ),
+    pytest.param(
+        mutate("retraining_rules", {"bad name!": {"trigger": "t", "condition": "accuracy < 0.8"}}),
+        "retraining_rules.bad name!",
+        id="rule name not an identifier",
+    ),
+    pytest.param(
+        mutate("triggers.cooldown_hours", -1),
+        "triggers.cooldown_hours: Input should be greater than or equal to 0",
+        id="negative cooldown",
+    ),
+    pytest.param(
+        mutate("evaluation.thresholds", {"accuracy": 1.5}),
+        "evaluation.thresholds.accuracy: Input should be less than or equal to 1",
+        id="gate threshold above one",
+    ),
+    pytest.param(
+        mutate("evaluation.thresholds", {"auc": 0.7}),
+        "evaluation.thresholds.auc",
+        id="gate on an unknown metric",
+    ),
+    pytest.param(
+        mutate("data.holdout_fraction", 0.9),
+        "data.holdout_fraction: Input should be less than or equal to 0.5",
+        id="holdout too large",
+    ),
+    pytest.param(
+        mutate("data.training_window_days", 0), "data.training_window_days", id="zero-day window"
+    ),
+    pytest.param(
+        mutate("data.source.kind", "csv"), "data.source: Input tag 'csv'", id="unknown source kind"
+    ),
+    pytest.param(
+        mutate("data.source", {"kind": "sql", "table": "t", "event_time_column": "ts"}),
+        "data.source: give exactly one of 'url' or 'conn_id'",
+        id="sql without url",
+    ),
+    pytest.param(
+        mutate("model.features.categorical", ["tenure"]),
+        "model.features: feature 'tenure' is listed twice",
+        id="feature listed twice",
+    ),
+    pytest.param(
+        mutate("model.target", "tenure"),
+        "model: target 'tenure' must not also be",
+        id="target is a feature",
+    ),
+    pytest.param(
+        mutate("model.estimator", {"class": "os.system; rm", "params": {}}),
+        "model.estimator.class: String should match pattern",
+        id="estimator not dotted",
+    ),
+    pytest.param(
+        mutate("model.name", "bad name/with slash"),
+        "model.name: String should match",
+        id="model name with a slash",
+    ),
+    pytest.param(
+        mutate("drift.features", {"nope": {"enabled": False}}),
+        "drift.features names unknown features: nope",
+        id="drift override for unknown feature",
+    ),
+    pytest.param(
+        mutate("drift.thresholds", {"psi": {"low": 0.3, "medium": 0.2, "high": 0.1}}),
+        "drift.thresholds.psi: cut points must satisfy",
+        id="unordered drift cuts",
+    ),
+    pytest.param(
+        mutate("cadence", {"critical_accuracy": 0.9, "degraded_accuracy": 0.8}),
+        "cadence: critical_accuracy must be <= degraded_accuracy",
+        id="cadence thresholds reversed",
+    ),
+    pytest.param(
+        mutate("notifications", {"kind": "slack"}),
+        "notifications: kind 'slack' needs slack_webhook_url",
+        id="slack without url",
+    ),
+    pytest.param(
+        mutate("schedule.retries", "two"),
+        "schedule.retries: Input should be a valid integer",
+        id="retries as text",
+    ),
+    pytest.param(
+        mutate("retraining_rules", {}),
+        "retraining_rules must define at least one rule",
+        id="no rules at all",
+    ),
+    pytest.param(["model"], "(top level): expected a mapping", id="a list instead of a mapping"),
+]
+
+
+class TestBadConfigs:
+    @pytest.mark.parametrize(("data", "fragment"), BAD_CONFIGS)
+    def test_error_names_file_and_key(self, tmp_path: Path, data: Any, fragment: str) -> None:
+        path = write(tmp_path, data)
+        with pytest.raises(ConfigError) as info:
+            load_config(path)
+        message = str(info.value)
+        assert str(path) in message
+        assert fragment in message, message
+
+    def test_duplicate_rule_names_are_rejected_with_line_numbers(self, tmp_path: Path) -> None:
+        text = yaml.safe_dump(MINIMAL) + (
+            "retraining_rules:\n"
+            "  scheduled: {trigger: a, condition: days_since_training > 7}\n"
+            "  scheduled: {trigger: b, condition: days_since_training > 1}\n"
+        )
+        path = write(tmp_path, text)
+        with pytest.raises(ConfigError, match=r"line \d+: duplicate key 'scheduled' \(first "):
+            load_config(path)
+
+    def test_all_problems_are_reported_at_once(self, tmp_path: Path) -> None:
+        data = mutate("triggers.cooldown_hours", -1)
+        data["data"]["holdout_fraction"] = 2
+        data["model"]["extra"] = True
+        with pytest.raises(ConfigError) as info:
+            load_config(write(tmp_path, data))
+        assert len(info.value.problems) == 3
+
+    def test_missing_environment_variable_is_named(self, tmp_path: Path) -> None:
+        data = mutate("registry.tracking_uri", "${MLFLOW_URL_FOR_TEST}")
+        with pytest.raises(
+            ConfigError,
+            match=r"registry\.tracking_uri: environment variable MLFLOW_URL_FOR_TEST is not set",
+        ):
+            load_config(write(tmp_path, data), env={})
+
+    def test_invalid_yaml_gives_line_and_column(self, tmp_path: Path) -> None:
+        path = write(tmp_path, "model: {name: [unclosed\n")
+        with pytest.raises(ConfigError, match=r"line \d+, column \d+: invalid YAML"):
+            load_config(path)
+
+    def test_missing_file(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match=r"nope\.yaml: file not found"):
+            load_config(tmp_path / "nope.yaml")
+
+    def test_yaml_python_tags_are_not_constructed(self, tmp_path: Path) -> None:
+        path = write(tmp_path, "model: !!python/object/apply:os.system ['true']\n")
+        with pytest.raises(ConfigError, match="invalid YAML"):
+            load_config(path)
+
+    def test_default_path_comes_from_environment(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        path = write(tmp_path, MINIMAL, name="other.yaml")
+        monkeypatch.setenv("RETRAIN_CONFIG", str(path))
+        assert isinstance(load_config(), RetrainConfig)
+        assert load_config().source_path == path.resolve()

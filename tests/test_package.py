@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("airflow", "mlflow", "sklearn", "pandas", "scipy", "pyarrow", "matplotlib")
+
+
+class TestImportIsLight:
+    @pytest.mark.parametrize(
+        "statement",
+        [
+            pytest.param("import retrain", id="the package"),
+            pytest.param(
+                "import retrain.config, retrain.triggers, retrain.cadence",
+                id="config trigger and cadence modules",
+            ),
+            pytest.param("from retrain import load_config, TriggerPolicy", id="lazy public names"),
+        ],
+    )
+    def test_no_heavy_modules(self, statement: str) -> None:
+        code = f"import sys; {statement}; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        assert result.stdout.strip() == ""
+
+    def test_library_never_imports_airflow(self) -> None:
+        from pathlib import Path
+
+        root = Path(__file__).resolve().parents[1] / "retrain"
+        offenders = [
+            str(p.relative_to(root.parent))
+            for p in root.rglob("*.py")
+            if any(
+                line.lstrip().startswith(("import airflow", "from airflow"))
+                for line in p.read_text().splitlines()
+            )
+        ]
+        assert offenders == []
+
+    def test_unknown_attribute(self) -> None:
+        import retrain
+
+        with pytest.raises(AttributeError, match="no attribute 'nope'"):
+            _ = retrain.nope
