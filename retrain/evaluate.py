@@ -1,0 +1,177 @@
+"""Evaluate: metrics on the holdout and the promotion gate.
+
+The gate passes only if the candidate meets every configured threshold (the seed: accuracy >=
+0.85) AND is not worse than the production model, on the same holdout, by more than the
+non-inferiority margin. With no production model the thresholds alone decide. A forced promotion
+needs a reason and is recorded as forced. Every decision carries readable reasons.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from retrain.config import EvaluationSettings
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+__all__ = ["GateResult", "ModelScores", "compute_metrics", "gate", "score_model"]
+
+
+@dataclass(frozen=True)
+class ModelScores:
+    """Averaged metrics, per-class metrics, confusion matrix and predictions of one model."""
+
+    metrics: dict[str, float]
+    per_class: dict[str, dict[str, float]]
+    confusion_matrix: list[list[int]]
+    labels: list[str]
+    n: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """Whether the candidate may be promoted, and why."""
+
+    passed: bool
+    forced: bool
+    reasons: list[str]
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    force_reason: str | None = None
+
+    @property
+    def status(self) -> str:
+        """``passed``, ``failed`` or ``forced`` (failed but promoted by an operator)."""
+        if self.forced and not all(c["passed"] for c in self.checks):
+            return "forced"
+        return "passed" if self.passed else "failed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "status": self.status}
+
+
+def compute_metrics(
+    y_true: np.ndarray[Any, Any] | pd.Series,
+    y_pred: np.ndarray[Any, Any],
+    y_score: np.ndarray[Any, Any] | None,
+    *,
+    labels: list[Any],
+    average: str = "auto",
+) -> ModelScores:
+    """Accuracy, precision, recall, F1 and ROC AUC (when scores exist), per class and averaged.
+
+    ``average="auto"`` means ``binary`` (positive class = the last label) for two classes and
+    ``macro`` otherwise. ``y_score`` is ``predict_proba`` output with columns in ``labels`` order.
+    """
+    from sklearn.metrics import (
+        accuracy_score,
+        confusion_matrix,
+        precision_recall_fscore_support,
+        roc_auc_score,
+    )
+
+    binary = len(labels) == 2
+    mode = ("binary" if binary else "macro") if average == "auto" else average
+    kwargs: dict[str, Any] = {"labels": labels, "zero_division": 0}
+    if mode == "binary":
+        kwargs["pos_label"] = labels[-1]
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y_true, y_pred, average=mode, **kwargs
+    )
+    metrics = {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
+    }
+    present = set(map(str, y_true)) if y_score is not None else set()
+    if y_score is not None and len(present) >= 2:
+        if binary:
+            metrics["roc_auc"] = float(roc_auc_score(y_true, y_score[:, 1], labels=labels))
+        else:
+            metrics["roc_auc"] = float(
+                roc_auc_score(y_true, y_score, labels=labels, multi_class="ovr", average="macro")
+            )
+    p, r, f, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, average=None, zero_division=0
+    )
+    per_class = {
+        str(label): {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
+                     "support": int(support[i])}
+        for i, label in enumerate(labels)
+    }
+    matrix = confusion_matrix(y_true, y_pred, labels=labels).tolist()
+    return ModelScores(metrics, per_class, matrix, [str(x) for x in labels], len(y_pred))
+
+
+def score_model(
+    model: Any, frame: pd.DataFrame, *, features: list[str], target: str, labels: list[Any],
+    average: str = "auto",
+) -> tuple[ModelScores, np.ndarray[Any, Any]]:
+    """Predict ``frame`` with ``model``; return its scores and the predictions."""
+    import numpy as np
+
+    X = frame[features]
+    y_pred = np.asarray(model.predict(X))
+    y_score = None
+    if hasattr(model, "predict_proba"):
+        proba = np.asarray(model.predict_proba(X))
+        order = [list(model.classes_).index(label) if label in model.classes_ else None
+                 for label in labels]
+        y_score = np.column_stack(
+            [proba[:, i] if i is not None else np.zeros(len(X)) for i in order]
+        )
+    scores = compute_metrics(frame[target].to_numpy(), y_pred, y_score, labels=labels,
+                             average=average)
+    return scores, y_pred
+
+
+def gate(
+    candidate: Mapping[str, float],
+    baseline: Mapping[str, float] | None,
+    settings: EvaluationSettings,
+    *,
+    force: bool = False,
+    force_reason: str | None = None,
+) -> GateResult:
+    """Apply thresholds and non-inferiority against ``baseline`` (the production model)."""
+    if force and not (force_reason and force_reason.strip()):
+        raise ValueError("a forced promotion needs a reason")
+    checks: list[dict[str, Any]] = []
+    reasons: list[str] = []
+    for metric, threshold in settings.thresholds.items():
+        value = candidate.get(metric)
+        ok = value is not None and math.isfinite(value) and value >= threshold
+        shown = "missing" if value is None else f"{value:.4f}"
+        reasons.append(f"{metric} {shown} {'>=' if ok else '<'} threshold {threshold}")
+        checks.append({"check": f"{metric} >= {threshold}", "value": value, "passed": ok})
+    if baseline is None:
+        reasons.append("no production model: thresholds alone decide")
+    else:
+        margin = settings.non_inferiority_margin
+        for metric in settings.compare_metrics:
+            cand, base = candidate.get(metric), baseline.get(metric)
+            if cand is None or base is None:
+                reasons.append(f"{metric}: not comparable (missing for one model)")
+                checks.append({"check": f"{metric} vs production", "value": None,
+                               "passed": False})
+                continue
+            ok = cand >= base - margin
+            diff = cand - base
+            reasons.append(
+                f"{metric} {cand:.4f} vs production {base:.4f} ({diff:+.4f}); "
+                f"{'within' if ok else 'worse than'} non-inferiority margin {margin}"
+            )
+            checks.append({"check": f"{metric} >= production - {margin}", "value": diff,
+                           "passed": ok})
+    passed = all(c["passed"] for c in checks)
+    if force and not passed:
+        reasons.append(f"FORCED despite failing checks: {force_reason}")
+    return GateResult(passed or force, force, reasons, checks, force_reason if force else None)

@@ -1,0 +1,181 @@
+"""Preprocess + train: one scikit-learn Pipeline built from the config.
+
+``Pipeline([("preprocess", ColumnTransformer(...)), ("model", estimator)])``: the fitted
+preprocessing travels inside the model, so evaluation and serving transform exactly as training
+did. The newest ``data.holdout_fraction`` of rows (by event time) is held out for evaluation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from retrain.config import RetrainConfig
+from retrain.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+
+__all__ = [
+    "TrainResult",
+    "build_pipeline",
+    "load_estimator_class",
+    "preprocessing_fingerprint",
+    "time_split",
+    "train",
+]
+
+MAX_ONE_HOT_CATEGORIES = 50
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """The fitted model on disk, the holdout it was not trained on, and timings."""
+
+    model_path: str
+    holdout_path: str
+    train_rows: int
+    holdout_rows: int
+    train_start: str | None
+    train_end: str | None
+    holdout_start: str | None
+    holdout_end: str | None
+    fit_seconds: float
+    algorithm: str
+    params: dict[str, Any]
+    preprocessing_fingerprint: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_estimator_class(path: str) -> type[Any]:
+    """Import a scikit-learn compatible estimator class from its dotted path."""
+    module_name, _, name = path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError([f"model.estimator.class: cannot import {path!r}: {exc}"]) from None
+    if not inspect.isclass(cls) or not all(hasattr(cls, m) for m in ("fit", "predict")):
+        raise ConfigError([f"model.estimator.class: {path!r} is not an estimator class with "
+                           "fit() and predict()"])
+    return cls  # type: ignore[no-any-return]
+
+
+def build_pipeline(config: RetrainConfig) -> Pipeline:
+    """The unfitted preprocessing + estimator pipeline described by ``config.model``."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    model = config.model
+    cls = load_estimator_class(model.estimator.class_path)
+    params = dict(model.estimator.params)
+    if "random_state" in inspect.signature(cls).parameters and "random_state" not in params:
+        params["random_state"] = model.random_state
+    try:
+        estimator = cls(**params)
+    except TypeError as exc:
+        raise ConfigError([f"model.estimator.params: {exc}"]) from None
+    transformers: list[tuple[str, Any, list[str]]] = []
+    if model.features.numeric:
+        numeric = Pipeline(
+            [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+        )
+        transformers.append(("numeric", numeric, list(model.features.numeric)))
+    if model.features.categorical:
+        categorical = Pipeline(
+            [
+                ("impute", SimpleImputer(strategy="constant", fill_value="__missing__")),
+                (
+                    "encode",
+                    OneHotEncoder(
+                        handle_unknown="infrequent_if_exist",
+                        max_categories=MAX_ONE_HOT_CATEGORIES,
+                        sparse_output=False,
+                    ),
+                ),
+            ]
+        )
+        transformers.append(("categorical", categorical, list(model.features.categorical)))
+    preprocess = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
+    return Pipeline([("preprocess", preprocess), ("model", estimator)])
+
+
+def preprocessing_fingerprint(pipeline: Pipeline) -> str:
+    """A stable hash of the fitted preprocessing step (its parameters and learned state)."""
+    import numpy as np
+
+    preprocess = pipeline.named_steps["preprocess"]
+    digest = hashlib.sha256(repr(sorted(preprocess.get_params(deep=False).items())).encode())
+    for name, transformer, columns in preprocess.transformers_:
+        digest.update(f"{name}:{columns}".encode())
+        for step in getattr(transformer, "steps", [(name, transformer)]):
+            for attr in ("statistics_", "mean_", "scale_", "categories_"):
+                value = getattr(step[1], attr, None)
+                if value is None:
+                    continue
+                parts = value if isinstance(value, list) else [value]
+                for part in parts:
+                    digest.update(np.asarray(part).astype(str).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def time_split(
+    frame: pd.DataFrame, time_column: str, holdout_fraction: float
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split into (older rows, newest ``holdout_fraction`` of rows) by event time."""
+    ordered = frame.sort_values(time_column, kind="stable", ignore_index=True)
+    n_holdout = max(1, round(len(ordered) * holdout_fraction))
+    return ordered.iloc[:-n_holdout], ordered.iloc[-n_holdout:]
+
+
+def _iso(frame: pd.DataFrame, column: str, which: str) -> str | None:
+    if frame.empty:
+        return None
+    value = frame[column].min() if which == "min" else frame[column].max()
+    return str(value.isoformat())
+
+
+def train(config: RetrainConfig, frame: pd.DataFrame, *, out_dir: str | Path) -> TrainResult:
+    """Fit the pipeline on all but the newest slice; write the model and holdout to ``out_dir``."""
+    import joblib
+
+    time_col = config.data.source.event_time_column
+    features = config.model.features.all
+    target = config.model.target
+    train_part, holdout = time_split(frame, time_col, config.data.holdout_fraction)
+    pipeline = build_pipeline(config)
+    started = time.perf_counter()
+    pipeline.fit(train_part[features], train_part[target])
+    fit_seconds = time.perf_counter() - started
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model_path = out / "model.joblib"
+    holdout_path = out / "holdout.parquet"
+    joblib.dump(pipeline, model_path)
+    holdout.to_parquet(holdout_path, index=False)
+    estimator = pipeline.named_steps["model"]
+    return TrainResult(
+        model_path=str(model_path),
+        holdout_path=str(holdout_path),
+        train_rows=len(train_part),
+        holdout_rows=len(holdout),
+        train_start=_iso(train_part, time_col, "min"),
+        train_end=_iso(train_part, time_col, "max"),
+        holdout_start=_iso(holdout, time_col, "min"),
+        holdout_end=_iso(holdout, time_col, "max"),
+        fit_seconds=round(fit_seconds, 3),
+        algorithm=f"{type(estimator).__module__}.{type(estimator).__qualname__}",
+        params={k: v for k, v in estimator.get_params(deep=False).items()
+                if isinstance(v, int | float | str | bool) or v is None},
+        preprocessing_fingerprint=preprocessing_fingerprint(pipeline),
+    )

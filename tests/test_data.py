@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from retrain.data import extract, read_frame
+from retrain.errors import DataError
+from retrain.synthetic import StreamSpec, generate_week, write_stream
+from tests.helpers import churn_config
+
+SPEC = StreamSpec(weeks=4, rows_per_week=500, drift_week=None)
+WEEK = timedelta(weeks=1)
+
+
+@pytest.fixture(scope="module")
+def stream(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("stream") / "events"
+    write_stream(root, SPEC)
+    return root
+
+
+class TestExtractParquet:
+    def test_reads_everything_up_to_as_of(self, stream: Path, tmp_path: Path) -> None:
+        result = extract(churn_config(stream), out_dir=tmp_path, as_of=SPEC.start + 2 * WEEK)
+        assert result.rows == 1000
+        assert result.new_samples == 1000, "no watermark: every row is new"
+        frame = read_frame(result.path)
+        assert frame["event_time"].max() <= pd.Timestamp(SPEC.start + 2 * WEEK)
+
+    def test_new_samples_after_watermark(self, stream: Path, tmp_path: Path) -> None:
+        result = extract(churn_config(stream), out_dir=tmp_path, as_of=SPEC.start + 3 * WEEK,
+                         watermark=SPEC.start + 2 * WEEK)
+        assert result.rows == 1500
+        assert result.new_samples == 500
+
+    def test_training_window_limits_history(self, stream: Path, tmp_path: Path) -> None:
+        config = churn_config(stream, data={"training_window_days": 14})
+        result = extract(config, out_dir=tmp_path, as_of=SPEC.start + 4 * WEEK)
+        assert result.rows == 1000
+        assert result.window_start == (SPEC.start + 2 * WEEK).isoformat()
+
+    def test_window_override_beats_config(self, stream: Path, tmp_path: Path) -> None:
+        config = churn_config(stream, data={"training_window_days": 14})
+        result = extract(config, out_dir=tmp_path, as_of=SPEC.start + 4 * WEEK, window_days=7)
+        assert result.rows == 500
+
+    def test_data_version_is_deterministic_and_content_based(self, stream: Path,
+                                                              tmp_path: Path) -> None:
+        config = churn_config(stream)
+        a = extract(config, out_dir=tmp_path / "a", as_of=SPEC.start + 2 * WEEK)
+        b = extract(config, out_dir=tmp_path / "b", as_of=SPEC.start + 2 * WEEK)
+        c = extract(config, out_dir=tmp_path / "c", as_of=SPEC.start + 3 * WEEK)
+        assert a.data_version == b.data_version
+        assert a.content_hash != c.content_hash
+        assert a.data_version.endswith(a.content_hash[:12])
+
+    def test_empty_window_is_not_an_error_here(self, stream: Path, tmp_path: Path) -> None:
+        result = extract(churn_config(stream), out_dir=tmp_path, as_of=SPEC.start - WEEK)
+        assert result.rows == 0 and result.first_event is None
+
+    def test_missing_path_is_named(self, tmp_path: Path) -> None:
+        with pytest.raises(DataError, match="data source path does not exist: .*nowhere"):
+            extract(churn_config(tmp_path / "nowhere"), out_dir=tmp_path, as_of=SPEC.start)
+
+    def test_missing_time_column_is_named(self, tmp_path: Path) -> None:
+        frame = generate_week(SPEC, 0).drop(columns=["event_time"])
+        frame.to_parquet(tmp_path / "x.parquet")
+        with pytest.raises(DataError, match="event time column 'event_time' not found"):
+            extract(churn_config(tmp_path / "x.parquet"), out_dir=tmp_path, as_of=SPEC.start)
+
+    def test_missing_feature_column_is_left_for_validation(self, tmp_path: Path) -> None:
+        frame = generate_week(SPEC, 0).drop(columns=["tenure"])
+        frame.to_parquet(tmp_path / "x.parquet")
+        result = extract(churn_config(tmp_path / "x.parquet"), out_dir=tmp_path / "o",
+                         as_of=SPEC.start + WEEK)
+        assert "tenure" not in result.columns and result.rows == 500
+
+
+class TestExtractSql:
+    def test_sqlite_table_with_time_filter(self, tmp_path: Path) -> None:
+        db = tmp_path / "events.db"
+        frame = pd.concat([generate_week(SPEC, 0), generate_week(SPEC, 1)])
+        frame["event_time"] = frame["event_time"].dt.tz_convert(None).astype(str)
+        with sqlite3.connect(db) as conn:
+            frame.to_sql("events", conn, index=False)
+        config = churn_config(tmp_path, data={"source": {
+            "kind": "sql", "url": f"sqlite:///{db}", "table": "events",
+            "event_time_column": "event_time"}})
+        result = extract(config, out_dir=tmp_path / "o", as_of=SPEC.start + 2 * WEEK,
+                         watermark=SPEC.start + WEEK)
+        assert result.rows == 1000
+        assert result.new_samples == 500
+
+    def test_conn_id_outside_airflow_is_explained(self, tmp_path: Path) -> None:
+        config = churn_config(tmp_path, data={"source": {
+            "kind": "sql", "conn_id": "warehouse", "table": "events",
+            "event_time_column": "event_time"}})
+        with pytest.raises(DataError, match="conn_id 'warehouse' is resolved by Airflow"):
+            extract(config, out_dir=tmp_path, as_of=datetime(2026, 1, 1, tzinfo=UTC))
