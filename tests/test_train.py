@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import joblib
+import pandas as pd
+import pytest
+
+from retrain.errors import ConfigError
+from retrain.synthetic import NUMERIC, StreamSpec, generate_week
+from retrain.train import build_pipeline, preprocessing_fingerprint, time_split, train
+from tests.helpers import churn_config
+
+FRAME = pd.concat([generate_week(StreamSpec(rows_per_week=600, drift_week=None), w)
+                   for w in range(2)], ignore_index=True)
+
+
+class TestBuildPipeline:
+    def test_preprocessing_and_estimator_from_config(self) -> None:
+        pipeline = build_pipeline(churn_config(Path("/u")))
+        assert list(pipeline.named_steps) == ["preprocess", "model"]
+        assert pipeline.named_steps["model"].max_iter == 50
+        assert pipeline.named_steps["model"].random_state == 42, "seed from model.random_state"
+
+    def test_any_sklearn_estimator(self) -> None:
+        config = churn_config(Path("/u"), model={"estimator": {
+            "class": "sklearn.linear_model.LogisticRegression", "params": {"C": 0.5}}})
+        assert build_pipeline(config).named_steps["model"].C == 0.5
+
+    @pytest.mark.parametrize(
+        ("estimator", "fragment"),
+        [pytest.param({"class": "sklearn.ensemble.NoSuchModel"}, "cannot import",
+                      id="class that does not exist"),
+         pytest.param({"class": "os.path.join"}, "is not an estimator class",
+                      id="a function, not an estimator"),
+         pytest.param({"class": "sklearn.linear_model.LogisticRegression",
+                       "params": {"bogus": 1}}, "model.estimator.params", id="unknown parameter")],
+    )
+    def test_bad_estimator_is_a_config_error(self, estimator: dict[str, object],
+                                             fragment: str) -> None:
+        with pytest.raises(ConfigError, match=fragment):
+            build_pipeline(churn_config(Path("/u"), model={"estimator": estimator}))
+
+
+class TestTrain:
+    def test_time_based_holdout_is_the_newest_slice(self) -> None:
+        older, newest = time_split(FRAME.sample(frac=1, random_state=0), "event_time", 0.25)
+        assert len(newest) == 300
+        assert older["event_time"].max() <= newest["event_time"].min()
+
+    def test_fit_save_and_reload_predicts_identically(self, tmp_path: Path) -> None:
+        config = churn_config(Path("/u"))
+        result = train(config, FRAME, out_dir=tmp_path)
+        assert result.train_rows + result.holdout_rows == len(FRAME)
+        assert result.algorithm == "sklearn.ensemble._hist_gradient_boosting.gradient_boosting." \
+            "HistGradientBoostingClassifier"
+        model = joblib.load(result.model_path)
+        holdout = pd.read_parquet(result.holdout_path)
+        features = config.model.features.all
+        assert (model.predict(holdout[features]) == model.predict(holdout[features])).all()
+        assert preprocessing_fingerprint(model) == result.preprocessing_fingerprint
+        assert result.train_end is not None and result.holdout_start is not None
+        assert result.train_end <= result.holdout_start
+
+    def test_training_is_reproducible(self, tmp_path: Path) -> None:
+        config = churn_config(Path("/u"))
+        a = train(config, FRAME, out_dir=tmp_path / "a")
+        b = train(config, FRAME, out_dir=tmp_path / "b")
+        holdout = pd.read_parquet(a.holdout_path)
+        pa, pb = joblib.load(a.model_path), joblib.load(b.model_path)
+        features = config.model.features.all
+        assert (pa.predict_proba(holdout[features]) == pb.predict_proba(holdout[features])).all()
+
+    def test_missing_values_are_imputed_inside_the_pipeline(self, tmp_path: Path) -> None:
+        frame = FRAME.copy()
+        frame.loc[::7, NUMERIC[0]] = float("nan")
+        frame.loc[::5, "contract"] = None
+        config = churn_config(Path("/u"), model={"estimator": {
+            "class": "sklearn.linear_model.LogisticRegression", "params": {}}})
+        result = train(config, frame, out_dir=tmp_path)
+        model = joblib.load(result.model_path)
+        assert len(model.predict(frame[config.model.features.all])) == len(frame)
+
+    def test_fingerprint_changes_with_the_data(self, tmp_path: Path) -> None:
+        config = churn_config(Path("/u"))
+        a = train(config, FRAME, out_dir=tmp_path / "a")
+        b = train(config, FRAME.iloc[:900], out_dir=tmp_path / "b")
+        assert a.preprocessing_fingerprint != b.preprocessing_fingerprint
