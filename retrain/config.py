@@ -43,6 +43,7 @@ __all__ = [
     "RetrainConfig",
     "Rule",
     "ScheduleSettings",
+    "StorageSettings",
     "TriggerSettings",
     "default_config_path",
     "load_config",
@@ -324,7 +325,9 @@ class EvaluationSettings(_Section):
         0.01, description="how much worse than production the candidate may be"
     )
     compare_metrics: list[Metric] = Field(default_factory=_accuracy_only)
-    average: Literal["binary", "macro", "weighted"] = "macro"
+    average: Literal["auto", "binary", "macro", "weighted"] = Field(
+        "auto", description="auto: binary (positive = last class) for 2 classes, else macro"
+    )
 
 
 class ABTestSettings(_Section):
@@ -382,6 +385,15 @@ class NotificationSettings(_Section):
         return self
 
 
+class StorageSettings(_Section):
+    """Where runs keep their working files (extracted data, models, reports)."""
+
+    work_dir: str = Field(
+        ".retrain-work",
+        description="local path (relative to the config file) or URL shared by all workers",
+    )
+
+
 # --- the whole file -----------------------------------------------------------------------------
 
 
@@ -402,6 +414,7 @@ class RetrainConfig(_Section):
     deployment: DeploymentSettings = DeploymentSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     notifications: NotificationSettings = NotificationSettings()
+    storage: StorageSettings = StorageSettings()
     source_path: Path | None = Field(None, exclude=True, description="file this was loaded from")
 
     @model_validator(mode="after")
@@ -579,4 +592,8 @@ def _resolve_paths(config: RetrainConfig, file: Path) -> RetrainConfig:
         if not path.is_absolute():
             source = source.model_copy(update={"path": str((base / path).resolve())})
     data = config.data.model_copy(update={"source": source})
-    return config.model_copy(update={"data": data, "source_path": file})
+    storage = config.storage
+    if "://" not in storage.work_dir and not Path(storage.work_dir).expanduser().is_absolute():
+        work_dir = str((base / Path(storage.work_dir).expanduser()).resolve())
+        storage = storage.model_copy(update={"work_dir": work_dir})
+    return config.model_copy(update={"data": data, "storage": storage, "source_path": file})
