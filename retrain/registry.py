@@ -1,0 +1,1384 @@
+"""The model registry: versions with lineage, staging -> canary -> production, audit, rollback.
+
+MLflow is the system of record. :class:`ModelRegistry` wraps ``mlflow.MlflowClient`` for one
+registered model (``config.model.name``) and adds what MLflow lacks:
+
+* **Records.** Each version carries the seed's version record (version id, timestamp, algorithm,
+  training data version, metrics, features, status) plus lineage (retraining id, trigger reasons,
+  gate result, training-data watermark, git commit, idempotency key) as ``retrain.*`` version tags.
+* **Status flow.** Aliases ``staging``, ``canary`` and ``production`` point at versions; the tag
+  ``retrain.status`` mirrors them (plus ``archived``, ``rolled_back``, ``rejected``). Allowed
+  changes are the explicit :data:`TRANSITIONS`; anything else raises :class:`RegistryError`.
+* **Audit history.** Every alias move is an :class:`AuditEntry`, stored as ONE registered-model tag
+  ``retrain.audit.<time>.<random>`` holding JSON. One tag per entry means concurrent writers never
+  overwrite each other (distinct keys; the server upserts by key), and one ``get_registered_model``
+  call returns the whole history together with the aliases it explains.
+* **Crash safety.** A move is written as an entry in state ``pending`` *before* any alias moves;
+  then the aliases move, the status tags change, and the entry flips to ``done`` (its only
+  mutation). The next mutating call (or :meth:`ModelRegistry.repair`) completes pending entries,
+  so a crash anywhere leaves either nothing changed or a recorded move that a re-run finishes;
+  never a moved pointer without a record.
+
+No Airflow import; mlflow, scikit-learn and pandas load inside the methods that need them.
+Alias-moving calls for one model are expected to be serialised by the caller (the DAG runs with
+``max_active_runs=1``); the audit log itself loses no entry under concurrency.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import getpass
+import hashlib
+import json
+import logging
+import math
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from retrain.errors import RegistryError
+from retrain.notify import LogNotifier, Notification, NotificationError, Notifier
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion, RegisteredModel
+
+    from retrain.config import RegistrySettings, RetrainConfig
+
+__all__ = [
+    "ALIASES",
+    "GATE_RESULTS",
+    "STATUSES",
+    "TRANSITIONS",
+    "AliasMove",
+    "AuditEntry",
+    "ModelRegistry",
+    "ModelVersionInfo",
+    "RegistryError",
+    "VersionRecord",
+    "allowed_transition",
+    "git_commit",
+    "pinned_requirements",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Lifecycle aliases, in promotion order.
+ALIASES: Final = ("staging", "canary", "production")
+#: Values of the ``retrain.status`` version tag.
+STATUSES: Final = (
+    "pending",
+    "staging",
+    "canary",
+    "production",
+    "archived",
+    "rolled_back",
+    "rejected",
+)
+GATE_RESULTS: Final = ("passed", "failed", "forced")
+
+#: ``(from status, to status) -> operations that may make that change``. ``promote`` staging ->
+#: production additionally needs ``deployment.skip_canary``; ``supersede`` is what happens to the
+#: version an alias moves away from.
+TRANSITIONS: Final[Mapping[tuple[str, str], frozenset[str]]] = {
+    ("pending", "staging"): frozenset({"register"}),
+    ("staging", "canary"): frozenset({"promote"}),
+    ("staging", "production"): frozenset({"promote", "rollback"}),
+    ("canary", "production"): frozenset({"promote", "rollback"}),
+    ("archived", "production"): frozenset({"rollback"}),
+    ("rolled_back", "production"): frozenset({"rollback"}),
+    ("staging", "rejected"): frozenset({"reject"}),
+    ("canary", "rejected"): frozenset({"reject"}),
+    ("staging", "archived"): frozenset({"supersede"}),
+    ("canary", "archived"): frozenset({"supersede"}),
+    ("production", "archived"): frozenset({"supersede"}),
+    ("production", "rolled_back"): frozenset({"rollback"}),
+}
+
+TAG = "retrain."
+STATUS_TAG = "retrain.status"
+AUDIT_PREFIX = "retrain.audit."
+INPUT_EXAMPLE_ROWS = 10
+PROFILE_FILE = "reference_profile.json"
+_REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "pandas", "numpy", "scipy")
+_HTTP_ENV = (
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER",
+)
+
+
+def allowed_transition(current: str, target: str, operation: str, *, skip_canary: bool) -> bool:
+    """Whether ``operation`` may change a version's status from ``current`` to ``target``."""
+    if operation == "promote" and (current, target) == ("staging", "production"):
+        return skip_canary
+    return operation in TRANSITIONS.get((current, target), frozenset())
+
+
+# --- records -------------------------------------------------------------------------------------
+
+
+def _utc_iso(value: datetime | str, what: str) -> str:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{what}: not an ISO-8601 time: {value!r}") from None
+    if not isinstance(value, datetime):
+        raise ValueError(f"{what}: expected a datetime or ISO-8601 string, got {value!r}")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)  # naive event times are taken as UTC
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _clean_metrics(metrics: Any, problems: list[str]) -> dict[str, float]:
+    if not isinstance(metrics, Mapping):
+        problems.append(f"metrics: expected a mapping of name to number, got {metrics!r}")
+        return {}
+    clean: dict[str, float] = {}
+    for name, raw in metrics.items():
+        try:
+            number = float(raw)
+        except (TypeError, ValueError):
+            number = math.nan
+        if isinstance(raw, bool) or not math.isfinite(number):
+            problems.append(f"metrics.{name}: expected a finite number, got {raw!r}")
+        else:
+            clean[str(name)] = number
+    return clean
+
+
+def _time_field(value: Any, what: str, problems: list[str], *, required: bool = True) -> str:
+    if not value:
+        if required:
+            problems.append(f"{what}: required (ISO-8601 time of the newest training event)")
+        return ""
+    try:
+        return _utc_iso(value, what)
+    except ValueError as exc:
+        problems.append(str(exc))
+        return ""
+
+
+def _as_int(value: Any) -> int | None:
+    return None if value is None or value == "" else int(value)
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """The seed's version record plus lineage; stored as ``retrain.*`` tags of a model version.
+
+    ``version_id``, ``timestamp`` and ``git_commit`` are filled in at registration when empty;
+    ``status`` is kept by the registry. ``watermark`` is the newest event time in the training
+    data (ISO-8601 UTC): "new data since last training" starts from it.
+    """
+
+    algorithm: str
+    training_data_version: str
+    metrics: Mapping[str, float]
+    features: Sequence[str]
+    retraining_id: str
+    watermark: str
+    trigger_reasons: Sequence[str] = ()
+    gate: str = "passed"
+    version_id: str = ""
+    timestamp: str = ""
+    git_commit: str = ""
+    status: str = "pending"
+
+    @classmethod
+    def from_value(cls, value: VersionRecord | Mapping[str, Any]) -> VersionRecord:
+        """Validate a record or a plain mapping; every problem is reported at once."""
+        data = asdict(value) if isinstance(value, VersionRecord) else dict(value)
+        problems = [f"unknown field {key!r}" for key in sorted(set(data) - set(_RECORD_FIELDS))]
+        for key in ("algorithm", "training_data_version", "retraining_id"):
+            if not isinstance(data.get(key), str) or not data[key].strip():
+                problems.append(f"{key}: expected a non-empty string, got {data.get(key)!r}")
+        metrics = _clean_metrics(data.get("metrics"), problems)
+        features = data.get("features")
+        if isinstance(features, str) or not isinstance(features, Sequence) or not features:
+            problems.append(f"features: expected a non-empty list of names, got {features!r}")
+            features = ()
+        reasons = data.get("trigger_reasons") or ()
+        reasons = [reasons] if isinstance(reasons, str) else reasons
+        gate = data.get("gate") or "passed"
+        if gate not in GATE_RESULTS:
+            problems.append(f"gate: expected one of {', '.join(GATE_RESULTS)}, got {gate!r}")
+        status = data.get("status") or "pending"
+        if status not in STATUSES:
+            problems.append(f"status: expected one of {', '.join(STATUSES)}, got {status!r}")
+        watermark = _time_field(data.get("watermark"), "watermark", problems)
+        timestamp = _time_field(data.get("timestamp"), "timestamp", problems, required=False)
+        if problems:
+            raise ValueError("invalid version record: " + "; ".join(problems))
+        return cls(
+            algorithm=data["algorithm"],
+            training_data_version=data["training_data_version"],
+            metrics=metrics,
+            features=tuple(str(f) for f in features),
+            retraining_id=data["retraining_id"],
+            watermark=watermark,
+            trigger_reasons=tuple(str(r) for r in reasons),
+            gate=gate,
+            version_id=data.get("version_id") or "",
+            timestamp=timestamp,
+            git_commit=data.get("git_commit") or "",
+            status=status,
+        )
+
+    def to_tags(self) -> dict[str, str]:
+        """``retrain.*`` tag values (lists and mappings as JSON)."""
+        tags = {}
+        for key, value in asdict(self).items():
+            if isinstance(value, dict | list | tuple):
+                tags[TAG + key] = json.dumps(value, sort_keys=True)
+            else:
+                tags[TAG + key] = str(value)
+        return tags
+
+    @classmethod
+    def from_tags(cls, tags: Mapping[str, str]) -> VersionRecord:
+        """Read a record back from version tags (missing tags read as empty)."""
+
+        def get(key: str, default: str = "") -> str:
+            return tags.get(TAG + key, default)
+
+        def loads(key: str, default: Any) -> Any:
+            try:
+                return json.loads(get(key)) if get(key) else default
+            except json.JSONDecodeError:
+                return default
+
+        return cls(
+            algorithm=get("algorithm"),
+            training_data_version=get("training_data_version"),
+            metrics=loads("metrics", {}),
+            features=tuple(loads("features", [])),
+            retraining_id=get("retraining_id"),
+            watermark=get("watermark"),
+            trigger_reasons=tuple(loads("trigger_reasons", [])),
+            gate=get("gate"),
+            version_id=get("version_id"),
+            timestamp=get("timestamp"),
+            git_commit=get("git_commit"),
+            status=get("status", "unmanaged"),
+        )
+
+    @property
+    def watermark_time(self) -> datetime | None:
+        return datetime.fromisoformat(self.watermark) if self.watermark else None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["metrics"] = dict(self.metrics)
+        data["features"] = list(self.features)
+        data["trigger_reasons"] = list(self.trigger_reasons)
+        return data
+
+
+_RECORD_FIELDS = tuple(VersionRecord.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class ModelVersionInfo:
+    """A registered model version with its record, as the rest of the system sees it."""
+
+    name: str
+    version: int
+    status: str
+    aliases: tuple[str, ...]
+    record: VersionRecord
+    run_id: str | None
+    model_id: str | None
+    source: str
+    created_at: str
+    idempotency_key: str | None = None
+    created: bool = True
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+    def age_seconds(self, now: datetime | None = None) -> float:
+        return (
+            (now or datetime.now(UTC)) - datetime.fromisoformat(self.created_at)
+        ).total_seconds()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["aliases"] = list(self.aliases)
+        data["record"] = self.record.to_dict()
+        data["uri"] = self.uri
+        return data
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """One alias pointer change: ``None`` means the alias did not exist / is removed."""
+
+    alias: str
+    from_version: int | None
+    to_version: int | None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One recorded registry operation: its alias moves and the status tags it sets.
+
+    ``alias``/``from_version``/``to_version`` repeat the primary move; ``moves`` lists all of them
+    (e.g. promoting the canary to production also removes the ``canary`` alias). ``state`` is
+    ``pending`` until every step is written, then ``done``; ``superseded`` if a later entry moved
+    the same alias before a pending one was completed; ``failed`` if its repair was refused.
+    """
+
+    id: str
+    at: str
+    op: str
+    alias: str
+    from_version: int | None
+    to_version: int | None
+    actor: str
+    reason: str
+    run_id: str | None
+    state: str
+    moves: tuple[AliasMove, ...]
+    statuses: Mapping[int, str] = field(default_factory=dict)
+
+    @property
+    def tag_key(self) -> str:
+        return AUDIT_PREFIX + self.id
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["moves"] = [asdict(m) for m in self.moves]
+        data["statuses"] = {str(k): v for k, v in self.statuses.items()}
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_tag(cls, key: str, value: str) -> AuditEntry:
+        data = json.loads(value)
+        moves = tuple(
+            AliasMove(m["alias"], _as_int(m["from_version"]), _as_int(m["to_version"]))
+            for m in data.get("moves", [])
+        )
+        return cls(
+            id=key.removeprefix(AUDIT_PREFIX),
+            at=data["at"],
+            op=data["op"],
+            alias=data["alias"],
+            from_version=_as_int(data.get("from_version")),
+            to_version=_as_int(data.get("to_version")),
+            actor=data.get("actor", ""),
+            reason=data.get("reason", ""),
+            run_id=data.get("run_id"),
+            state=data.get("state", "done"),
+            moves=moves,
+            statuses={int(k): v for k, v in data.get("statuses", {}).items()},
+        )
+
+
+# --- environment helpers ----------------------------------------------------------------------
+
+
+def pinned_requirements() -> list[str]:
+    """Exact pins of the packages a logged model needs (skips pip's 6-16 s inference)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = []
+    for name in _REQUIREMENTS:
+        with contextlib.suppress(PackageNotFoundError):
+            pins.append(f"{name}=={version(name)}")
+    return pins
+
+
+@functools.lru_cache(maxsize=1)
+def _git_rev() -> str:
+    here = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=here, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+
+    try:
+        sha = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+def git_commit() -> str:
+    """``$RETRAIN_GIT_COMMIT``, else ``git rev-parse HEAD`` of this code (``-dirty`` if modified),
+    else ``unknown``."""
+    return os.environ.get("RETRAIN_GIT_COMMIT", "").strip() or _git_rev()
+
+
+def _default_actor() -> str:
+    if actor := os.environ.get("RETRAIN_ACTOR", "").strip():
+        return actor
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+class _HttpLimits:
+    """Process-wide, reference-counted override of mlflow's HTTP retry/timeout variables."""
+
+    lock = threading.Lock()
+    depth = 0
+    saved: dict[str, str | None] = {}
+
+
+@contextlib.contextmanager
+def _bounded_http(settings: RegistrySettings) -> Iterator[None]:
+    """Apply ``request_timeout_seconds``/``max_retries`` to mlflow's HTTP client for a block.
+
+    mlflow 3.17 reads ``MLFLOW_HTTP_REQUEST_*`` from the environment on every request (defaults:
+    7 retries, backoff factor 2, 120 s timeout: minutes against a dead server). The variables are
+    set for the outermost registry call in the process and restored afterwards, so other mlflow
+    clients keep their own settings outside registry calls.
+    """
+    values = {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(settings.max_retries),
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(1, math.ceil(settings.request_timeout_seconds))),
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",  # int only; retries wait 0, 2, 4, ... s
+        "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.2",
+    }
+    with _HttpLimits.lock:
+        if _HttpLimits.depth == 0:
+            _HttpLimits.saved = {key: os.environ.get(key) for key in _HTTP_ENV}
+            os.environ.update(values)
+        _HttpLimits.depth += 1
+    try:
+        yield
+    finally:
+        with _HttpLimits.lock:
+            _HttpLimits.depth -= 1
+            if _HttpLimits.depth == 0:
+                for key, old in _HttpLimits.saved.items():
+                    if old is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = old
+
+
+# --- the registry --------------------------------------------------------------------------------
+
+
+class _EntryIds:
+    lock = threading.Lock()
+    last_ns = 0
+
+
+def _new_entry_id() -> str:
+    """Sortable, unique audit id ``YYYYmmddTHHMMSS.ffffffZ.<8 hex>``, increasing per process."""
+    with _EntryIds.lock:
+        now = max(time.time_ns(), _EntryIds.last_ns + 1000)
+        _EntryIds.last_ns = now
+    stamp = datetime.fromtimestamp(now / 1e9, UTC)
+    return f"{stamp:%Y%m%dT%H%M%S.%f}Z.{secrets.token_hex(4)}"
+
+
+class ModelRegistry:
+    """The registered model ``config.model.name`` on ``config.registry.tracking_uri``."""
+
+    def __init__(
+        self,
+        config: RetrainConfig,
+        *,
+        actor: str | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.config = config
+        self.name = config.model.name
+        self.settings = config.registry
+        self.tracking_uri = config.registry.tracking_uri
+        self.actor = actor or _default_actor()
+        self.notifier: Notifier = notifier or LogNotifier()
+        self._client_instance: MlflowClient | None = None
+
+    def __repr__(self) -> str:
+        return f"ModelRegistry({self.name!r} at {self.tracking_uri})"
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    @property
+    def _client(self) -> MlflowClient:
+        if self._client_instance is None:
+            from mlflow import MlflowClient
+
+            self._client_instance = MlflowClient(
+                tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri
+            )
+        return self._client_instance
+
+    @contextlib.contextmanager
+    def _calls(self, what: str) -> Iterator[None]:
+        """Bounded HTTP settings, and mlflow/network errors turned into :class:`RegistryError`."""
+        from mlflow.exceptions import MlflowException, RestException
+
+        with _bounded_http(self.settings):
+            try:
+                yield
+            except RegistryError:
+                raise
+            except RestException as exc:
+                if exc.error_code == "RESOURCE_DOES_NOT_EXIST" and "Registered Model" in str(exc):
+                    raise RegistryError(
+                        f"{what}: model {self.name!r} is not registered at {self.tracking_uri} "
+                        "(no version has been registered yet)"
+                    ) from exc
+                raise RegistryError(f"{what}: MLflow refused: {exc.message}") from exc
+            except MlflowException as exc:
+                raise self._transport_error(what, exc.message) from exc
+            except OSError as exc:
+                raise self._transport_error(what, str(exc)) from exc
+
+    def _transport_error(self, what: str, message: str) -> RegistryError:
+        lowered = message.lower()
+        if "api request to" not in lowered and "connection" not in lowered:
+            return RegistryError(f"{what}: {message}")
+        if "refused" in lowered:
+            cause = "connection refused"
+        elif "timed out" in lowered or "timeout" in lowered:
+            cause = f"no answer within {self.settings.request_timeout_seconds:g} s"
+        elif "name or service not known" in lowered or "resolve" in lowered:
+            cause = "host name does not resolve"
+        else:
+            cause = message.splitlines()[0][-200:]
+        return RegistryError(
+            f"{what}: MLflow tracking server at {self.tracking_uri} is unreachable ({cause}, "
+            f"{self.settings.max_retries} retr{'y' if self.settings.max_retries == 1 else 'ies'}); "
+            "check registry.tracking_uri and that the server is running"
+        )
+
+    def _registered_model(self) -> RegisteredModel:
+        return self._client.get_registered_model(self.name)
+
+    def _ensure_registered_model(self) -> RegisteredModel:
+        from mlflow.exceptions import RestException
+
+        try:
+            return self._registered_model()
+        except RestException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+        with contextlib.suppress(RestException):  # lost a creation race: fine
+            self._client.create_registered_model(
+                self.name,
+                tags={"retrain.managed": "true"},
+                description=f"Managed by retrain (config model {self.name!r}).",
+            )
+        return self._registered_model()
+
+    @staticmethod
+    def _aliases(rm: RegisteredModel) -> dict[str, int]:
+        return {alias: int(version) for alias, version in (rm.aliases or {}).items()}
+
+    @staticmethod
+    def _entries(rm: RegisteredModel) -> list[AuditEntry]:
+        """Audit entries, oldest first (unreadable tags are skipped with a warning)."""
+        entries = []
+        for key, value in (rm.tags or {}).items():
+            if not key.startswith(AUDIT_PREFIX):
+                continue
+            try:
+                entries.append(AuditEntry.from_tag(key, value))
+            except (ValueError, KeyError, TypeError) as exc:
+                logger.warning("skipping unreadable audit tag %s: %s", key, exc)
+        return sorted(entries, key=lambda e: e.id)
+
+    def _mv(self, version: int | str) -> ModelVersion:
+        from mlflow.exceptions import RestException
+
+        try:
+            return self._client.get_model_version(self.name, str(int(version)))
+        except RestException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                raise RegistryError(
+                    f"model {self.name!r} has no version {version} at {self.tracking_uri}"
+                ) from exc
+            raise
+        except ValueError:
+            raise RegistryError(f"not a version number: {version!r}") from None
+
+    def _info(
+        self, mv: ModelVersion, aliases: Mapping[str, int], created: bool = True
+    ) -> ModelVersionInfo:
+        tags = dict(mv.tags or {})
+        version = int(mv.version)
+        return ModelVersionInfo(
+            name=self.name,
+            version=version,
+            status=tags.get(STATUS_TAG, "unmanaged"),
+            aliases=tuple(a for a in ALIASES if aliases.get(a) == version)
+            + tuple(sorted(a for a, v in aliases.items() if v == version and a not in ALIASES)),
+            record=VersionRecord.from_tags(tags),
+            run_id=mv.run_id or None,
+            model_id=tags.get("retrain.model_id") or getattr(mv, "model_id", None),
+            source=mv.source or "",
+            created_at=datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC).isoformat(),
+            idempotency_key=tags.get("retrain.idempotency_key"),
+            created=created,
+        )
+
+    def _notify(self, notification: Notification) -> None:
+        try:
+            self.notifier.notify(notification)
+        except (NotificationError, OSError, ValueError) as exc:
+            logger.error("notification %r not delivered: %s", notification.title, exc)
+
+    # --- queries ------------------------------------------------------------------------------
+
+    def versions(self) -> list[ModelVersionInfo]:
+        """Every version of the model, newest first."""
+        with self._calls(f"listing versions of {self.name!r}"):
+            aliases = self._aliases(self._registered_model())
+            found: list[ModelVersion] = []
+            token: str | None = None
+            while True:
+                page = self._client.search_model_versions(
+                    f"name='{self.name}'", max_results=1000, page_token=token
+                )
+                found.extend(page)
+                token = page.token
+                if not token:
+                    break
+        infos = [self._info(mv, aliases) for mv in found]
+        return sorted(infos, key=lambda i: i.version, reverse=True)
+
+    def get_version(self, version: int | str) -> ModelVersionInfo:
+        """One version with its record and aliases."""
+        with self._calls(f"reading version {version} of {self.name!r}"):
+            aliases = self._aliases(self._registered_model())
+            return self._info(self._mv(version), aliases)
+
+    def current(self) -> dict[str, ModelVersionInfo]:
+        """Versions holding ``staging``/``canary``/``production``, by alias (absent if unset)."""
+        with self._calls(f"reading aliases of {self.name!r}"):
+            aliases = self._aliases(self._registered_model())
+            return {a: self._info(self._mv(aliases[a]), aliases) for a in ALIASES if a in aliases}
+
+    def production_watermark(self) -> datetime | None:
+        """Training-data watermark of the production version; ``None`` without one."""
+        production = self.current().get("production")
+        return production.record.watermark_time if production else None
+
+    def history(self, limit: int | None = None) -> list[AuditEntry]:
+        """Audit entries, newest first."""
+        with self._calls(f"reading the audit history of {self.name!r}"):
+            entries = self._entries(self._registered_model())
+        entries.reverse()
+        return entries if limit is None else entries[:limit]
+
+    def load_model(self, version_or_alias: int | str) -> Any:
+        """The fitted scikit-learn object of a version number or alias (``production``...)."""
+        import mlflow
+
+        with self._calls(f"loading {self.name!r} {version_or_alias}"):
+            version = self._resolve(version_or_alias)
+            with tempfile.TemporaryDirectory(prefix="retrain-model-") as tmp:
+                local = self._download(version, tmp)
+                return mlflow.sklearn.load_model(local)
+
+    def reference_profile(self, version: int | str) -> dict[str, Any] | None:
+        """The drift reference profile stored with a version, or ``None`` if it has none."""
+        import mlflow
+
+        with self._calls(f"reading the reference profile of {self.name!r} v{version}"):
+            mv = self._mv(self._resolve(version))
+            if mv.tags.get("retrain.reference_profile") != PROFILE_FILE:
+                return None
+            uri = self._client.get_model_version_download_uri(self.name, mv.version)
+            with tempfile.TemporaryDirectory(prefix="retrain-profile-") as tmp:
+                # not mlflow.artifacts.load_dict: it resolves against the global tracking URI
+                path = mlflow.artifacts.download_artifacts(
+                    artifact_uri=f"{uri.rstrip('/')}/extra_files/{PROFILE_FILE}",
+                    dst_path=tmp,
+                    tracking_uri=self.tracking_uri,
+                )
+                profile: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+            return profile
+
+    def _resolve(self, version_or_alias: int | str) -> int:
+        if isinstance(version_or_alias, int) or str(version_or_alias).isdigit():
+            return int(version_or_alias)
+        aliases = self._aliases(self._registered_model())
+        if version_or_alias not in aliases:
+            raise RegistryError(f"model {self.name!r} has no {version_or_alias!r} version")
+        return aliases[str(version_or_alias)]
+
+    def _download(self, version: int, directory: str) -> str:
+        import mlflow
+
+        uri = self._client.get_model_version_download_uri(self.name, str(version))
+        # mlflow-artifacts URI + explicit tracking_uri: a models:/ URI would be resolved against
+        # the process-global registry (and silently create ./mlflow.db), not this server.
+        path: str = mlflow.artifacts.download_artifacts(
+            artifact_uri=uri, dst_path=directory, tracking_uri=self.tracking_uri
+        )
+        return path
+
+    def _check_loads(self, version: int, what: str) -> None:
+        """Download a version, load it and predict on its input example; raise if any step fails."""
+        with tempfile.TemporaryDirectory(prefix="retrain-check-") as tmp:
+            local = self._download(version, tmp)
+            _load_and_predict(local, what)
+
+    # --- registration ------------------------------------------------------------------------
+
+    def register(
+        self,
+        model: Any,
+        *,
+        input_example: pd.DataFrame,
+        record: VersionRecord | Mapping[str, Any],
+        idempotency_key: str,
+        reference_profile: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        artifacts: Mapping[str, str | os.PathLike[str]] | None = None,
+        pip_requirements: Sequence[str] | None = None,
+    ) -> ModelVersionInfo:
+        """Log ``model`` (skops) and register it as a new version, announced as ``staging``.
+
+        The model goes into ``run_id`` (the retraining's run) or a new run of
+        ``config.experiment_name``, with a signature, the first rows of ``input_example``, pinned
+        ``pip_requirements`` and ``reference_profile`` as ``extra_files/reference_profile.json``
+        (``artifacts`` as ``extra_files/<name><suffix>``). It is downloaded, loaded and asked to
+        predict on the example *before* a version exists: a model that fails gets no version.
+        Registering again with the same ``idempotency_key`` returns the existing version
+        (``created=False``) and finishes its announcement if a crash interrupted it.
+        """
+        if not idempotency_key or not idempotency_key.strip():
+            raise ValueError("idempotency_key must be a non-empty string")
+        rec = VersionRecord.from_value(record)
+        example = _check_example(input_example)
+        digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:32]
+        with self._calls(f"registering a version of {self.name!r}"):
+            rm = self._ensure_registered_model()
+            self._reconcile(rm)
+            existing = self._find_by_key(digest)
+            if existing is not None:
+                return self._finish_registration(existing, created=False, run_id=run_id)
+            now = datetime.now(UTC)
+            rec = replace(
+                rec,
+                version_id=rec.version_id or f"{self.name}-{now:%Y%m%dT%H%M%SZ}-{digest[:8]}",
+                timestamp=rec.timestamp or now.isoformat().replace("+00:00", "Z"),
+                git_commit=rec.git_commit or git_commit(),
+                status="pending",
+            )
+            mv = self._log_and_register(
+                model,
+                example=example,
+                rec=rec,
+                key=idempotency_key,
+                digest=digest,
+                profile=reference_profile,
+                run_id=run_id,
+                artifacts=artifacts or {},
+                requirements=list(pip_requirements or pinned_requirements()),
+            )
+            return self._finish_registration(mv, created=True, run_id=run_id)
+
+    def _find_by_key(self, digest: str) -> ModelVersion | None:
+        found = self._client.search_model_versions(
+            f"name='{self.name}' and tags.`retrain.idempotency`='{digest}'"
+        )
+        return min(found, key=lambda mv: int(mv.version)) if found else None
+
+    def _log_and_register(
+        self,
+        model: Any,
+        *,
+        example: pd.DataFrame,
+        rec: VersionRecord,
+        key: str,
+        digest: str,
+        profile: Mapping[str, Any] | None,
+        run_id: str | None,
+        artifacts: Mapping[str, str | os.PathLike[str]],
+        requirements: list[str],
+    ) -> ModelVersion:
+        from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+
+        client = self._client
+        own_run = run_id is None
+        if run_id is None:
+            run_id = client.create_run(
+                self._experiment_id(),
+                run_name=f"register-{rec.retraining_id}",
+                tags={"retrain.retraining_id": rec.retraining_id, "retrain.idempotency": digest},
+            ).info.run_id
+        experiment_id = client.get_run(run_id).info.experiment_id
+        lineage = {"retrain.idempotency": digest, "retrain.retraining_id": rec.retraining_id}
+        logged = client.create_logged_model(
+            experiment_id, name="model", source_run_id=run_id, tags=lineage, model_type="sklearn"
+        )
+        try:
+            with tempfile.TemporaryDirectory(prefix="retrain-register-") as tmp:
+                local = _save_model(
+                    model,
+                    example=example,
+                    directory=Path(tmp),
+                    logged=logged,
+                    run_id=run_id,
+                    profile=profile,
+                    artifacts=artifacts,
+                    requirements=requirements,
+                )
+                client.log_model_artifacts(logged.model_id, local)
+            self._check_artifacts(logged.artifact_location, f"the new model of {rec.retraining_id}")
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                client.set_logged_model_tags(
+                    logged.model_id, {"retrain.load_check": str(exc)[:500]}
+                )
+                client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+                if own_run:
+                    client.set_terminated(run_id, "FAILED")
+            raise
+        client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+        client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
+        tags = {
+            **rec.to_tags(),
+            **lineage,
+            "retrain.idempotency_key": key[:5000],
+            "retrain.model_id": logged.model_id,
+            "retrain.reference_profile": PROFILE_FILE if profile is not None else "none",
+            "retrain.artifacts": json.dumps(sorted(artifacts)),
+        }
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in rec.metrics.items())
+        mv = client.create_model_version(
+            self.name,
+            source=f"models:/{logged.model_id}",
+            run_id=run_id,
+            tags=tags,
+            description=f"{rec.algorithm} from retraining {rec.retraining_id}: {metrics}",
+            await_creation_for=0,
+            model_id=logged.model_id,
+        )
+        if own_run:
+            client.set_terminated(run_id, "FINISHED")
+        # Two concurrent first attempts with one key: the lowest version wins, the other goes.
+        winner = self._find_by_key(digest)
+        if winner is not None and int(winner.version) != int(mv.version):
+            client.delete_model_version(self.name, mv.version)
+            return winner
+        return mv
+
+    def _check_artifacts(self, artifact_uri: str, what: str) -> None:
+        import mlflow
+
+        with tempfile.TemporaryDirectory(prefix="retrain-check-") as tmp:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=artifact_uri, dst_path=tmp, tracking_uri=self.tracking_uri
+            )
+            _load_and_predict(local, what)
+
+    def _experiment_id(self) -> str:
+        from mlflow.exceptions import RestException
+
+        name = self.config.experiment_name
+        experiment = self._client.get_experiment_by_name(name)
+        if experiment is not None:
+            return str(experiment.experiment_id)
+        try:
+            return str(self._client.create_experiment(name))
+        except RestException:  # created concurrently
+            experiment = self._client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+            return str(experiment.experiment_id)
+
+    def _finish_registration(
+        self, mv: ModelVersion, *, created: bool, run_id: str | None
+    ) -> ModelVersionInfo:
+        status = (mv.tags or {}).get(STATUS_TAG)
+        if status == "pending":  # registered but never announced (new, or a crash in between)
+            version = int(mv.version)
+            rm = self._registered_model()
+            record = VersionRecord.from_tags(mv.tags)
+            entry = self._plan_alias(
+                rm,
+                version,
+                "staging",
+                op="register",
+                displaced="archived",
+                reason=f"registered from retraining {record.retraining_id}",
+                run_id=run_id,
+            )
+            self._run_entry(entry, self._aliases(rm))
+            mv = self._mv(version)
+        return self._info(mv, self._aliases(self._registered_model()), created=created)
+
+    # --- status flow -------------------------------------------------------------------------
+
+    def promote(
+        self, version: int | str, to: str, *, reason: str, run_id: str | None = None
+    ) -> AuditEntry:
+        """Move ``version`` to ``canary`` or ``production`` (audited).
+
+        Staging -> production needs ``deployment.skip_canary``; the gate must have ``passed`` or
+        been ``forced``; a production target must load and predict first. The previous
+        production version becomes ``archived``. Re-running a promotion that a crash interrupted
+        completes it and returns its entry.
+        """
+        if to not in ("canary", "production"):
+            raise ValueError(f"promote to 'canary' or 'production', got {to!r}")
+        _require_reason(reason)
+        with self._calls(f"promoting {self.name!r} v{version} to {to}"):
+            rm = self._ensure_registered_model()
+            repaired = self._reconcile(rm)
+            mv = self._mv(version)
+            number = int(mv.version)
+            for entry in repaired:
+                if entry.op == "promote" and entry.alias == to and entry.to_version == number:
+                    return entry
+            info = self._info(mv, self._aliases(rm))
+            self._check_transition(info, to, "promote")
+            if info.record.gate not in ("passed", "forced"):
+                raise RegistryError(
+                    f"version {number} of {self.name!r} cannot be promoted to {to}: its gate "
+                    f"result is {info.record.gate or 'missing'!r} (needs 'passed' or 'forced')"
+                )
+            if to == "production":
+                self._check_loads(number, f"version {number} of {self.name!r}")
+            rm = self._registered_model()
+            entry = self._plan_alias(
+                rm, number, to, op="promote", displaced="archived", reason=reason, run_id=run_id
+            )
+            entry = self._run_entry(entry, self._aliases(rm))
+        logger.info("promoted %s v%s to %s: %s", self.name, number, to, reason)
+        if to == "production":
+            self._notify(
+                Notification(
+                    event="promotion",
+                    title=f"{self.name}: version {number} promoted to production",
+                    text=f"{self.name} v{number} now serves production "
+                    f"(was v{entry.from_version}); reason: {reason}",
+                    details=_details(entry),
+                )
+            )
+        return entry
+
+    def reject(self, version: int | str, *, reason: str, run_id: str | None = None) -> AuditEntry:
+        """Mark a staging or canary version ``rejected`` and remove its alias (audited)."""
+        _require_reason(reason)
+        with self._calls(f"rejecting {self.name!r} v{version}"):
+            rm = self._ensure_registered_model()
+            repaired = self._reconcile(rm)
+            mv = self._mv(version)
+            number = int(mv.version)
+            for entry in repaired:
+                if entry.op == "reject" and entry.statuses.get(number) == "rejected":
+                    return entry
+            rm = self._registered_model()
+            aliases = self._aliases(rm)
+            info = self._info(mv, aliases)
+            self._check_transition(info, "rejected", "reject")
+            held = [a for a in ALIASES if aliases.get(a) == number]
+            moves = tuple(AliasMove(a, number, None) for a in held)
+            entry = self._entry(
+                op="reject",
+                moves=moves or (AliasMove(info.status, number, None),),
+                statuses={number: "rejected"},
+                reason=reason,
+                run_id=run_id,
+            )
+            entry = self._run_entry(entry, aliases)
+        logger.warning("rejected %s v%s: %s", self.name, number, reason)
+        self._notify(
+            Notification(
+                event="rejection",
+                title=f"{self.name}: version {number} rejected",
+                text=f"{self.name} v{number} ({info.status}) was rejected; reason: {reason}",
+                level="warning",
+                details=_details(entry),
+            )
+        )
+        return entry
+
+    def rollback(
+        self, *, reason: str, to_version: int | str | None = None, run_id: str | None = None
+    ) -> AuditEntry:
+        """Return ``production`` to the version that served before the current one.
+
+        The default target comes from the audit history (the version the current production
+        version replaced), so a rollback of a rollback returns to the version that was serving.
+        An explicit ``to_version`` must have been in production before or have passed the gate.
+        The target must load and predict on its input example before the alias moves. The
+        demoted version becomes ``rolled_back``. Logged at CRITICAL and sent to the notifier.
+        Re-running after an interrupted rollback completes that rollback instead of starting
+        another.
+        """
+        _require_reason(reason)
+        with self._calls(f"rolling back {self.name!r}"):
+            rm = self._ensure_registered_model()
+            repaired = self._reconcile(rm)
+            for entry in repaired:
+                if entry.op == "rollback" and (
+                    to_version is None or entry.to_version == int(to_version)
+                ):
+                    self._announce_rollback(entry)
+                    return entry
+            rm = self._registered_model()
+            aliases = self._aliases(rm)
+            entries = self._entries(rm)
+            current = aliases.get("production")
+            if current is None:
+                raise RegistryError(
+                    f"nothing to roll back to: model {self.name!r} has no production version"
+                )
+            target = self._rollback_target(current, entries, to_version)
+            info = self._info(self._mv(target), aliases)
+            self._check_transition(info, "production", "rollback")
+            self._check_loads(target, f"rollback target version {target} of {self.name!r}")
+            entry = self._plan_alias(
+                rm,
+                target,
+                "production",
+                op="rollback",
+                displaced="rolled_back",
+                reason=reason,
+                run_id=run_id,
+            )
+            entry = self._run_entry(entry, aliases)
+        self._announce_rollback(entry)
+        return entry
+
+    def _rollback_target(
+        self, current: int, entries: Sequence[AuditEntry], to_version: int | str | None
+    ) -> int:
+        served = {
+            m.to_version
+            for e in entries
+            if e.state == "done"
+            for m in e.moves
+            if m.alias == "production" and m.to_version is not None
+        }
+        if to_version is None:
+            for entry in reversed(entries):
+                move = next((m for m in entry.moves if m.alias == "production"), None)
+                if entry.state == "done" and move is not None and move.to_version == current:
+                    if move.from_version is None:
+                        raise RegistryError(
+                            f"nothing to roll back to: version {current} of {self.name!r} is "
+                            "the first production version"
+                        )
+                    return move.from_version
+            raise RegistryError(
+                f"nothing to roll back to: the audit history of {self.name!r} does not say what "
+                f"served before version {current}; pass an explicit version (--to N)"
+            )
+        target = int(to_version)
+        if target == current:
+            raise RegistryError(f"version {target} of {self.name!r} is already in production")
+        info = self._info(self._mv(target), {})
+        if target not in served and info.record.gate != "passed":
+            raise RegistryError(
+                f"cannot roll back {self.name!r} to version {target}: it was never in production "
+                f"and its gate result is {info.record.gate or 'missing'!r}"
+            )
+        return target
+
+    def _announce_rollback(self, entry: AuditEntry) -> None:
+        logger.critical(
+            "ROLLBACK %s: production v%s -> v%s by %s: %s",
+            self.name,
+            entry.from_version,
+            entry.to_version,
+            entry.actor,
+            entry.reason,
+        )
+        self._notify(
+            Notification(
+                event="rollback",
+                title=f"{self.name}: rolled back to version {entry.to_version}",
+                text=f"{self.name} production moved from v{entry.from_version} back to "
+                f"v{entry.to_version} by {entry.actor}; reason: {entry.reason}",
+                level="critical",
+                details=_details(entry),
+            )
+        )
+
+    def _check_transition(self, info: ModelVersionInfo, target: str, operation: str) -> None:
+        skip = self.config.deployment.skip_canary
+        if allowed_transition(info.status, target, operation, skip_canary=skip):
+            return
+        hint = ""
+        if (info.status, target, operation) == ("staging", "production", "promote"):
+            hint = " (canary is required: deployment.skip_canary is false)"
+        elif (
+            target == "production"
+            and operation == "promote"
+            and info.status
+            in (
+                "archived",
+                "rolled_back",
+            )
+        ):
+            hint = f" (use rollback --to {info.version})"
+        allowed = sorted(
+            f"{to} by {', '.join(sorted(ops))}"
+            for (frm, to), ops in TRANSITIONS.items()
+            if frm == info.status
+        )
+        raise RegistryError(
+            f"illegal transition for version {info.version} of {self.name!r}: "
+            f"{info.status} -> {target} by {operation}{hint}; "
+            f"allowed from {info.status}: {'; '.join(allowed) or 'none'}"
+        )
+
+    # --- audited moves -----------------------------------------------------------------------
+
+    def _entry(
+        self,
+        *,
+        op: str,
+        moves: tuple[AliasMove, ...],
+        statuses: Mapping[int, str],
+        reason: str,
+        run_id: str | None,
+    ) -> AuditEntry:
+        primary = moves[0]
+        return AuditEntry(
+            id=_new_entry_id(),
+            at=datetime.now(UTC).isoformat(),
+            op=op,
+            alias=primary.alias,
+            from_version=primary.from_version,
+            to_version=primary.to_version,
+            actor=self.actor,
+            reason=reason,
+            run_id=run_id,
+            state="pending",
+            moves=moves,
+            statuses=dict(statuses),
+        )
+
+    def _plan_alias(
+        self,
+        rm: RegisteredModel,
+        version: int,
+        alias: str,
+        *,
+        op: str,
+        displaced: str,
+        reason: str,
+        run_id: str | None,
+    ) -> AuditEntry:
+        """Entry moving ``alias`` to ``version``; the version leaves any other lifecycle alias."""
+        aliases = self._aliases(rm)
+        previous = aliases.get(alias)
+        moves = [AliasMove(alias, previous, version)]
+        moves += [
+            AliasMove(a, version, None) for a in ALIASES if a != alias and aliases.get(a) == version
+        ]
+        statuses = {version: alias}
+        if previous is not None and previous != version:
+            statuses[previous] = displaced
+        return self._entry(
+            op=op, moves=tuple(moves), statuses=statuses, reason=reason, run_id=run_id
+        )
+
+    def _write_entry(self, entry: AuditEntry) -> None:
+        self._client.set_registered_model_tag(self.name, entry.tag_key, entry.to_json())
+
+    def _move_aliases(self, entry: AuditEntry, aliases: Mapping[str, int]) -> None:
+        for move in entry.moves:
+            current = aliases.get(move.alias)
+            if move.to_version is None:
+                if current is not None and current == move.from_version:
+                    self._client.delete_registered_model_alias(self.name, move.alias)
+            elif current != move.to_version:
+                self._client.set_registered_model_alias(self.name, move.alias, str(move.to_version))
+
+    def _write_statuses(self, entry: AuditEntry) -> None:
+        for version, status in entry.statuses.items():
+            self._client.set_model_version_tag(self.name, str(version), STATUS_TAG, status)
+
+    def _run_entry(
+        self, entry: AuditEntry, aliases: Mapping[str, int], *, recorded: bool = False
+    ) -> AuditEntry:
+        """Record first, then move, then mirror the status, then mark done (crash-safe order).
+
+        Every step is idempotent, so completing a ``pending`` entry is running it again.
+        """
+        if not recorded:
+            self._write_entry(entry)
+        self._move_aliases(entry, aliases)
+        self._write_statuses(entry)
+        done = replace(entry, state="done")
+        self._write_entry(done)
+        return done
+
+    def _reconcile(self, rm: RegisteredModel) -> list[AuditEntry]:
+        """Complete entries left ``pending`` by a crash; returns the entries completed."""
+        entries = self._entries(rm)
+        pending = [e for e in entries if e.state == "pending"]
+        completed: list[AuditEntry] = []
+        for entry in pending:
+            later = [e for e in entries if e.id > entry.id and e.state != "superseded"]
+            touched = {m.alias for e in later for m in e.moves}
+            if any(m.alias in touched for m in entry.moves):
+                logger.warning("audit entry %s superseded before completion", entry.id)
+                self._write_entry(replace(entry, state="superseded"))
+                continue
+            aliases = self._aliases(self._registered_model())
+            production = next((m for m in entry.moves if m.alias == "production"), None)
+            if (
+                production
+                and production.to_version
+                and aliases.get("production") != production.to_version
+            ):
+                try:
+                    self._check_loads(production.to_version, f"version {production.to_version}")
+                except RegistryError as exc:
+                    logger.error("not completing audit entry %s: %s", entry.id, exc)
+                    self._write_entry(replace(entry, state="failed"))
+                    continue
+            logger.warning(
+                "completing interrupted %s of %s (entry %s: %s v%s -> v%s)",
+                entry.op,
+                self.name,
+                entry.id,
+                entry.alias,
+                entry.from_version,
+                entry.to_version,
+            )
+            completed.append(self._run_entry(entry, aliases, recorded=True))
+        return completed
+
+    def repair(self) -> list[AuditEntry]:
+        """Complete any move a crash interrupted; returns the entries completed."""
+        with self._calls(f"repairing {self.name!r}"):
+            return self._reconcile(self._registered_model())
+
+
+# --- module helpers ------------------------------------------------------------------------------
+
+
+def _require_reason(reason: str) -> None:
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValueError("a reason is required (it goes into the audit history)")
+
+
+def _details(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "alias": entry.alias,
+        "from_version": entry.from_version,
+        "to_version": entry.to_version,
+        "actor": entry.actor,
+        "run_id": entry.run_id,
+        "audit_id": entry.id,
+    }
+
+
+def _check_example(input_example: Any) -> pd.DataFrame:
+    import pandas as pd
+
+    if not isinstance(input_example, pd.DataFrame):
+        raise ValueError(
+            f"input_example must be a pandas DataFrame, got {type(input_example).__name__}"
+        )
+    if input_example.empty:
+        raise ValueError("input_example must have at least one row")
+    return input_example.head(INPUT_EXAMPLE_ROWS).reset_index(drop=True)
+
+
+def _load_and_predict(local: str, what: str) -> None:
+    """Load an MLflow sklearn model directory and predict on its stored input example."""
+    import mlflow
+    from mlflow.models import Model
+
+    try:
+        model = mlflow.sklearn.load_model(local)
+        example = Model.load(local).load_input_example(local)
+        if example is None:
+            raise ValueError("the model has no stored input example")
+        predictions = model.predict(example)
+        if len(predictions) != len(example):
+            raise ValueError(f"{len(predictions)} predictions for {len(example)} example rows")
+    except Exception as exc:
+        raise RegistryError(f"{what} failed its load check: {type(exc).__name__}: {exc}") from exc
+
+
+def _save_model(
+    model: Any,
+    *,
+    example: pd.DataFrame,
+    directory: Path,
+    logged: Any,
+    run_id: str,
+    profile: Mapping[str, Any] | None,
+    artifacts: Mapping[str, str | os.PathLike[str]],
+    requirements: list[str],
+) -> str:
+    """Save ``model`` as an MLflow sklearn model (skops) under ``directory``; returns its path.
+
+    Equivalent to ``mlflow.sklearn.log_model(name="model", ...)`` but bound to an explicit
+    client and run instead of the process-global tracking URI and active run.
+    """
+    import mlflow
+    import skops.io
+    from mlflow.models import Model, infer_signature
+
+    try:
+        predictions = model.predict(example)
+    except Exception as exc:
+        raise RegistryError(
+            f"the model cannot predict on its input example: {type(exc).__name__}: {exc}"
+        ) from exc
+    extra: list[str] = []
+    staging = directory / "extra"
+    staging.mkdir()
+    if profile is not None:
+        path = staging / PROFILE_FILE
+        path.write_text(json.dumps(profile, sort_keys=True, default=str), encoding="utf-8")
+        extra.append(str(path))
+    for name, given in sorted(artifacts.items()):
+        source = Path(given)
+        if not source.is_file():
+            raise ValueError(f"artifact {name!r}: {source} is not a file")
+        target = staging / f"{name}{source.suffix}"
+        shutil.copyfile(source, target)
+        extra.append(str(target))
+    trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    local = directory / "model"
+    mlflow.sklearn.save_model(
+        model,
+        str(local),
+        mlflow_model=Model(
+            artifact_path=logged.artifact_location,
+            model_uuid=logged.model_id,
+            run_id=run_id,
+            model_id=logged.model_id,
+        ),
+        serialization_format="skops",
+        skops_trusted_types=trusted,
+        signature=infer_signature(example, predictions),
+        input_example=example,
+        pip_requirements=requirements,
+        extra_files=extra or None,
+    )
+    return str(local)
