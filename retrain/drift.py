@@ -668,7 +668,13 @@ def _numeric_profile(name: str, column: Any, *, bins: int) -> NumericProfile:
     index = np.clip(np.ceil(levels * m).astype(np.int64) - 1, 0, m - 1)
     quantiles = finite[index]
     lo = float(np.nextafter(finite[0], -np.inf))
-    edges = np.unique(np.concatenate(([lo], quantiles)))
+    # Quantile edges bound equal-mass bins; a uniform grid over [min, max] also bounds the width
+    # of every bin, so the Wasserstein approximation stays tight in sparse tails.
+    grid = np.linspace(finite[0], finite[-1], fine + 1)
+    integer_valued = bool(np.all(np.floor(finite) == finite))
+    if integer_valued:
+        grid = np.round(grid)
+    edges = np.unique(np.concatenate(([lo], quantiles, grid)))
     coarse = np.unique(np.concatenate(([lo], quantiles[step:-1:step][: bins - 1], [finite[-1]])))
     cum = np.searchsorted(values[:nonmissing], edges, side="right")
     counts = np.diff(np.concatenate(([0], cum, [nonmissing])))
@@ -685,7 +691,7 @@ def _numeric_profile(name: str, column: Any, *, bins: int) -> NumericProfile:
         std=float(finite.std()),
         min=float(finite[0]),
         max=float(finite[-1]),
-        integer_valued=bool(np.all(np.floor(finite) == finite)),
+        integer_valued=integer_valued,
         dtype=dtype,
     )
 
