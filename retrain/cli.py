@@ -95,6 +95,65 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return EXIT_TRIGGERED if decision.triggered else EXIT_OK
 
 
+# --- drift ------------------------------------------------------------------------------------
+
+
+def _render_drift(report: Any) -> None:
+    from rich.table import Table
+
+    colors = {"none": "green", "low": "yellow", "medium": "dark_orange", "high": "red"}
+    table = Table("feature", "kind", "severity", "PSI", "JS", "Wasserstein", "missing", "status")
+    for f in report.features:
+        stats = [f.statistics.get(key) for key in ("psi", "js", "wasserstein")]
+        psi, js, wasserstein = ("" if v is None else f"{v:.3f}" for v in stats)
+        missing = (
+            f"{f.missing_rate_ref:.1%} -> {f.missing_rate_cur:.1%}"
+            if f.missing_rate_ref is not None and f.missing_rate_cur is not None
+            else ""
+        )
+        severity = f"[{colors.get(f.severity, 'magenta')}]{f.severity}[/]"
+        status = f.status if f.status == "ok" else f"{f.status}: {f.message}"
+        table.add_row(f.name, f.kind, severity, psi, js, wasserstein, missing, status)
+    console = _console()
+    console.print(table)
+    console.print(
+        f"drift_count (high): {report.drift_count}  drift_share (medium+high): "
+        f"{report.drift_share:.2f}  ({len(report.checked)} features checked, "
+        f"{report.n_ref:,} reference rows, {report.n_cur:,} current rows)"
+    )
+
+
+def _cmd_drift(args: argparse.Namespace) -> int:
+    from retrain.config import DriftSettings, load_config
+    from retrain.drift import check_drift, load_reference
+
+    numeric: list[str] | None = None
+    categorical: list[str] | None = None
+    settings = DriftSettings()
+    if args.config:
+        config = load_config(args.config)
+        numeric, categorical = config.model.features.numeric, config.model.features.categorical
+        settings = config.drift
+    profile = load_reference(
+        args.reference, numeric=numeric, categorical=categorical, settings=settings
+    )
+    columns = [*numeric, *categorical] if numeric is not None and categorical is not None else None
+    report = check_drift(profile, args.current, settings=settings, columns=columns)
+    if args.html:
+        report.to_html(args.html)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        _render_drift(report)
+        if args.html:
+            _console().print(f"HTML report: {args.html}")
+    if report.unchecked:
+        names = ", ".join(f"{f.name} ({f.status})" for f in report.unchecked)
+        sys.stderr.write(f"error: features could not be checked: {names}\n")
+        return EXIT_BAD_INPUT
+    return EXIT_TRIGGERED if report.drifted else EXIT_OK
+
+
 # --- parser -----------------------------------------------------------------------------------
 
 
@@ -126,6 +185,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--force", action="store_true", help="force a run (needs --reason)")
     check.add_argument("--reason", help="why the run is forced")
+
+    drift = add(
+        "drift",
+        _cmd_drift,
+        "Compare current data with reference data or a saved profile, feature by feature. "
+        "Exit 0: no medium/high drift, 10: drift found, 2: bad input.",
+    )
+    drift.add_argument(
+        "--reference", required=True, help="parquet/CSV reference data or a saved profile .json"
+    )
+    drift.add_argument("--current", required=True, help="parquet file/directory or CSV file")
+    drift.add_argument("--html", metavar="OUT.html", help="also write a self-contained HTML report")
 
     config = sub.add_parser("config", help="Config file commands.")
     config_sub = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
