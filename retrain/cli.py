@@ -102,18 +102,23 @@ def _render_drift(report: Any) -> None:
     from rich.table import Table
 
     colors = {"none": "green", "low": "yellow", "medium": "dark_orange", "high": "red"}
-    table = Table("feature", "kind", "severity", "PSI", "JS", "Wasserstein", "missing", "status")
+    table = Table(box=None, header_style="bold")
+    table.add_column("feature", no_wrap=True)
+    table.add_column("severity", no_wrap=True)
+    for header in ("PSI", "JS", "W", "missing %"):
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("status", overflow="fold", min_width=12)
     for f in report.features:
         stats = [f.statistics.get(key) for key in ("psi", "js", "wasserstein")]
         psi, js, wasserstein = ("" if v is None else f"{v:.3f}" for v in stats)
         missing = (
-            f"{f.missing_rate_ref:.1%} -> {f.missing_rate_cur:.1%}"
+            f"{100 * f.missing_rate_ref:.1f}→{100 * f.missing_rate_cur:.1f}"
             if f.missing_rate_ref is not None and f.missing_rate_cur is not None
             else ""
         )
         severity = f"[{colors.get(f.severity, 'magenta')}]{f.severity}[/]"
         status = f.status if f.status == "ok" else f"{f.status}: {f.message}"
-        table.add_row(f.name, f.kind, severity, psi, js, wasserstein, missing, status)
+        table.add_row(f.name, severity, psi, js, wasserstein, missing, status)
     console = _console()
     console.print(table)
     console.print(

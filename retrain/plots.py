@@ -200,14 +200,15 @@ def _feature_figure(feature: FeatureDrift) -> Figure | None:
     title = f"{feature.name} ({feature.severity})"
     if feature.kind == "numeric":
         edges = np.asarray(plot["edges"], dtype=np.float64)
-        if len(edges) < 2:
+        ref = np.asarray(plot["ref"], dtype=np.float64)
+        cur = np.asarray(plot["cur"], dtype=np.float64)
+        if len(edges) < 3:
             return bar_comparison(
-                ["below", "at", "above"],
-                {"reference": _share(plot["ref"]), "current": _share(plot["cur"])},
+                ["below", "at", "above"][: len(ref)],
+                {"reference": _share(ref), "current": _share(cur)},
                 title=title,
             )
-        # inner bins only: (e0, e1] ... (e_{k-2}, e_{k-1}]; outer bins are out-of-range tails
-        return histogram_comparison(edges, plot["ref"][1:-1], plot["cur"][1:-1], title=title)
+        return _numeric_figure(edges, ref, cur, title=title)
     ref = np.asarray(plot["ref"], dtype=np.float64)
     cur = np.asarray(plot["cur"], dtype=np.float64)
     ref_s, cur_s = ref / max(ref.sum(), 1), cur / max(cur.sum(), 1)
@@ -217,6 +218,39 @@ def _feature_figure(feature: FeatureDrift) -> Figure | None:
     return bar_comparison(
         labels, {"reference": ref_s[top].tolist(), "current": cur_s[top].tolist()}, title=title
     )
+
+
+def _numeric_figure(
+    edges: npt.NDArray[np.float64],
+    ref: npt.NDArray[np.float64],
+    cur: npt.NDArray[np.float64],
+    *,
+    title: str,
+) -> Figure:
+    """Densities on the profile's fine bins between the reference minimum and maximum, merged to
+    a readable width and zoomed on the central 99% of both samples."""
+    # bins: (-inf, below-min edge], (edge, min] (the minimum itself), (min, e2], ..., (max, +inf)
+    inner_edges = edges[1:]
+    inner = [np.concatenate(([c[1] + c[2]], c[3:-1])) for c in (ref, cur)]
+    cum = [np.concatenate(([0.0], np.cumsum(c))) / max(c.sum(), 1) for c in inner]
+    lo = min(float(np.interp(0.005, c, inner_edges)) for c in cum)
+    hi = max(float(np.interp(0.995, c, inner_edges)) for c in cum)
+    min_width = (hi - lo) / 60 if hi > lo else 0.0
+    keep = [0]
+    for i in range(1, len(inner_edges)):
+        if inner_edges[i] - inner_edges[keep[-1]] >= min_width or i == len(inner_edges) - 1:
+            keep.append(i)
+    merged_edges = inner_edges[keep]
+    merged = [np.diff(np.concatenate(([0.0], np.cumsum(c)))[keep]) for c in inner]
+    fig = histogram_comparison(merged_edges, merged[0], merged[1], title=title)
+    ax = fig.axes[0]
+    if hi > lo:
+        pad = (hi - lo) * 0.05
+        ax.set_xlim(lo - pad, hi + pad)
+    outside = [float((c[0] + c[-1]) / max(c.sum(), 1)) for c in (ref, cur)]
+    if outside[1] >= 0.0005:
+        ax.set_xlabel(f"{outside[1]:.1%} of current values are outside the reference range")
+    return fig
 
 
 def _share(counts: Any) -> list[float]:
