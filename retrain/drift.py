@@ -166,7 +166,13 @@ class NumericProfile:
 @dataclass(frozen=True)
 class CategoricalProfile:
     """Reference summary of one categorical feature: the ``max_categories`` most frequent
-    categories (as strings) with their counts; rarer ones are pooled in ``other_count``."""
+    categories (as strings) with their counts; rarer ones are pooled in ``other_count``.
+
+    When there are more than ``max_categories`` levels, the kept categories are chosen on every
+    other reference row and ``counts``/``other_count`` come from the remaining rows: counting
+    them on the rows that selected them would favour categories that were frequent by chance,
+    and current data would then seem to drift away from them.
+    """
 
     name: str
     n: int
@@ -203,6 +209,7 @@ class CategoricalProfile:
         counts = tuple(int(c) for c in data["counts"])
         if len(categories) != len(counts) or len(set(categories)) != len(categories):
             raise ValueError("categories must be unique and match counts")
+        n_levels = int(data.get("n_levels", len(categories)))
         return cls(
             name=name,
             n=int(data["n"]),
@@ -210,7 +217,7 @@ class CategoricalProfile:
             categories=categories,
             counts=counts,
             other_count=int(data.get("other_count", 0)),
-            n_levels=int(data.get("n_levels", len(categories))),
+            n_levels=n_levels,
             value_type=str(data.get("value_type", "string")),
             dtype=str(data.get("dtype", "string")),
         )
@@ -702,20 +709,37 @@ def _categorical_profile(
     counter = _CategoryCounts()
     counter.update(column)
     values, counts = counter.others()
+    n_levels = len(counts)
+    if n_levels > max_categories:
+        # choose on even rows, count on odd rows (see CategoricalProfile)
+        chooser = _CategoryCounts()
+        chooser.update(_every_other(column, 0))
+        values, counts = chooser.others()
     names = np.asarray(values.to_pylist(), dtype=object)
     order = np.lexsort((names, -counts)) if len(counts) else np.zeros(0, np.int64)
-    keep = order[:max_categories]
+    kept = [str(v) for v in names[order[:max_categories]]]
+    kept_counts, other_count = counts[order], 0
+    if n_levels > max_categories:
+        tally = _CategoryCounts(kept)
+        tally.update(_every_other(column, 1))
+        kept_counts, other_count = tally.known_counts, int(tally.others()[1].sum())
     return CategoricalProfile(
         name=name,
         n=counter.n,
         n_missing=counter.n_missing,
-        categories=tuple(str(v) for v in names[keep]),
-        counts=tuple(int(c) for c in counts[keep]),
-        other_count=int(counts[order[max_categories:]].sum()),
-        n_levels=len(counts),
+        categories=tuple(kept),
+        counts=tuple(int(c) for c in kept_counts),
+        other_count=other_count,
+        n_levels=n_levels,
         value_type=value_type,
         dtype=_dtype_name(column),
     )
+
+
+def _every_other(column: Any, start: int) -> Any:
+    if isinstance(column, pd.Series):
+        return column.iloc[start::2]
+    return pc.take(column, pa.array(np.arange(start, len(column), 2)))
 
 
 def _workers() -> int:
@@ -910,6 +934,45 @@ def _proportion_pvalue(k1: int, n1: int, k2: int, n2: int) -> float:
     return float(special.erfc(z / math.sqrt(2)))
 
 
+def _net_psi(value: float, bins: int, n_ref: int, n_cur: int) -> float:
+    """PSI minus its expectation under homogeneity, ``(k - 1) (1/n_ref + 1/n_cur)``."""
+    return max(value - (bins - 1) * (1 / n_ref + 1 / n_cur), 0.0)
+
+
+def _net_js(value: float, bins: int, n_ref: int, n_cur: int) -> float:
+    """JS distance with the expected JS divergence under homogeneity,
+    ``(k - 1) (1/n_ref + 1/n_cur) / (8 ln 2)`` bits, removed."""
+    noise = (bins - 1) * (1 / n_ref + 1 / n_cur) / (8 * math.log(2))
+    return math.sqrt(max(value * value - noise, 0.0))
+
+
+def _unseen_excess(unseen: int, totals: IntArray, n_ref: int, n_cur: int) -> tuple[float, float]:
+    """Unseen share net of chance, and a one-sided p-value.
+
+    Under homogeneity a category with ``t`` rows in both samples together is missing from the
+    reference with probability ``q**t`` (``q = n_cur / (n_ref + n_cur)``), so rare categories
+    of small samples are expected to look "unseen": ``E[U] = sum t q**t``.
+    """
+    if unseen == 0:
+        return 0.0, 1.0
+    q = n_cur / (n_ref + n_cur)
+    t = totals[totals > 0].astype(np.float64)
+    chance = q**t
+    expected = float(np.sum(t * chance))
+    variance = float(np.sum(t * t * chance * (1 - chance)))
+    z = (unseen - expected) / math.sqrt(variance) if variance > 0 else math.inf
+    p_value = float(special.ndtr(-z))
+    return max(unseen - expected, 0.0) / n_cur, p_value
+
+
+def _wasserstein_noise(edges: FloatArray, ref_cdf: FloatArray, n_ref: int, n_cur: int) -> float:
+    """Expected W1 between two samples of the reference distribution:
+    ``sqrt(2 / pi) * integral sqrt(F (1 - F)) dx / sqrt(n_eff)`` (Brownian-bridge limit)."""
+    spread = np.sqrt(np.clip(ref_cdf * (1 - ref_cdf), 0.0, None))
+    integral = float(np.sum((spread[:-1] + spread[1:]) / 2 * np.diff(edges)))
+    return math.sqrt(2 / math.pi) * integral * math.sqrt(1 / n_ref + 1 / n_cur)
+
+
 def _wasserstein(
     edges: FloatArray,
     ref_cdf: FloatArray,
@@ -964,7 +1027,14 @@ class _Verdict:
     severity: Severity = "none"
     reasons: list[str] = field(default_factory=list)
 
-    def family(self, effects: Mapping[DriftStatistic, float | None], p_value: float) -> None:
+    def family(
+        self,
+        effects: Mapping[DriftStatistic, float | None],
+        p_value: float,
+        *,
+        raw: Mapping[DriftStatistic, float | None] | None = None,
+    ) -> None:
+        """Grade one family of effect sizes (net of sampling noise) behind its test."""
         levels = {stat: _level(value, self.cuts[stat]) for stat, value in effects.items()}
         top: Severity = "none"
         for level in levels.values():
@@ -973,7 +1043,8 @@ class _Verdict:
         if top == "none":
             return
         shown = [
-            f"{stat} {_fmt(effects[stat])} >= {_fmt(_cut(self.cuts[stat], lvl))} ({lvl})"
+            f"{_describe(stat, effects[stat], (raw or {}).get(stat))} >= "
+            f"{_fmt(_cut(self.cuts[stat], lvl))} ({lvl})"
             for stat, lvl in levels.items()
             if lvl != "none"
         ]
@@ -991,6 +1062,12 @@ class _Verdict:
         if _RANK[self.severity] > _RANK[level]:
             self.reasons.append(f"capped at {level}: {why} (was {self.severity})")
             self.severity = level
+
+
+def _describe(stat: str, net: float | None, raw: float | None) -> str:
+    if raw is None or net is None or abs(raw - net) < 5e-4:
+        return f"{stat} {_fmt(net)}"
+    return f"{stat} {_fmt(raw)} (net of sampling noise {_fmt(net)})"
 
 
 def _cut(cuts: SeverityCuts, level: Severity) -> float:
@@ -1178,10 +1255,22 @@ class _Assessment:
         self.stats.update(missing_rate_change=change, missing_pvalue=p_value)
         self.verdict.family({"missing_rate": change}, p_value)
 
-    def family(self, effects: Mapping[DriftStatistic, float | None], p_value: float) -> None:
+    def family(
+        self,
+        effects: Mapping[DriftStatistic, float | None],
+        p_value: float,
+        *,
+        raw: Mapping[DriftStatistic, float | None] | None = None,
+    ) -> None:
+        """Record a family's statistics (raw values and, when given, ``<stat>_net``) and grade
+        it."""
         for stat, value in effects.items():
-            self.stats[stat] = value
-        self.verdict.family(effects, p_value)
+            if raw is None:
+                self.stats[stat] = value
+            else:
+                self.stats[stat] = raw[stat]
+                self.stats[f"{stat}_net"] = value
+        self.verdict.family(effects, p_value, raw=raw)
 
     def note(self, status: str, message: str) -> None:
         self.notes.append((status, message))
@@ -1245,6 +1334,7 @@ def _numeric_distribution(p: NumericProfile, counter: _NumericCounter, a: _Asses
     ks_p = _ks_pvalue(ks, n_ref_nm, n_cur_nm)
     chi2, dof, chi2_p = chi2_homogeneity(ref_coarse, cur_coarse)
     wasserstein: float | None = None
+    wasserstein_net: float | None = None
     ref_finite = n_ref_nm - p.n_neg_inf - p.n_pos_inf
     if not p.std:
         a.note(
@@ -1261,15 +1351,24 @@ def _numeric_distribution(p: NumericProfile, counter: _NumericCounter, a: _Asses
             step=p.integer_valued,
         )
         wasserstein = w / p.std
+        noise = _wasserstein_noise(
+            edges, (ref_cum - p.n_neg_inf) / ref_finite, ref_finite, counter.n_finite
+        )
+        wasserstein_net = math.sqrt(max(w * w - noise * noise, 0.0)) / p.std
     p_value = min(1.0, 2 * min(ks_p, chi2_p))
     a.stats.update(ks=ks, ks_pvalue=ks_p, chi2=chi2, chi2_dof=dof, chi2_pvalue=chi2_p)
     a.stats["p_value"] = p_value
-    effects: dict[DriftStatistic, float | None] = {
-        "psi": psi(ref_coarse, cur_coarse),
-        "js": js_distance(ref_coarse, cur_coarse),
-        "wasserstein": wasserstein,
-    }
-    a.family(effects, p_value)
+    psi_value, js_value = psi(ref_coarse, cur_coarse), js_distance(ref_coarse, cur_coarse)
+    k = dof + 1
+    a.family(
+        {
+            "psi": _net_psi(psi_value, k, n_ref_nm, n_cur_nm),
+            "js": _net_js(js_value, k, n_ref_nm, n_cur_nm),
+            "wasserstein": wasserstein_net,
+        },
+        p_value,
+        raw={"psi": psi_value, "js": js_value, "wasserstein": wasserstein},
+    )
     a.feature.distribution = {
         "edges": [float(e) for e in p.coarse_edges],
         "ref": _shares(ref_coarse).round(6).tolist(),
@@ -1298,35 +1397,44 @@ def _categorical_distribution(
     values, counts = counter.others()
     mapped = counter.known_counts
     rest = int(counts.sum())
-    n_ref_nm, n_cur_nm = p.n - p.n_missing, counter.n - counter.n_missing
+    n_ref_nm, n_cur_nm = sum(p.counts) + p.other_count, counter.n - counter.n_missing
     labels = [*p.categories, "(other)", "(unseen)"]
     unseen_share: float | None = None
+    unseen_net: float | None = None
     unseen_p = 1.0
+    ref_arr = np.asarray([*p.counts, p.other_count, 0], dtype=np.int64)
     if p.truncated:
-        ref_bins, cur_bins = [*p.counts, p.other_count, 0], [*mapped.tolist(), rest, 0]
+        cur_arr = np.asarray([*mapped.tolist(), rest, 0], dtype=np.int64)
         a.note(
             "high_cardinality",
-            f"reference has {p.n_levels} levels; the {len(p.categories)} most frequent are kept "
-            "and the rest pooled as (other), so unseen categories cannot be told apart",
+            f"reference has {p.n_levels} levels; the {len(p.categories)} most frequent are "
+            "compared one by one and the rest pooled as (other), so unseen categories cannot be "
+            "told apart",
         )
     else:
-        ref_bins, cur_bins = [*p.counts, 0, 0], [*mapped.tolist(), 0, rest]
+        cur_arr = np.asarray([*mapped.tolist(), 0, rest], dtype=np.int64)
         unseen_share = rest / n_cur_nm
-        # Under homogeneity each of the `rest` rows lands in the current sample with
-        # probability n_cur / (n_ref + n_cur); all of them did.
-        unseen_p = (n_cur_nm / (n_ref_nm + n_cur_nm)) ** rest
+        totals = np.concatenate((np.asarray(p.counts) + mapped, counts))
+        unseen_net, unseen_p = _unseen_excess(rest, totals, n_ref_nm, n_cur_nm)
         if rest:
             top = np.argsort(-counts, kind="stable")[:5]
             shown = ", ".join(f"{values[int(i)].as_py()!r} ({counts[i]})" for i in top)
             a.feature.message = f"{len(counts)} unseen categories: {shown}"
-    ref_arr = np.asarray(ref_bins, dtype=np.int64)
-    cur_arr = np.asarray(cur_bins, dtype=np.int64)
     chi2, dof, chi2_p = chi2_homogeneity(ref_arr, cur_arr)
     a.stats.update(chi2=chi2, chi2_dof=dof, chi2_pvalue=chi2_p, p_value=chi2_p)
     a.stats.update(unseen_pvalue=unseen_p, n_levels_ref=p.n_levels)
     a.stats["n_levels_cur"] = int(np.count_nonzero(mapped)) + len(counts)
-    a.family({"psi": psi(ref_arr, cur_arr), "js": js_distance(ref_arr, cur_arr)}, chi2_p)
-    a.family({"unseen_share": unseen_share}, unseen_p)
+    psi_value, js_value = psi(ref_arr, cur_arr), js_distance(ref_arr, cur_arr)
+    k = dof + 1
+    a.family(
+        {
+            "psi": _net_psi(psi_value, k, n_ref_nm, n_cur_nm),
+            "js": _net_js(js_value, k, n_ref_nm, n_cur_nm),
+        },
+        chi2_p,
+        raw={"psi": psi_value, "js": js_value},
+    )
+    a.family({"unseen_share": unseen_net}, unseen_p, raw={"unseen_share": unseen_share})
     a.feature.unseen_share = unseen_share
     keep = ((ref_arr > 0) | (cur_arr > 0)).tolist()
     a.feature.distribution = {
