@@ -41,6 +41,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -1309,14 +1310,23 @@ def _check_example(input_example: Any) -> pd.DataFrame:
     return input_example.head(INPUT_EXAMPLE_ROWS).reset_index(drop=True)
 
 
+@contextlib.contextmanager
+def _quiet_mlflow() -> Iterator[None]:
+    """Hide a pandas 3 deprecation warning mlflow 3.17 raises on every DataFrame input example."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Operation with range is deprecated")
+        yield
+
+
 def _load_and_predict(local: str, what: str) -> None:
     """Load an MLflow sklearn model directory and predict on its stored input example."""
     import mlflow
     from mlflow.models import Model
 
     try:
-        model = mlflow.sklearn.load_model(local)
-        example = Model.load(local).load_input_example(local)
+        with _quiet_mlflow():
+            model = mlflow.sklearn.load_model(local)
+            example = Model.load(local).load_input_example(local)
         if example is None:
             raise ValueError("the model has no stored input example")
         predictions = model.predict(example)
@@ -1368,20 +1378,21 @@ def _save_model(
         extra.append(str(target))
     trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
     local = directory / "model"
-    mlflow.sklearn.save_model(
-        model,
-        str(local),
-        mlflow_model=Model(
-            artifact_path=logged.artifact_location,
-            model_uuid=logged.model_id,
-            run_id=run_id,
-            model_id=logged.model_id,
-        ),
-        serialization_format="skops",
-        skops_trusted_types=trusted,
-        signature=infer_signature(example, predictions),
-        input_example=example,
-        pip_requirements=requirements,
-        extra_files=extra or None,
-    )
+    with _quiet_mlflow():
+        mlflow.sklearn.save_model(
+            model,
+            str(local),
+            mlflow_model=Model(
+                artifact_path=logged.artifact_location,
+                model_uuid=logged.model_id,
+                run_id=run_id,
+                model_id=logged.model_id,
+            ),
+            serialization_format="skops",
+            skops_trusted_types=trusted,
+            signature=infer_signature(example, predictions),
+            input_example=example,
+            pip_requirements=requirements,
+            extra_files=extra or None,
+        )
     return str(local)

@@ -92,24 +92,24 @@ class RecordingNotifier:
 class BrokenPredict(ClassifierMixin, BaseEstimator):
     """Fits, then refuses to predict."""
 
-    def fit(self, X: Any, y: Any) -> BrokenPredict:
+    def fit(self, frame: Any, y: Any) -> BrokenPredict:
         self.classes_ = np.unique(y)
         return self
 
-    def predict(self, X: Any) -> Any:
+    def predict(self, frame: Any) -> Any:
         raise ValueError("this model cannot predict")
 
 
 class LosesStateWhenSaved(ClassifierMixin, BaseEstimator):
     """Predicts in memory but drops its fitted state when serialised (fails after loading)."""
 
-    def fit(self, X: Any, y: Any) -> LosesStateWhenSaved:
+    def fit(self, frame: Any, y: Any) -> LosesStateWhenSaved:
         self.classes_ = np.unique(y)
         self.majority_ = int(np.bincount(np.asarray(y)).argmax())
         return self
 
-    def predict(self, X: Any) -> Any:
-        return np.full(len(X), self.majority_)
+    def predict(self, frame: Any) -> Any:
+        return np.full(len(frame), self.majority_)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -264,7 +264,11 @@ class TestRegister:
         run = client.create_run(experiment)
 
         info = registry.register(
-            fitted, input_example=example, record=record(), idempotency_key="k", run_id=run.info.run_id
+            fitted,
+            input_example=example,
+            record=record(),
+            idempotency_key="k",
+            run_id=run.info.run_id,
         )
 
         assert info.run_id == run.info.run_id
@@ -395,15 +399,18 @@ ENDS = {
     "reject": "rejected",
     "rollback to it": "production",
 }
-CASES = [
-    pytest.param(
-        status,
-        operation,
-        (status, operation) in LEGAL,
-        id=f"{status} version {operation} is {'allowed' if (status, operation) in LEGAL else 'refused'}",
-    )
-    for status in ("staging", "canary", "production", "archived", "rolled_back", "rejected")
+STATUSES_UNDER_TEST = ("staging", "canary", "production", "archived", "rolled_back", "rejected")
+LEGAL_CASES = [
+    pytest.param(status, operation, id=f"a {status} version: {operation} is allowed")
+    for status in STATUSES_UNDER_TEST
     for operation in OPERATIONS
+    if (status, operation) in LEGAL
+]
+ILLEGAL_CASES = [
+    pytest.param(status, operation, id=f"a {status} version: {operation} is refused")
+    for status in STATUSES_UNDER_TEST
+    for operation in OPERATIONS
+    if (status, operation) not in LEGAL
 ]
 
 
@@ -417,27 +424,66 @@ def apply(registry: ModelRegistry, version: int, operation: str) -> AuditEntry:
     return registry.rollback(reason="test", to_version=version)
 
 
+@pytest.fixture(scope="module")
+def shared_fleet(
+    mlflow_server: MlflowServer, fitted: Pipeline, example: pd.DataFrame
+) -> tuple[Fleet, dict[str, int]]:
+    """One model with a version in every status (for refusals, which change nothing)."""
+    config = parse_config(config_dict(mlflow_server.url, f"fleet-{uuid.uuid4().hex[:8]}"))
+    fleet = Fleet(ModelRegistry(config, actor="tester"), fitted, example)
+    archived = fleet.to_production()
+    production = fleet.to_production()
+    rolled_back = fleet.to_production()
+    fleet.registry.rollback(reason="set-up")
+    rejected = fleet.register()
+    fleet.registry.reject(rejected, reason="set-up")
+    canary = fleet.register()
+    fleet.registry.promote(canary, "canary", reason="set-up")
+    staging = fleet.register()
+    versions = {
+        "staging": staging,
+        "canary": canary,
+        "production": production,
+        "archived": archived,
+        "rolled_back": rolled_back,
+        "rejected": rejected,
+    }
+    for status, version in versions.items():
+        assert fleet.registry.get_version(version).status == status
+    return fleet, versions
+
+
 class TestTransitions:
-    @pytest.mark.parametrize(("status", "operation", "legal"), CASES)
-    def test_transition(self, fleet: Fleet, status: str, operation: str, legal: bool) -> None:
+    @pytest.mark.parametrize(("status", "operation"), LEGAL_CASES)
+    def test_a_legal_transition_moves_status_and_alias(
+        self, fleet: Fleet, status: str, operation: str
+    ) -> None:
         registry = fleet.registry
         version = fleet.bring_to(status)
         assert registry.get_version(version).status == status
-        before = (registry.current(), len(registry.history()))
 
-        if legal:
+        entry = apply(registry, version, operation)
+
+        after = registry.get_version(version)
+        assert after.status == ENDS[operation]
+        assert after.aliases == (() if operation == "reject" else (ENDS[operation],))
+        assert (entry.state, registry.history(limit=1)[0]) == ("done", entry)
+
+    @pytest.mark.parametrize(("status", "operation"), ILLEGAL_CASES)
+    def test_an_illegal_transition_is_refused_and_changes_nothing(
+        self, shared_fleet: tuple[Fleet, dict[str, int]], status: str, operation: str
+    ) -> None:
+        fleet, versions = shared_fleet
+        registry, version = fleet.registry, versions[status]
+        before = (registry.current(), registry.history())
+
+        with pytest.raises(RegistryError) as caught:
             apply(registry, version, operation)
-            after = registry.get_version(version)
-            assert after.status == ENDS[operation]
-            expected_aliases = () if operation == "reject" else (ENDS[operation],)
-            assert after.aliases == expected_aliases
-        else:
-            with pytest.raises(RegistryError) as caught:
-                apply(registry, version, operation)
-            message = str(caught.value)
-            assert f"version {version}" in message
-            assert status in message
-            assert (registry.current(), len(registry.history())) == before
+
+        message = str(caught.value)
+        assert f"version {version}" in message
+        assert status in message
+        assert (registry.current(), registry.history()) == before
 
     @pytest.mark.parametrize(
         ("skip_canary", "allowed"),
@@ -552,7 +598,9 @@ class TestRollback:
         with caplog.at_level(logging.CRITICAL, logger="retrain.registry"):
             fleet.registry.rollback(reason="pager went off", run_id="run-42")
 
-        assert any(r.levelno == logging.CRITICAL and "ROLLBACK" in r.message for r in caplog.records)
+        assert any(
+            r.levelno == logging.CRITICAL and "ROLLBACK" in r.message for r in caplog.records
+        )
         [sent] = notifier.sent
         assert (sent.event, sent.level) == ("rollback", "critical")
         assert sent.details["run_id"] == "run-42"
@@ -579,13 +627,13 @@ class TestRollback:
     def test_nothing_to_roll_back_to_without_production(self, fleet: Fleet) -> None:
         fleet.register()
 
-        with pytest.raises(RegistryError, match="nothing to roll back to.*no production version"):
+        with pytest.raises(RegistryError, match=r"nothing to roll back to.*no production version"):
             fleet.registry.rollback(reason="?")
 
     def test_nothing_to_roll_back_to_from_the_first_production_version(self, fleet: Fleet) -> None:
         fleet.to_production()
 
-        with pytest.raises(RegistryError, match="nothing to roll back to.*first production"):
+        with pytest.raises(RegistryError, match=r"nothing to roll back to.*first production"):
             fleet.registry.rollback(reason="?")
 
     def test_a_target_that_no_longer_loads_is_refused_and_nothing_moves(
