@@ -159,6 +159,124 @@ def _cmd_drift(args: argparse.Namespace) -> int:
     return EXIT_TRIGGERED if report.drifted else EXIT_OK
 
 
+# --- registry ---------------------------------------------------------------------------------
+
+
+def _registry(args: argparse.Namespace) -> Any:
+    from retrain.config import load_config
+    from retrain.notify import notifier_from_config
+    from retrain.registry import ModelRegistry
+
+    config = load_config(args.config)
+    return ModelRegistry(config, actor=args.actor, notifier=notifier_from_config(config))
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{max(seconds, 0):.0f}s"
+
+
+def _version_label(version: int | None) -> str:
+    return "-" if version is None else f"v{version}"
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    registry = _registry(args)
+    current = registry.current()
+    pending = [e for e in registry.history() if e.state == "pending"]
+    if args.json:
+        _print_json(
+            {
+                "model": registry.name,
+                "tracking_uri": registry.tracking_uri,
+                "aliases": {
+                    alias: {**info.to_dict(), "age_seconds": info.age_seconds()}
+                    for alias, info in current.items()
+                },
+                "pending": [e.to_dict() for e in pending],
+            }
+        )
+        return EXIT_OK
+    console = _console()
+    console.print(f"Model {registry.name!r} at {registry.tracking_uri}")
+    if not current:
+        console.print("No version holds staging, canary or production yet.")
+    else:
+        table = Table("alias", "version", "status", "metrics", "gate", "age", "watermark", "run")
+        for alias, info in current.items():
+            metrics = ", ".join(f"{k} {v:.3f}" for k, v in info.record.metrics.items())
+            table.add_row(
+                alias,
+                f"v{info.version}",
+                info.status,
+                metrics,
+                info.record.gate,
+                _age(info.age_seconds()),
+                info.record.watermark,
+                info.record.retraining_id,
+            )
+        console.print(table)
+    for entry in pending:
+        console.print(
+            f"[yellow]![/] interrupted {entry.op} ({entry.alias} "
+            f"{_version_label(entry.from_version)} -> {_version_label(entry.to_version)}); "
+            "the next promote/rollback completes it"
+        )
+    return EXIT_OK
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    registry = _registry(args)
+    entries = registry.history(limit=args.limit or None)
+    if args.json:
+        _print_json([e.to_dict() for e in entries])
+        return EXIT_OK
+    table = Table("when (UTC)", "operation", "alias", "move", "actor", "reason", "run", "state")
+    for e in entries:
+        move = f"{_version_label(e.from_version)} -> {_version_label(e.to_version)}"
+        table.add_row(
+            e.at[:19].replace("T", " "),
+            e.op,
+            e.alias,
+            move,
+            e.actor,
+            e.reason,
+            e.run_id or "",
+            e.state,
+        )
+    _console().print(table if entries else f"No recorded alias moves for {registry.name!r}.")
+    return EXIT_OK
+
+
+def _print_move(args: argparse.Namespace, verb: str, entry: Any) -> None:
+    if args.json:
+        _print_json(entry.to_dict())
+        return
+    _console().print(
+        f"{verb} {entry.alias}: {_version_label(entry.from_version)} -> "
+        f"{_version_label(entry.to_version)} (audit {entry.id})"
+    )
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    entry = _registry(args).rollback(reason=args.reason, to_version=args.to, run_id=args.run_id)
+    _print_move(args, "[bold red]Rolled back[/]", entry)
+    return EXIT_OK
+
+
+def _cmd_promote(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    entry = registry.promote(args.version, args.to, reason=args.reason, run_id=args.run_id)
+    _print_move(args, "[green]Promoted[/]", entry)
+    return EXIT_OK
+
+
 # --- parser -----------------------------------------------------------------------------------
 
 
@@ -202,6 +320,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     drift.add_argument("--current", required=True, help="parquet file/directory or CSV file")
     drift.add_argument("--html", metavar="OUT.html", help="also write a self-contained HTML report")
+
+    status = add("status", _cmd_status, "Show the staging/canary/production versions.")
+    history = add("history", _cmd_history, "List the audit history of alias moves, newest first.")
+    history.add_argument("--limit", type=int, default=20, help="entries to show (0 = all)")
+    rollback = add(
+        "rollback", _cmd_rollback, "Return production to the version that served before."
+    )
+    rollback.add_argument("--reason", required=True, help="why (goes into the audit history)")
+    rollback.add_argument("--to", type=int, metavar="N", help="explicit target version")
+    promote = add("promote", _cmd_promote, "Promote a version to canary or production.")
+    promote.add_argument("version", type=int, help="model version number")
+    promote.add_argument("--to", required=True, choices=["canary", "production"])
+    promote.add_argument("--reason", required=True, help="why (goes into the audit history)")
+    for registry_command in (status, history, rollback, promote):
+        registry_command.add_argument("--actor", help="who acts (default: $RETRAIN_ACTOR or user)")
+    for moving in (rollback, promote):
+        moving.add_argument("--run-id", help="MLflow run id to record with the move")
 
     config = sub.add_parser("config", help="Config file commands.")
     config_sub = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
