@@ -8,9 +8,11 @@
 * 15 identical distributions (independent samples; at most ``low``), two of them with 5% NaN on
   both sides, including heavy tails, discrete, binary and long-tailed categorical features.
 
-``make_drift_data(n)`` returns ``(reference, current, expected)`` with ``expected[name]`` one of
-``"drift"``, ``"tiny"``, ``"identical"``. Importable by tests; ``python benchmarks/drift_data.py N
-DIR`` writes ``DIR/reference.parquet`` and ``DIR/current.parquet``.
+``make_drift_data(n)`` returns ``(reference, current, expected)`` DataFrames with
+``expected[name]`` one of ``"drift"``, ``"tiny"``, ``"identical"``; ``make_drift_table(n,
+current=..., seed=...)`` builds one side as a pyarrow Table (for writing big files in chunks).
+Importable by tests; ``python benchmarks/drift_data.py N DIR`` writes ``DIR/reference.parquet``
+and ``DIR/current.parquet``.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 Gen = np.random.Generator
-Maker = Callable[[Gen, int, bool], np.ndarray]
+Maker = Callable[[Gen, int, bool], "np.ndarray | Categories"]
 
 EXPECTED: dict[str, str] = {}
 _NUMERIC: dict[str, Maker] = {}
@@ -54,10 +57,21 @@ def _with_nan(values: np.ndarray, rng: Gen, rate: float) -> np.ndarray:
     return values
 
 
-def _choice(rng: Gen, n: int, labels: list[str], shares: list[float]) -> np.ndarray:
+class Categories:
+    """Category codes plus labels: turned into a string column without per-row Python objects."""
+
+    def __init__(self, codes: np.ndarray, labels: list[str]) -> None:
+        self.codes, self.labels = codes, labels
+
+    def to_arrow(self) -> pa.Array:
+        dictionary = pa.array(self.labels, pa.large_string())
+        indices = pa.array(self.codes.astype(np.int32))
+        return pa.DictionaryArray.from_arrays(indices, dictionary).cast(pa.large_string())
+
+
+def _choice(rng: Gen, n: int, labels: list[str], shares: list[float]) -> Categories:
     p = np.asarray(shares, dtype=np.float64)
-    codes = rng.choice(len(labels), size=n, p=p / p.sum())
-    return np.asarray(labels, dtype=object)[codes]
+    return Categories(rng.choice(len(labels), size=n, p=p / p.sum()), list(labels))
 
 
 # --- real drifts ----------------------------------------------------------------------------------
@@ -84,7 +98,7 @@ def _poisson(rng: Gen, n: int, cur: bool) -> np.ndarray:
 
 
 @_categorical("cat_reshuffled_shares", "drift")
-def _reshuffled(rng: Gen, n: int, cur: bool) -> np.ndarray:
+def _reshuffled(rng: Gen, n: int, cur: bool) -> Categories:
     shares = [0.40, 0.25, 0.15, 0.12, 0.08]
     if cur:
         shares = [0.12, 0.40, 0.08, 0.25, 0.15]
@@ -110,18 +124,18 @@ def _tiny_missing(rng: Gen, n: int, cur: bool) -> np.ndarray:
 
 
 @_categorical("cat_tiny_unseen_0_1pct", "tiny")
-def _tiny_unseen(rng: Gen, n: int, cur: bool) -> np.ndarray:
-    labels = [f"region_{i}" for i in range(8)]
+def _tiny_unseen(rng: Gen, n: int, cur: bool) -> Categories:
+    labels = [f"region_{i}" for i in range(8)] + ["region_new_a", "region_new_b"]
     shares = [0.2, 0.18, 0.15, 0.13, 0.12, 0.1, 0.07, 0.05]
-    values = _choice(rng, n, labels, shares)
+    values = _choice(rng, n, labels[:8], shares)
     if cur:
         new = rng.random(n) < 0.001
-        values[new] = _choice(rng, int(new.sum()), ["region_new_a", "region_new_b"], [0.5, 0.5])
-    return values
+        values.codes[new] = 8 + rng.integers(0, 2, int(new.sum()))
+    return Categories(values.codes, labels)
 
 
 @_categorical("cat_tiny_share_0_5pp", "tiny")
-def _tiny_share(rng: Gen, n: int, cur: bool) -> np.ndarray:
+def _tiny_share(rng: Gen, n: int, cur: bool) -> Categories:
     shares = [0.505, 0.3, 0.195] if cur else [0.5, 0.3, 0.2]
     return _choice(rng, n, ["card", "transfer", "cash"], shares)
 
@@ -195,12 +209,12 @@ def _same_large(rng: Gen, n: int, cur: bool) -> np.ndarray:
 
 
 @_categorical("cat_same_three", "identical")
-def _same_three(rng: Gen, n: int, cur: bool) -> np.ndarray:
+def _same_three(rng: Gen, n: int, cur: bool) -> Categories:
     return _choice(rng, n, ["monthly", "yearly", "two_year"], [0.55, 0.25, 0.2])
 
 
 @_categorical("cat_same_long_tail_50", "identical")
-def _same_long_tail(rng: Gen, n: int, cur: bool) -> np.ndarray:
+def _same_long_tail(rng: Gen, n: int, cur: bool) -> Categories:
     shares = 1.0 / np.arange(1, 51) ** 1.1
     return _choice(rng, n, [f"city_{i:02d}" for i in range(50)], list(shares))
 
@@ -209,19 +223,39 @@ NUMERIC: list[str] = list(_NUMERIC)
 CATEGORICAL: list[str] = list(_CATEGORICAL)
 
 
+def make_drift_table(n_rows: int, *, current: bool, seed: int = 0) -> pa.Table:
+    """One side of the benchmark as a pyarrow Table (numeric columns, string categories)."""
+    rng = np.random.default_rng([seed, 2 if current else 1])
+    columns: dict[str, pa.Array] = {}
+    for name, fn in _NUMERIC.items():
+        values = fn(rng, n_rows, current)
+        assert isinstance(values, np.ndarray)
+        columns[name] = pa.array(values)
+    for name, fn in _CATEGORICAL.items():
+        categories = fn(rng, n_rows, current)
+        assert isinstance(categories, Categories)
+        columns[name] = categories.to_arrow()
+    return pa.table(columns)
+
+
 def make_drift_data(
     n_rows: int, *, n_cur: int | None = None, seed: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
-    """Reference and current frames (independent samples) and the expected verdict per feature."""
-    ref_rng = np.random.default_rng([seed, 1])
-    cur_rng = np.random.default_rng([seed, 2])
-    frames = []
-    for rng, n, cur in ((ref_rng, n_rows, False), (cur_rng, n_cur or n_rows, True)):
-        columns: dict[str, object] = {name: fn(rng, n, cur) for name, fn in _NUMERIC.items()}
-        for name, fn in _CATEGORICAL.items():
-            columns[name] = pd.array(fn(rng, n, cur), dtype="str")
-        frames.append(pd.DataFrame(columns))
-    return frames[0], frames[1], dict(EXPECTED)
+    """Reference and current frames (independent samples) and the expected verdict per feature.
+
+    NaN stays NaN in numeric columns; categorical columns are pandas ``str`` columns.
+    """
+    ref = make_drift_table(n_rows, current=False, seed=seed)
+    cur = make_drift_table(n_cur or n_rows, current=True, seed=seed)
+    return _to_pandas(ref), _to_pandas(cur), dict(EXPECTED)
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    frame = table.to_pandas()
+    for name in NUMERIC:  # arrow turns NaN-free float columns back into float64 unchanged
+        if frame[name].dtype == object:
+            frame[name] = frame[name].astype(np.float64)
+    return frame
 
 
 def main(argv: list[str]) -> int:
