@@ -206,18 +206,19 @@ def _cmd_status(args: argparse.Namespace) -> int:
     if not current:
         console.print("No version holds staging, canary or production yet.")
     else:
-        table = Table("alias", "version", "status", "metrics", "gate", "age", "watermark", "run")
+        table = Table(
+            "alias", "version", "status", "gate", "age", "data until", "metrics", box=None
+        )
         for alias, info in current.items():
-            metrics = ", ".join(f"{k} {v:.3f}" for k, v in info.record.metrics.items())
+            metrics = "\n".join(f"{k} {v:.3f}" for k, v in info.record.metrics.items())
             table.add_row(
                 alias,
                 f"v{info.version}",
                 info.status,
-                metrics,
                 info.record.gate,
                 _age(info.age_seconds()),
-                info.record.watermark,
-                info.record.retraining_id,
+                info.record.watermark[:16].replace("T", " "),
+                metrics,
             )
         console.print(table)
     for entry in pending:
