@@ -118,15 +118,15 @@ def score_model(
     """Predict ``frame`` with ``model``; return its scores and the predictions."""
     import numpy as np
 
-    X = frame[features]
-    y_pred = np.asarray(model.predict(X))
+    inputs = frame[features]
+    y_pred = np.asarray(model.predict(inputs))
     y_score = None
     if hasattr(model, "predict_proba"):
-        proba = np.asarray(model.predict_proba(X))
+        proba = np.asarray(model.predict_proba(inputs))
         order = [list(model.classes_).index(label) if label in model.classes_ else None
                  for label in labels]
         y_score = np.column_stack(
-            [proba[:, i] if i is not None else np.zeros(len(X)) for i in order]
+            [proba[:, i] if i is not None else np.zeros(len(inputs)) for i in order]
         )
     scores = compute_metrics(frame[target].to_numpy(), y_pred, y_score, labels=labels,
                              average=average)
@@ -175,3 +175,40 @@ def gate(
     if force and not passed:
         reasons.append(f"FORCED despite failing checks: {force_reason}")
     return GateResult(passed or force, force, reasons, checks, force_reason if force else None)
+
+
+def evaluation_report_html(
+    candidate: ModelScores, production: ModelScores | None, result: GateResult, *, title: str
+) -> str:
+    """A self-contained HTML page: metric comparison, confusion matrices and the gate reasons."""
+    import html
+
+    from retrain.plots import (
+        bar_comparison,
+        confusion_matrix_figure,
+        html_document,
+        html_table,
+        img_tag,
+    )
+
+    names = sorted(candidate.metrics)
+    series = {"candidate": [candidate.metrics[m] for m in names]}
+    if production is not None:
+        series = {"production": [production.metrics.get(m, 0.0) for m in names], **series}
+    rows = [[m, production.metrics.get(m) if production else None, candidate.metrics[m]]
+            for m in names]
+    parts = [
+        f"<h1>{html.escape(title)}</h1>",
+        f"<h2>Gate: {html.escape(result.status.upper())}</h2>",
+        "<ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in result.reasons) + "</ul>",
+        html_table(["metric", "production", "candidate"], rows),
+        img_tag(bar_comparison(names, series, title="holdout metrics", ylabel="value"),
+                "holdout metrics"),
+        img_tag(confusion_matrix_figure(candidate.confusion_matrix, candidate.labels,
+                                        title="candidate"), "candidate confusion matrix"),
+    ]
+    if production is not None:
+        parts.append(img_tag(confusion_matrix_figure(production.confusion_matrix,
+                                                     production.labels, title="production"),
+                             "production confusion matrix"))
+    return html_document(title, "\n".join(parts))

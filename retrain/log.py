@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrain.errors import RegistryError
+from retrain.tracking import ensure_experiment, find_run
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -112,28 +113,14 @@ class LogStore:
         self.experiment_name = experiment_name
         self.spool = Path(spool_dir) / "retraining_log.spool.jsonl"
 
-    def _experiment_id(self) -> str:
-        experiment = self.client.get_experiment_by_name(self.experiment_name)
-        if experiment is not None:
-            return str(experiment.experiment_id)
-        try:
-            return str(self.client.create_experiment(self.experiment_name))
-        except Exception:  # created concurrently by another writer
-            experiment = self.client.get_experiment_by_name(self.experiment_name)
-            if experiment is None:
-                raise
-            return str(experiment.experiment_id)
-
     def _find_run(self, experiment_id: str, retraining_id: str) -> str | None:
-        runs = self.client.search_runs(
-            [experiment_id], filter_string=f"tags.`{_ID_TAG}` = '{retraining_id}'", max_results=1
-        )
-        return runs[0].info.run_id if runs else None
+        run = find_run(self.client, experiment_id, _ID_TAG, retraining_id)
+        return str(run.info.run_id) if run is not None else None
 
     def _write_mlflow(self, record: RetrainingRecord) -> str:
         from mlflow.entities import Metric, RunTag
 
-        experiment_id = self._experiment_id()
+        experiment_id = ensure_experiment(self.client, self.experiment_name)
         run_id = self._find_run(experiment_id, record.retraining_id)
         if run_id is None:
             run = self.client.create_run(

@@ -1,0 +1,149 @@
+"""Live trigger signals: what the monitor and the pipeline's first step measure.
+
+* ``days_since_training``: days from the production model's training-data watermark to ``as_of``
+  (``None`` without a production model: a bootstrap);
+* ``new_samples``: labelled rows newer than that watermark, up to ``as_of``;
+* ``accuracy``/``precision``/``recall``/``f1``/``roc_auc``: the production model on those rows;
+* ``drift_count``/``drift_share``: those rows against the production model's reference profile.
+
+Performance and drift need at least ``drift.min_samples`` new rows; below that they are unknown,
+never "fine". The same function serves ``retrain check --config``, the monitoring DAG and the
+pipeline, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from retrain.config import RetrainConfig
+from retrain.data import read_source, to_utc
+from retrain.triggers import Signals
+
+if TYPE_CHECKING:
+    from retrain.log import LogStore
+    from retrain.registry import ModelRegistry, ModelVersionInfo
+
+__all__ = ["LiveSignals", "compute_signals", "last_triggered_at", "production_version"]
+
+#: Retraining-log statuses of runs that were triggered (a skipped run was not).
+TRIGGERED_STATUSES = frozenset({"deployed", "canary", "staging", "rejected", "failed",
+                                "awaiting_approval"})
+
+
+@dataclass(frozen=True)
+class LiveSignals:
+    """Signal values with where they came from."""
+
+    signals: Signals
+    as_of: str
+    production_version: int | None = None
+    watermark: str | None = None
+    last_triggered_at: str | None = None
+    drift: dict[str, Any] = field(default_factory=dict)
+    drift_report_path: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["signals"] = self.signals.as_dict()
+        return data
+
+
+def production_version(registry: ModelRegistry) -> ModelVersionInfo | None:
+    """The version holding ``production``; ``None`` if there is none or no model registered."""
+    from retrain.errors import RegistryError
+
+    try:
+        return registry.current().get("production")
+    except RegistryError as exc:
+        if "is not registered" in str(exc):
+            return None
+        raise
+
+
+def last_triggered_at(log: LogStore) -> datetime | None:
+    """``as_of`` of the newest retraining run that was triggered (for the cooldown)."""
+    for record in log.records(limit=50):
+        if record.status in TRIGGERED_STATUSES:
+            return to_utc(record.as_of or record.start_time)
+    return None
+
+
+def compute_signals(
+    config: RetrainConfig,
+    *,
+    registry: ModelRegistry,
+    as_of: datetime,
+    log: LogStore | None = None,
+    report_dir: str | Path | None = None,
+    sql_url: str | None = None,
+) -> LiveSignals:
+    """Measure every signal at ``as_of`` from the data source and the registry."""
+    import pandas as pd
+
+    from retrain.drift import ReferenceProfile, check_drift
+    from retrain.evaluate import score_model
+
+    as_of_utc = to_utc(as_of)
+    assert as_of_utc is not None
+    last = last_triggered_at(log) if log is not None else None
+    production = production_version(registry)
+    notes: list[str] = []
+    if production is None:
+        table = read_source(config, end=as_of_utc, sql_url=sql_url)
+        notes.append("no production model: bootstrap")
+        return LiveSignals(Signals(new_samples=table.num_rows), as_of_utc.isoformat(),
+                           last_triggered_at=last.isoformat() if last else None, notes=notes)
+
+    watermark = production.record.watermark_time
+    table = read_source(config, start=watermark, end=as_of_utc, sql_url=sql_url)
+    frame: pd.DataFrame = table.to_pandas()
+    values: dict[str, float | None] = {"new_samples": float(len(frame))}
+    if watermark is not None:
+        values["days_since_training"] = max(0.0, (as_of_utc - watermark).total_seconds() / 86400)
+    minimum = config.drift.min_samples
+    drift: dict[str, Any] = {}
+    report_path: str | None = None
+    if len(frame) < minimum:
+        notes.append(f"{len(frame)} new rows < drift.min_samples {minimum}: performance and "
+                     "drift unknown")
+    else:
+        target = config.model.target
+        labelled = frame[frame[target].notna()] if target in frame.columns else frame.iloc[:0]
+        if len(labelled) >= minimum:
+            model = registry.load_model(production.version)
+            labels = sorted(set(model.classes_) | set(labelled[target].unique()))
+            scores, _ = score_model(model, labelled, features=config.model.features.all,
+                                    target=target, labels=labels,
+                                    average=config.evaluation.average)
+            values.update(scores.metrics)
+        else:
+            notes.append(f"{len(labelled)} labelled new rows: performance unknown")
+        profile_data = registry.reference_profile(production.version)
+        if profile_data is None:
+            notes.append(f"version {production.version} has no reference profile: drift unknown")
+        else:
+            profile = ReferenceProfile.from_dict(profile_data)
+            report = check_drift(profile, table, settings=config.drift,
+                                 columns=[c for c in config.model.features.all
+                                          if c in profile.features])
+            values.update(report.signals())
+            drift = {"drift_count": report.drift_count, "drift_share": report.drift_share,
+                     "by_severity": report.by_severity,
+                     "drifted": [f.name for f in report.drifted]}
+            if report_dir is not None:
+                report_path = str(Path(report_dir) / "drift_report.html")
+                report.to_html(report_path)
+    return LiveSignals(
+        Signals.from_mapping(values),
+        as_of_utc.isoformat(),
+        production_version=production.version,
+        watermark=watermark.isoformat() if watermark else None,
+        last_triggered_at=last.isoformat() if last else None,
+        drift=drift,
+        drift_report_path=report_path,
+        notes=notes,
+    )
