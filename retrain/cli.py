@@ -14,11 +14,19 @@ from typing import Any
 
 from retrain.errors import ConfigError, DataError, RetrainError
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILURE", "EXIT_OK", "EXIT_TRIGGERED", "main"]
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_FAILURE",
+    "EXIT_OK",
+    "EXIT_REJECTED",
+    "EXIT_TRIGGERED",
+    "main",
+]
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
+EXIT_REJECTED = 3
 EXIT_TRIGGERED = 10
 
 Handler = Callable[[argparse.Namespace], int]
@@ -82,17 +90,62 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from retrain.triggers import TriggerPolicy, read_signals_file
 
     config = load_config(args.config)
-    if args.signals is None:
-        raise DataError(["--signals FILE is required (live signals come with the pipeline)"])
-    signals, now, last = read_signals_file(args.signals)
+    live = None
+    if args.signals is not None:
+        signals, now, last = read_signals_file(args.signals)
+    else:
+        live = _live_signals(config, args.as_of)
+        signals, now, last = live.signals, _parse_as_of(live.as_of), _parse_as_of(
+            live.last_triggered_at
+        )
     decision = TriggerPolicy(config).evaluate(
         signals, now=now, last_triggered_at=last, force=args.force, force_reason=args.reason
     )
     if args.json:
-        _print_json(decision.to_dict())
+        _print_json({**decision.to_dict(), "live": live.to_dict() if live else None})
     else:
         _render_decision(decision)
+        if live is not None:
+            _render_live(live)
     return EXIT_TRIGGERED if decision.triggered else EXIT_OK
+
+
+def _parse_as_of(value: str | None) -> Any:
+    from retrain.data import to_utc
+
+    try:
+        return to_utc(value)
+    except ValueError:
+        raise DataError([f"--as-of: not an ISO-8601 time: {value!r}"]) from None
+
+
+def _live_signals(config: Any, as_of: str | None) -> Any:
+    from datetime import UTC, datetime
+
+    from retrain.log import LogStore
+    from retrain.notify import notifier_from_config
+    from retrain.registry import ModelRegistry
+    from retrain.signals import compute_signals
+    from retrain.tracking import tracking_client
+
+    when = _parse_as_of(as_of) or datetime.now(UTC)
+    registry = ModelRegistry(config, notifier=notifier_from_config(config))
+    log = LogStore(tracking_client(config), config.log_experiment_name, config.storage.work_dir)
+    return compute_signals(config, registry=registry, as_of=when, log=log)
+
+
+def _render_live(live: Any) -> None:
+    console = _console()
+    version = live.production_version
+    console.print(
+        f"Live signals as of {live.as_of}: production "
+        f"{'v' + str(version) if version else 'none'}, watermark {live.watermark or '-'}"
+    )
+    if live.drift:
+        drifted = ", ".join(live.drift["drifted"]) or "none"
+        console.print(f"  drifted features: {drifted}")
+    for note in live.notes:
+        console.print(f"  [yellow]![/] {note}")
 
 
 # --- drift ------------------------------------------------------------------------------------
@@ -281,6 +334,82 @@ def _cmd_promote(args: argparse.Namespace) -> int:
 # --- parser -----------------------------------------------------------------------------------
 
 
+# --- run and log -------------------------------------------------------------------------------
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from retrain.config import load_config
+    from retrain.pipeline import run_pipeline
+
+    config = load_config(args.config)
+    if args.force and not (args.reason and args.reason.strip()):
+        raise DataError(["--force needs --reason: a forced promotion must say why"])
+    err = _console(stderr=True)
+
+    def progress(step: str, text: str) -> None:
+        err.print(f"[bold cyan]{step:>9}[/] {text}")
+
+    record = run_pipeline(
+        config,
+        trigger=args.trigger,
+        progress=progress,
+        as_of=_parse_as_of(args.as_of),
+        force=args.force,
+        force_reason=args.reason,
+        skip_ab=args.skip_ab,
+        target_stage=args.target_stage,
+        window_days=args.window_days,
+    )
+    if args.json:
+        _print_json(record)
+    else:
+        _render_records([record])
+    status = record["status"]
+    if status == "failed":
+        bad_input = str(record.get("error") or "").startswith(("DataError", "ConfigError"))
+        return EXIT_BAD_INPUT if bad_input else EXIT_FAILURE
+    return EXIT_REJECTED if status == "rejected" else EXIT_OK
+
+
+def _render_records(records: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table("retraining_id", "trigger", "status", "version", "accuracy", "baseline",
+                  "new", "notes")
+    for r in records:
+        acc = r.get("metrics", {}).get("accuracy")
+        base = r.get("baseline_metrics", {}).get("accuracy")
+        table.add_row(
+            r["retraining_id"], r["trigger"], r["status"], r.get("model_version") or "-",
+            f"{acc:.3f}" if acc is not None else "-", f"{base:.3f}" if base is not None else "-",
+            str(r.get("new_samples") if r.get("new_samples") is not None else "-"),
+            r.get("notes") or "",
+        )
+    _console().print(table)
+
+
+def _cmd_log(args: argparse.Namespace) -> int:
+    from retrain.config import load_config
+    from retrain.log import LogStore
+    from retrain.tracking import bounded, tracking_client
+
+    config = load_config(args.config)
+    store = LogStore(tracking_client(config), config.log_experiment_name, config.storage.work_dir)
+    with bounded(config, "reading the retraining log"):
+        if args.id:
+            found = store.get(args.id)
+            if found is None:
+                raise DataError([f"no retraining log record {args.id!r}"])
+            records = [found.to_dict()]
+        else:
+            records = [r.to_dict() for r in store.records(limit=args.limit)]
+    if args.json:
+        _print_json(records if not args.id else records[0])
+    else:
+        _render_records(records)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(
@@ -338,6 +467,24 @@ def build_parser() -> argparse.ArgumentParser:
         registry_command.add_argument("--actor", help="who acts (default: $RETRAIN_ACTOR or user)")
     for moving in (rollback, promote):
         moving.add_argument("--run-id", help="MLflow run id to record with the move")
+
+    run = add("run", _cmd_run, "Run the whole retraining pipeline in-process, like the DAG.")
+    run.add_argument("--trigger", default="manual",
+                     choices=["manual", "scheduled", "drift", "volume", "performance"],
+                     help="why this run happens; non-manual runs first evaluate the policy")
+    run.add_argument("--force", action="store_true",
+                     help="promote even if the gate fails (needs --reason; recorded as forced)")
+    run.add_argument("--reason", help="why the run is forced or started by hand")
+    run.add_argument("--skip-ab", action="store_true", help="skip the offline A/B comparison")
+    run.add_argument("--target-stage", default="production",
+                     choices=["staging", "canary", "production"],
+                     help="promote no further than this stage")
+    run.add_argument("--window-days", type=int, help="training window override (days)")
+    run.add_argument("--as-of", help="ISO-8601 time the run acts at (default: now)")
+    log = add("log", _cmd_log, "List retraining log records, newest first.")
+    log.add_argument("--limit", type=int, default=20, help="records to show")
+    log.add_argument("--id", help="show one record (full, from its JSON artifact)")
+    check.add_argument("--as-of", help="ISO-8601 time for live signals (default: now)")
 
     config = sub.add_parser("config", help="Config file commands.")
     config_sub = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
