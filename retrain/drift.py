@@ -397,7 +397,8 @@ class _Source:
         self.role = role
         self.paths: list[str] = []
         self.frame: pd.DataFrame | None = None
-        self.table: Any = None
+        self.table: Any = None  # pyarrow Table (in memory or read from CSV)
+        self.dataset: Any = None  # pyarrow parquet dataset (streamed)
         if isinstance(data, pd.Series):
             data = data.to_frame(name=str(data.name) if data.name is not None else "value")
         if isinstance(data, pd.DataFrame):
@@ -407,7 +408,6 @@ class _Source:
                 raise DataError([f"duplicate column names: {', '.join(dupes)}"], source=role)
             self.frame = data.set_axis(names, axis=1) if list(data.columns) != names else data
             self.names = names
-            self.schema: dict[str, Any] = {}
         elif isinstance(data, pa.RecordBatch | pa.Table):
             self.table = pa.Table.from_batches([data]) if isinstance(data, pa.RecordBatch) else data
             self.names = list(self.table.column_names)
