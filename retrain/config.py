@@ -258,7 +258,11 @@ class CadenceSettings(_Section):
 
 
 class SeverityCuts(_Section):
-    """Effect-size cut points: value >= low -> low, >= medium -> medium, >= high -> high."""
+    """Effect-size cut points: value >= low -> low, >= medium -> medium, >= high -> high.
+
+    The drift engine applies them to effect sizes net of sampling noise (``<statistic>_net`` in a
+    drift report), so the same cuts hold for small and large samples.
+    """
 
     low: float = Field(ge=0)
     medium: float = Field(ge=0)
@@ -289,7 +293,12 @@ class FeatureDriftOverride(_Section):
 
 
 class DriftSettings(_Section):
-    """Drift engine settings."""
+    """Drift engine settings (see ``retrain.drift`` for the statistics and the severity rule).
+
+    ``bins`` and ``max_categories`` shape a reference profile when it is built; a check uses the
+    profile's bins. ``thresholds`` are per statistic; ``features`` overrides them per feature or
+    disables a feature.
+    """
 
     bins: int = Field(10, ge=2, le=100, description="reference quantile bins per numeric feature")
     max_categories: int = Field(1000, ge=2, description="categories kept per feature profile")
