@@ -251,10 +251,7 @@ def make_drift_data(
 
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:
-    frame = table.to_pandas()
-    for name in NUMERIC:  # arrow turns NaN-free float columns back into float64 unchanged
-        if frame[name].dtype == object:
-            frame[name] = frame[name].astype(np.float64)
+    frame: pd.DataFrame = table.to_pandas()  # float64/int64 columns and pandas str categories
     return frame
 
 
