@@ -215,8 +215,10 @@ def check(config: RetrainConfig, ctx: RunContext, *, sql_url: str | None = None)
         why = ["no rule fired: " + "; ".join(
             f"{k}={'unknown' if v is None else f'{v:g}'}"
             for k, v in live.signals.as_dict().items() if v is not None) or "no signals"]
+    updated = RunContext.from_dict({**ctx.to_dict(),
+                                    "trigger_reasons": ctx.trigger_reasons or why})
     result = {"proceed": proceed, "reasons": why, "decision": decision.to_dict(),
-              "signals": live.to_dict()}
+              "signals": live.to_dict(), "context": updated.to_dict()}
     _mlflow(config, ctx,
             metrics={f"signal_{k}": v for k, v in live.signals.as_dict().items() if v is not None},
             tags={"retrain.decision": "retrain" if proceed else "skip"},
@@ -228,7 +230,6 @@ def extract_step(config: RetrainConfig, ctx: RunContext, *,
                  sql_url: str | None = None) -> dict[str, Any]:
     """Extract the training window ending at ``as_of``; new rows counted after the watermark."""
     from retrain.data import extract
-
     from retrain.signals import production_version
 
     production = production_version(_registry(config))
@@ -257,7 +258,6 @@ def validate_step(config: RetrainConfig, ctx: RunContext,
 
 def _known_categories(config: RetrainConfig) -> dict[str, list[str]] | None:
     from retrain.drift import CategoricalProfile, ReferenceProfile
-
     from retrain.signals import production_version
 
     registry = _registry(config)
@@ -411,6 +411,7 @@ def deploy_step(
 
     from retrain.checklist import evaluate_checklist, require
     from retrain.data import read_frame
+    from retrain.deploy import AUTO_APPROVAL, release
     from retrain.registry import VersionRecord
     from retrain.train import preprocessing_fingerprint
 
@@ -444,37 +445,16 @@ def deploy_step(
     evidence.load_check_ok = True  # register() loaded it back and predicted before announcing
     evidence.profile_stored = True
     evidence.fingerprint_registered = preprocessing_fingerprint(registry.load_model(version))
-    approval = ctx.approval or (None if config.deployment.require_approval
-                                else "auto (deployment.require_approval is false)")
+    approval = ctx.approval or (None if config.deployment.require_approval else AUTO_APPROVAL)
     if ctx.force and evaluated["gate"]["status"] == "forced":
         approval = f"forced by operator: {ctx.force_reason}"
-    evidence.approval = approval
-    reason = f"retraining {ctx.retraining_id} ({ctx.trigger})"
-    stage = registry.get_version(version).status
-    order = {"staging": 0, "canary": 1, "production": 2}
-    if ctx.target_stage != "staging" and not config.deployment.skip_canary \
-            and order.get(stage, -1) < 1:
-        require(evaluate_checklist(evidence), "canary")
-        registry.promote(version, "canary", reason=reason, run_id=ctx.mlflow_run_id)
-        say("deploy", f"version {version} -> canary")
-    if order.get(registry.get_version(version).status, -1) >= 1 or \
-            config.deployment.skip_canary:
-        evidence.canary_version = str(version) if not config.deployment.skip_canary else None
-    wants_production = (ctx.target_stage == "production"
-                        and config.deployment.promote_to_production == "auto")
-    items = evaluate_checklist(evidence)
-    if wants_production and approval is not None and registry.get_version(version).status != \
-            "production":
-        require(items, "production")
-        registry.promote(version, "production", reason=reason, run_id=ctx.mlflow_run_id)
-        say("deploy", f"version {version} -> production")
-    final = registry.get_version(version).status
-    status = {"production": "deployed"}.get(final, final)
-    if final == "canary" and wants_production and approval is None:
-        status = "awaiting_approval"
-    _mlflow(config, ctx, tags={"retrain.model_version": str(version), "retrain.stage": final})
-    return {"version": version, "stage": final, "status": status, "approval": approval,
-            "checklist": [i.to_dict() for i in items]}
+    result = release(config, registry, version=version, evidence=evidence,
+                     target_stage=ctx.target_stage, approval=approval,
+                     reason=f"retraining {ctx.retraining_id} ({ctx.trigger})",
+                     run_id=ctx.mlflow_run_id, say=say)
+    _mlflow(config, ctx, tags={"retrain.model_version": str(version),
+                               "retrain.stage": result["stage"]})
+    return result
 
 
 def reject_step(config: RetrainConfig, ctx: RunContext, evaluated: Mapping[str, Any],
@@ -622,10 +602,9 @@ def run_pipeline(
     try:
         results["check"] = check(config, ctx, sql_url=sql_url)
         say("check", "; ".join(results["check"]["reasons"]))
+        ctx = RunContext.from_dict(results["check"]["context"])
         if not results["check"]["proceed"]:
             return finish(config, ctx, results)
-        if not ctx.trigger_reasons:
-            ctx.trigger_reasons = list(results["check"]["reasons"])
         step = "extract"
         results["extract"] = extract_step(config, ctx, sql_url=sql_url)
         ex = results["extract"]

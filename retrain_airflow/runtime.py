@@ -1,0 +1,114 @@
+"""Task-side helpers: turn the Airflow context into the library's small inputs.
+
+Imported inside task functions only (it is cheap anyway). Nothing here decides anything the
+library or the CLI does not: it maps run type, params and asset events to ``pipeline.start``
+options, and records step errors so the always-running log task can write them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+from airflow.sdk import get_current_context
+from airflow.sdk.exceptions import AirflowFailException
+
+from retrain.errors import ConfigError, DataError
+
+__all__ = ["ERROR_KEY", "as_of", "asset_trigger", "run_options", "step"]
+
+ERROR_KEY = "retrain_error"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def step(fn: F) -> F:
+    """Record a step's error in XCom (for the log task); bad input fails without retries."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            get_current_context()["ti"].xcom_push(key=ERROR_KEY, value=message)
+            if isinstance(exc, DataError | ConfigError | ValueError):
+                raise AirflowFailException(message) from exc  # retrying cannot fix bad input
+            raise
+
+    return wrapper  # type: ignore[return-value]
+
+
+def as_of(context: Mapping[str, Any]) -> datetime:
+    """The time the run acts at: the ``as_of`` param, else the logical date, else run_after."""
+    from retrain.data import to_utc
+
+    params = context.get("params") or {}
+    if params.get("as_of"):
+        value = to_utc(str(params["as_of"]))
+        assert value is not None
+        return value
+    dag_run = context["dag_run"]
+    when = getattr(dag_run, "logical_date", None) or dag_run.run_after
+    result = to_utc(when)
+    assert result is not None
+    return result
+
+
+def asset_trigger(context: Mapping[str, Any]) -> tuple[str, list[str]] | None:
+    """``(trigger, reasons)`` from the asset events that started this run, if any."""
+    events = context.get("triggering_asset_events") or {}
+    kinds: list[str] = []
+    reasons: list[str] = []
+    for _asset, asset_events in events.items():
+        for event in asset_events:
+            extra = dict(event.extra or {})
+            kind = str(extra.get("trigger") or event.asset.uri.rsplit("/", 1)[-1])
+            kinds.append(kind)
+            for reason in extra.get("reasons") or [f"{kind} event from {event.source_dag_id}"]:
+                if reason not in reasons:
+                    reasons.append(str(reason))
+    if not kinds:
+        return None
+    for kind in ("drift", "performance", "volume"):  # several coalesced events: strongest first
+        if kind in kinds:
+            return kind, reasons
+    return kinds[0], reasons
+
+
+def run_options(context: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of ``retrain.pipeline.start`` for this DAG run."""
+    dag_run = context["dag_run"]
+    params = dict(context.get("params") or {})
+    run_type = str(getattr(dag_run.run_type, "value", dag_run.run_type))
+    from_assets = asset_trigger(context)
+    reasons: list[str] = []
+    if from_assets is not None:
+        trigger, reasons = from_assets
+    elif run_type == "scheduled":
+        trigger = "scheduled"
+    else:
+        trigger = "manual"
+    force = bool(params.get("force"))
+    reason = (params.get("reason") or "").strip() or None
+    if force and reason is None:
+        raise ValueError("params: 'reason' is required when force is true")
+    if trigger == "manual" and reason:
+        reasons = [f"manual: {reason}"]
+    return {
+        "trigger": trigger,
+        "run_key": f"{dag_run.dag_id}/{dag_run.run_id}",
+        "as_of": as_of(context),
+        "force": force,
+        "force_reason": reason if force else None,
+        "skip_ab": bool(params.get("skip_ab")),
+        "target_stage": params.get("target_stage") or "production",
+        "window_days": params.get("window_days"),
+        "trigger_reasons": reasons,
+    }
+
+
+def xcom_or_none(context: Mapping[str, Any], task_id: str, key: str = "return_value") -> Any:
+    """A task's XCom in this run, or ``None`` when it was skipped or failed before pushing."""
+    return context["ti"].xcom_pull(task_ids=task_id, key=key)
