@@ -27,8 +27,8 @@ test: $(STAMP)  ## install if needed, then run the whole test suite
 	$(PY) -m pytest -q
 
 lint: $(STAMP)  ## ruff + mypy
-	$(VENV)/bin/ruff check retrain dags plugins tests benchmarks
-	$(VENV)/bin/ruff format --check retrain dags plugins tests benchmarks
+	$(VENV)/bin/ruff check retrain retrain_airflow dags plugins tests benchmarks
+	$(VENV)/bin/ruff format --check retrain retrain_airflow dags plugins tests benchmarks
 	$(VENV)/bin/mypy
 
 demo: $(STAMP)  ## install if needed, then run the demo

@@ -169,7 +169,7 @@ def required_sample_size(p_current: float, effect: float, *, alpha: float, power
     h = abs(2 * math.asin(math.sqrt(p_other)) - 2 * math.asin(math.sqrt(p_current)))
     if h == 0:
         return 0
-    z = norm.ppf(1 - alpha / 2) + norm.ppf(power)
+    z = float(norm.ppf(1 - alpha / 2) + norm.ppf(power))
     return math.ceil(2 * (z / h) ** 2)  # var(2 asin sqrt p) = 1/n per arm
 
 

@@ -107,3 +107,36 @@ def promote_canary(
     return {"version": canary.version, "stage": "production", "status": "deployed",
             "approval": approval, "from_version": entry.from_version,
             "checklist": [i.to_dict() for i in items if i.required_for == "production"]}
+
+
+def _aliases(registry: ModelRegistry) -> dict[str, int]:
+    return {alias: info.version for alias, info in registry.current().items()}
+
+
+def rollback_with_report(
+    config: RetrainConfig, *, reason: str, to_version: int | None = None, run_id: str | None = None
+) -> dict[str, Any]:
+    """Roll production back (see ``ModelRegistry.rollback``) and report aliases before/after."""
+    import time
+
+    from retrain.notify import notifier_from_config
+    from retrain.registry import ModelRegistry
+
+    registry = ModelRegistry(config, notifier=notifier_from_config(config))
+    before = _aliases(registry)
+    started = time.perf_counter()
+    entry = registry.rollback(reason=reason, to_version=to_version, run_id=run_id)
+    seconds = time.perf_counter() - started
+    after = _aliases(registry)
+
+    def show(aliases: dict[str, int]) -> str:
+        return ", ".join(f"{a}=v{v}" for a, v in sorted(aliases.items())) or "none"
+
+    lines = [
+        f"before: {show(before)}",
+        f"after:  {show(after)}",
+        f"rolled back {config.model.name} production v{entry.from_version} -> v{entry.to_version} "
+        f"in {seconds:.2f}s; audit entry {entry.id}; reason: {reason}",
+    ]
+    return {"before": before, "after": after, "entry": entry.to_dict(), "seconds": seconds,
+            "lines": lines}

@@ -460,7 +460,7 @@ def deploy_step(
 def reject_step(config: RetrainConfig, ctx: RunContext, evaluated: Mapping[str, Any],
                 compared: Mapping[str, Any]) -> dict[str, Any]:
     """Record why the candidate is not deployed; nothing is registered and no alias moves."""
-    reasons = []
+    reasons: list[str] = []
     if not evaluated["gate"]["passed"]:
         reasons += [r for r, c in zip(evaluated["gate"]["reasons"],
                                       evaluated["gate"]["checks"], strict=False)

@@ -65,7 +65,7 @@ def load_estimator_class(path: str) -> type[Any]:
     if not inspect.isclass(cls) or not all(hasattr(cls, m) for m in ("fit", "predict")):
         raise ConfigError([f"model.estimator.class: {path!r} is not an estimator class with "
                            "fit() and predict()"])
-    return cls  # type: ignore[no-any-return]
+    return cls
 
 
 def build_pipeline(config: RetrainConfig) -> Pipeline:

@@ -112,3 +112,55 @@ def run_options(context: Mapping[str, Any]) -> dict[str, Any]:
 def xcom_or_none(context: Mapping[str, Any], task_id: str, key: str = "return_value") -> Any:
     """A task's XCom in this run, or ``None`` when it was skipped or failed before pushing."""
     return context["ti"].xcom_pull(task_ids=task_id, key=key)
+
+
+def finish_run(config: Any, context: Mapping[str, Any], steps: tuple[str, ...]) -> dict[str, Any]:
+    """Collect every step's output and error, write the retraining log, surface a failure.
+
+    Runs as the pipeline's always-running last task. Raises ``AirflowFailException`` after the
+    record is written when a step failed, so the DAG run ends ``failed``.
+    """
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from retrain import pipeline
+
+    ti = context["ti"]
+    dag_run = context["dag_run"]
+    results: dict[str, Any] = {}
+    error: str | None = None
+    failed: str | None = None
+    for name in steps:
+        value = ti.xcom_pull(task_ids=name)
+        if value is not None:
+            results[name] = value
+        message = ti.xcom_pull(task_ids=name, key=ERROR_KEY)
+        if message and error is None:
+            error, failed = str(message), name
+    if error is None:
+        states = ti.get_task_states(dag_id=dag_run.dag_id, run_ids=[dag_run.run_id])
+        by_task = states.get(dag_run.run_id, {})
+        for name in steps:
+            if str(by_task.get(name)) == "failed":
+                error, failed = f"task {name} failed (see its log)", name
+                break
+    start = results.pop("start", None)
+    if "check" in results:
+        ctx = pipeline.RunContext.from_dict(results["check"]["context"])
+    elif start is not None:
+        ctx = pipeline.RunContext.from_dict(start)
+    else:  # start itself failed: still leave a record (spooled locally if MLflow is down)
+        now = datetime.now(UTC)
+        run_id = "".join(c if c.isalnum() else "_" for c in dag_run.run_id)
+        ctx = pipeline.RunContext(
+            retraining_id=f"retrain_{now:%Y%m%d}_{run_id}"[:120],
+            run_key=f"{dag_run.dag_id}/{dag_run.run_id}", trigger="manual",
+            as_of=now.isoformat(), started_at=now.isoformat(),
+            work_dir=str(Path(config.storage.work_dir) / "runs" / run_id), mlflow_run_id="",
+        )
+    record = pipeline.finish(config, ctx, results, error=error, failed_step=failed)
+    print(f"retraining log {record['retraining_id']}: status={record['status']} "
+          f"version={record['model_version']} notes={record['notes']}")
+    if error is not None:
+        raise AirflowFailException(f"retraining {ctx.retraining_id} failed at {failed}: {error}")
+    return record

@@ -1,0 +1,86 @@
+"""
+### retrain_monitor
+
+Runs on `schedule.monitor` (default hourly). A sensor in **reschedule** mode waits (without holding
+a worker slot) until new rows have arrived since the production model's training data; then
+`measure` computes the live signals (drift of the new rows against the production model's
+reference profile, new labelled samples, production accuracy on them, days since training),
+evaluates the trigger rules and logs the check to MLflow. When a drift, volume or performance rule
+fires, the matching asset event is emitted with the reasons in its `extra`, which starts a
+data-driven `retrain_pipeline` run.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.sdk import CronTriggerTimetable, PokeReturnValue, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowSkipException
+
+from retrain_airflow import assets_for, dag_config, default_args
+
+CONFIG = dag_config()
+ASSETS = assets_for(CONFIG)
+
+
+@dag(
+    dag_id="retrain_monitor",
+    schedule=CronTriggerTimetable(CONFIG.schedule.monitor, timezone=CONFIG.schedule.timezone),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(CONFIG, retries=1),
+    doc_md=__doc__,
+    tags=["retrain", CONFIG.model.name],
+)
+def retrain_monitor() -> None:
+    @task.sensor(poke_interval=300, timeout=50 * 60, mode="reschedule", soft_fail=True,
+                 doc_md="Wait (rescheduling, no worker held) for rows newer than the watermark.")
+    def new_data() -> PokeReturnValue:
+        from retrain.monitor import new_rows
+        from retrain_airflow.runtime import as_of
+
+        rows = new_rows(dag_config(), as_of=as_of(get_current_context()))
+        print(f"{rows} new rows since the production model's training data")
+        return PokeReturnValue(is_done=rows > 0, xcom_value=rows)
+
+    @task(doc_md="Measure the signals, evaluate the rules, log the check to MLflow.")
+    def measure(rows: int) -> dict[str, Any]:
+        from retrain.monitor import check_and_log
+        from retrain_airflow.runtime import as_of
+
+        context = get_current_context()
+        result = check_and_log(dag_config(), as_of=as_of(context),
+                               run_name=f"monitor {context['dag_run'].run_id}")
+        print("signals:", result["signals"])
+        print("decision:", "TRIGGERED" if result["triggered"] else "quiet", result["reasons"])
+        for note in result["notes"]:
+            print("note:", note)
+        return result
+
+    def emitter(kind: str) -> Any:
+        asset = ASSETS[kind]
+
+        @task(task_id=f"emit_{kind}", outlets=[asset],
+              doc_md=f"Emit the `{kind}` asset event when a {kind} rule fired.")
+        def emit(result: dict[str, Any]) -> list[str]:
+            reasons = result["events"].get(kind)
+            if not reasons:
+                raise AirflowSkipException(f"no {kind} rule fired")
+            context = get_current_context()
+            context["outlet_events"][asset].extra = {
+                "trigger": kind, "reasons": reasons, "as_of": result["as_of"],
+                "signals": result["signals"],
+            }
+            print(f"{kind} event:", reasons)
+            return list(reasons)
+
+        return emit
+
+    measured = measure(new_data())
+    for kind in ASSETS:
+        emitter(kind)(measured)
+
+
+retrain_monitor()

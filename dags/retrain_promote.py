@@ -1,0 +1,86 @@
+"""
+### retrain_promote
+
+The promotion path canary -> production. Takes the version holding `canary` (or the version given)
+to `production` once it is approved: by a human in the Airflow UI (an approval task) when
+`deployment.require_approval` is on, otherwise by the operator who triggers this DAG. The
+production checklist items are re-checked from the registry before the alias moves (gate passed,
+canary in place, reference profile stored for monitoring, approval recorded). Runs in the one-slot
+`retrain_registry` pool.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from retrain_airflow import POOL, dag_config, default_args
+
+CONFIG = dag_config()
+NEEDS_APPROVAL = CONFIG.deployment.require_approval
+
+
+@dag(
+    dag_id="retrain_promote",
+    schedule=None,
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(CONFIG, retries=0),
+    doc_md=__doc__,
+    tags=["retrain", CONFIG.model.name],
+    params={
+        "reason": Param(type="string", minLength=3, maxLength=500, title="Reason",
+                        description="Why the canary goes to production (audit history)."),
+        "version": Param(None, type=["null", "integer"], minimum=1, title="Version",
+                         description="The canary version to promote; empty = whichever holds "
+                         "the canary alias."),
+    },
+)
+def retrain_promote() -> None:
+    @task(pool=POOL, doc_md="Re-check the production checklist and move the alias.")
+    def promote(approved_by: str) -> dict[str, Any]:
+        from retrain.deploy import promote_canary
+        from retrain.notify import notifier_from_config
+        from retrain.registry import ModelRegistry
+
+        context = get_current_context()
+        params = context["params"]
+        config = dag_config()
+        result = promote_canary(
+            config, ModelRegistry(config, notifier=notifier_from_config(config)),
+            reason=params["reason"], approval=approved_by, version=params.get("version"),
+            run_id=f"{context['dag_run'].dag_id}/{context['dag_run'].run_id}",
+        )
+        print(f"v{result['version']} -> production (was v{result['from_version']}); "
+              f"approval: {approved_by}")
+        return result
+
+    if NEEDS_APPROVAL:
+        from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+        approval = ApprovalOperator(
+            task_id="approve",
+            subject=f"Promote the {CONFIG.model.name} canary to production?",
+            body="The canary passed the gate and the A/B test. Approve to move the production "
+                 "alias; reject to leave production unchanged.",
+            response_timeout=timedelta(days=3),
+        )
+
+        @task
+        def approver() -> str:
+            context = get_current_context()
+            response = context["ti"].xcom_pull(task_ids="approve") or {}
+            who = response.get("responded_by_user") or response.get("responded_by") or "a human"
+            return f"human: {who}"
+
+        approved = approver()
+        approval >> approved
+        promote(approved)
+    else:
+        promote("operator-triggered (deployment.require_approval is false)")
+
+
+retrain_promote()
