@@ -240,7 +240,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
     registry = _registry(args)
     current = registry.current()
-    pending = [e for e in registry.history() if e.state == "pending"]
+    pending = registry.pending()
     if args.json:
         _print_json(
             {

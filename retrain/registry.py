@@ -9,15 +9,16 @@ registered model (``config.model.name``) and adds what MLflow lacks:
 * **Status flow.** Aliases ``staging``, ``canary`` and ``production`` point at versions; the tag
   ``retrain.status`` mirrors them (plus ``archived``, ``rolled_back``, ``rejected``). Allowed
   changes are the explicit :data:`TRANSITIONS`; anything else raises :class:`RegistryError`.
-* **Audit history.** Every alias move is an :class:`AuditEntry`, stored as ONE registered-model tag
-  ``retrain.audit.<time>.<random>`` holding JSON. One tag per entry means concurrent writers never
-  overwrite each other (distinct keys; the server upserts by key), and one ``get_registered_model``
-  call returns the whole history together with the aliases it explains.
-* **Crash safety.** A move is written as an entry in state ``pending`` *before* any alias moves;
-  then the aliases move, the status tags change, and the entry flips to ``done`` (its only
-  mutation). The next mutating call (or :meth:`ModelRegistry.repair`) completes pending entries,
-  so a crash anywhere leaves either nothing changed or a recorded move that a re-run finishes;
-  never a moved pointer without a record.
+* **Audit history.** Every alias move is an :class:`AuditEntry`, stored as ONE MLflow run in the
+  experiment ``<experiment>/audit`` (``retrain/<model>/audit``), created with all its fields as
+  tags in a single request. Concurrent writers create separate rows, so none can overwrite
+  another; the server filters and pages the history (reads cost what they return, not the whole
+  log), and the MLflow UI shows it as a table. The entry's state is the run's status.
+* **Crash safety.** A move is written as an entry in state ``pending`` (run ``RUNNING``) *before*
+  any alias moves; then the aliases move, the status tags change, and the entry becomes ``done``
+  (run ``FINISHED``; its only change). The next mutating call (or :meth:`ModelRegistry.repair`)
+  completes pending entries, so a crash anywhere leaves either nothing changed or a recorded move
+  that a re-run finishes; never a moved pointer without a record.
 
 No Airflow import; mlflow, scikit-learn and pandas load inside the methods that need them.
 Alias-moving calls for one model are expected to be serialised by the caller (the DAG runs with
@@ -30,6 +31,7 @@ import contextlib
 import functools
 import getpass
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -110,7 +112,6 @@ TRANSITIONS: Final[Mapping[tuple[str, str], frozenset[str]]] = {
 
 TAG = "retrain."
 STATUS_TAG = "retrain.status"
-AUDIT_PREFIX = "retrain.audit."
 INPUT_EXAMPLE_ROWS = 10
 PROFILE_FILE = "reference_profile.json"
 _REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "pandas", "numpy", "scipy")
@@ -336,6 +337,17 @@ class AliasMove:
     to_version: int | None
 
 
+#: Audit entry state <-> status of the MLflow run that stores it.
+_STATE_OF_RUN = {
+    "RUNNING": "pending",
+    "FINISHED": "done",
+    "KILLED": "superseded",
+    "FAILED": "failed",
+}
+_RUN_OF_STATE = {state: status for status, state in _STATE_OF_RUN.items()}
+_REASON_LIMIT = 4000  # run tag values are capped at 8000 characters
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     """One recorded registry operation: its alias moves and the status tags it sets.
@@ -344,6 +356,7 @@ class AuditEntry:
     (e.g. promoting the canary to production also removes the ``canary`` alias). ``state`` is
     ``pending`` until every step is written, then ``done``; ``superseded`` if a later entry moved
     the same alias before a pending one was completed; ``failed`` if its repair was refused.
+    ``audit_run_id`` is the MLflow run that stores the entry.
     """
 
     id: str
@@ -358,10 +371,7 @@ class AuditEntry:
     state: str
     moves: tuple[AliasMove, ...]
     statuses: Mapping[int, str] = field(default_factory=dict)
-
-    @property
-    def tag_key(self) -> str:
-        return AUDIT_PREFIX + self.id
+    audit_run_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -369,30 +379,57 @@ class AuditEntry:
         data["statuses"] = {str(k): v for k, v in self.statuses.items()}
         return data
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+    def to_tags(self, model: str) -> dict[str, str]:
+        """Run tags storing the entry (one tag per field; searchable, visible in the UI)."""
+        production = next((m for m in self.moves if m.alias == "production"), None)
+        moves = " ".join(
+            f"{m.alias}:{_label(m.from_version)}->{_label(m.to_version)}" for m in self.moves
+        )
+        return {
+            "retrain.model": model,
+            "retrain.audit_id": self.id,
+            "retrain.at": self.at,
+            "retrain.op": self.op,
+            "retrain.alias": self.alias,
+            "retrain.from_version": _label(self.from_version),
+            "retrain.to_version": _label(self.to_version),
+            "retrain.actor": self.actor,
+            "retrain.reason": self.reason[:_REASON_LIMIT],
+            "retrain.run_id": self.run_id or "",
+            "retrain.moves": json.dumps([asdict(m) for m in self.moves]),
+            "retrain.statuses": json.dumps({str(k): v for k, v in self.statuses.items()}),
+            "retrain.production_to": _label(production.to_version) if production else "",
+            "mlflow.user": self.actor,
+            "mlflow.runName": f"{self.op} {moves}"[:250],
+        }
 
     @classmethod
-    def from_tag(cls, key: str, value: str) -> AuditEntry:
-        data = json.loads(value)
+    def from_run(cls, run: Any) -> AuditEntry:
+        """Read an entry back from the MLflow run that stores it."""
+        tags = run.data.tags
         moves = tuple(
             AliasMove(m["alias"], _as_int(m["from_version"]), _as_int(m["to_version"]))
-            for m in data.get("moves", [])
+            for m in json.loads(tags.get("retrain.moves", "[]"))
         )
         return cls(
-            id=key.removeprefix(AUDIT_PREFIX),
-            at=data["at"],
-            op=data["op"],
-            alias=data["alias"],
-            from_version=_as_int(data.get("from_version")),
-            to_version=_as_int(data.get("to_version")),
-            actor=data.get("actor", ""),
-            reason=data.get("reason", ""),
-            run_id=data.get("run_id"),
-            state=data.get("state", "done"),
+            id=tags["retrain.audit_id"],
+            at=tags.get("retrain.at", ""),
+            op=tags.get("retrain.op", ""),
+            alias=tags.get("retrain.alias", ""),
+            from_version=_as_int(tags.get("retrain.from_version")),
+            to_version=_as_int(tags.get("retrain.to_version")),
+            actor=tags.get("retrain.actor", ""),
+            reason=tags.get("retrain.reason", ""),
+            run_id=tags.get("retrain.run_id") or None,
+            state=_STATE_OF_RUN.get(run.info.status, "pending"),
             moves=moves,
-            statuses={int(k): v for k, v in data.get("statuses", {}).items()},
+            statuses={int(k): v for k, v in json.loads(tags.get("retrain.statuses", "{}")).items()},
+            audit_run_id=run.info.run_id,
         )
+
+
+def _label(version: int | None) -> str:
+    return "" if version is None else str(version)
 
 
 # --- environment helpers ----------------------------------------------------------------------
@@ -519,6 +556,7 @@ class ModelRegistry:
         self.actor = actor or _default_actor()
         self.notifier: Notifier = notifier or LogNotifier()
         self._client_instance: MlflowClient | None = None
+        self._audit_experiment_id: str | None = None
 
     def __repr__(self) -> str:
         return f"ModelRegistry({self.name!r} at {self.tracking_uri})"
@@ -597,19 +635,6 @@ class ModelRegistry:
     @staticmethod
     def _aliases(rm: RegisteredModel) -> dict[str, int]:
         return {alias: int(version) for alias, version in (rm.aliases or {}).items()}
-
-    @staticmethod
-    def _entries(rm: RegisteredModel) -> list[AuditEntry]:
-        """Audit entries, oldest first (unreadable tags are skipped with a warning)."""
-        entries = []
-        for key, value in (rm.tags or {}).items():
-            if not key.startswith(AUDIT_PREFIX):
-                continue
-            try:
-                entries.append(AuditEntry.from_tag(key, value))
-            except (ValueError, KeyError, TypeError) as exc:
-                logger.warning("skipping unreadable audit tag %s: %s", key, exc)
-        return sorted(entries, key=lambda e: e.id)
 
     def _mv(self, version: int | str) -> ModelVersion:
         from mlflow.exceptions import RestException
@@ -690,9 +715,9 @@ class ModelRegistry:
     def history(self, limit: int | None = None) -> list[AuditEntry]:
         """Audit entries, newest first."""
         with self._calls(f"reading the audit history of {self.name!r}"):
-            entries = self._entries(self._registered_model())
-        entries.reverse()
-        return entries if limit is None else entries[:limit]
+            self._registered_model()  # a clear error for an unknown model
+            size = 1000 if limit is None else max(1, min(limit, 1000))
+            return list(itertools.islice(self._iter_entries(page_size=size), limit))
 
     def load_model(self, version_or_alias: int | str) -> Any:
         """The fitted scikit-learn object of a version number or alias (``production``...)."""
@@ -731,10 +756,11 @@ class ModelRegistry:
             raise RegistryError(f"model {self.name!r} has no {version_or_alias!r} version")
         return aliases[str(version_or_alias)]
 
-    def _download(self, version: int, directory: str) -> str:
+    def _download(self, version: int, directory: str, mv: ModelVersion | None = None) -> str:
         import mlflow
 
-        uri = self._client.get_model_version_download_uri(self.name, str(version))
+        uri = (mv.tags or {}).get("retrain.artifact_uri") if mv is not None else None
+        uri = uri or self._client.get_model_version_download_uri(self.name, str(version))
         # mlflow-artifacts URI + explicit tracking_uri: a models:/ URI would be resolved against
         # the process-global registry (and silently create ./mlflow.db), not this server.
         path: str = mlflow.artifacts.download_artifacts(
@@ -742,10 +768,10 @@ class ModelRegistry:
         )
         return path
 
-    def _check_loads(self, version: int, what: str) -> None:
+    def _check_loads(self, version: int, what: str, mv: ModelVersion | None = None) -> None:
         """Download a version, load it and predict on its input example; raise if any step fails."""
         with tempfile.TemporaryDirectory(prefix="retrain-check-") as tmp:
-            local = self._download(version, tmp)
+            local = self._download(version, tmp, mv)
             _load_and_predict(local, what)
 
     # --- registration ------------------------------------------------------------------------
@@ -778,8 +804,8 @@ class ModelRegistry:
         example = _check_example(input_example)
         digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:32]
         with self._calls(f"registering a version of {self.name!r}"):
-            rm = self._ensure_registered_model()
-            self._reconcile(rm)
+            self._ensure_registered_model()
+            self._reconcile()
             existing = self._find_by_key(digest)
             if existing is not None:
                 return self._finish_registration(existing, created=False, run_id=run_id)
@@ -829,7 +855,7 @@ class ModelRegistry:
         own_run = run_id is None
         if run_id is None:
             run_id = client.create_run(
-                self._experiment_id(),
+                self._experiment(self.config.experiment_name),
                 run_name=f"register-{rec.retraining_id}",
                 tags={"retrain.retraining_id": rec.retraining_id, "retrain.idempotency": digest},
             ).info.run_id
@@ -868,6 +894,7 @@ class ModelRegistry:
             **lineage,
             "retrain.idempotency_key": key[:5000],
             "retrain.model_id": logged.model_id,
+            "retrain.artifact_uri": logged.artifact_location,
             "retrain.reference_profile": PROFILE_FILE if profile is not None else "none",
             "retrain.artifacts": json.dumps(sorted(artifacts)),
         }
@@ -899,10 +926,10 @@ class ModelRegistry:
             )
             _load_and_predict(local, what)
 
-    def _experiment_id(self) -> str:
+    def _experiment(self, name: str) -> str:
+        """Id of experiment ``name``, created if missing."""
         from mlflow.exceptions import RestException
 
-        name = self.config.experiment_name
         experiment = self._client.get_experiment_by_name(name)
         if experiment is not None:
             return str(experiment.experiment_id)
@@ -952,12 +979,13 @@ class ModelRegistry:
         _require_reason(reason)
         with self._calls(f"promoting {self.name!r} v{version} to {to}"):
             rm = self._ensure_registered_model()
-            repaired = self._reconcile(rm)
+            repaired = self._reconcile()
             mv = self._mv(version)
             number = int(mv.version)
             for entry in repaired:
                 if entry.op == "promote" and entry.alias == to and entry.to_version == number:
                     return entry
+            rm = self._registered_model() if repaired else rm
             info = self._info(mv, self._aliases(rm))
             self._check_transition(info, to, "promote")
             if info.record.gate not in ("passed", "forced"):
@@ -966,8 +994,7 @@ class ModelRegistry:
                     f"result is {info.record.gate or 'missing'!r} (needs 'passed' or 'forced')"
                 )
             if to == "production":
-                self._check_loads(number, f"version {number} of {self.name!r}")
-            rm = self._registered_model()
+                self._check_loads(number, f"version {number} of {self.name!r}", mv=mv)
             entry = self._plan_alias(
                 rm, number, to, op="promote", displaced="archived", reason=reason, run_id=run_id
             )
@@ -990,13 +1017,13 @@ class ModelRegistry:
         _require_reason(reason)
         with self._calls(f"rejecting {self.name!r} v{version}"):
             rm = self._ensure_registered_model()
-            repaired = self._reconcile(rm)
+            repaired = self._reconcile()
             mv = self._mv(version)
             number = int(mv.version)
             for entry in repaired:
                 if entry.op == "reject" and entry.statuses.get(number) == "rejected":
                     return entry
-            rm = self._registered_model()
+            rm = self._registered_model() if repaired else rm
             aliases = self._aliases(rm)
             info = self._info(mv, aliases)
             self._check_transition(info, "rejected", "reject")
@@ -1038,25 +1065,24 @@ class ModelRegistry:
         _require_reason(reason)
         with self._calls(f"rolling back {self.name!r}"):
             rm = self._ensure_registered_model()
-            repaired = self._reconcile(rm)
+            repaired = self._reconcile()
             for entry in repaired:
                 if entry.op == "rollback" and (
                     to_version is None or entry.to_version == int(to_version)
                 ):
                     self._announce_rollback(entry)
                     return entry
-            rm = self._registered_model()
+            rm = self._registered_model() if repaired else rm
             aliases = self._aliases(rm)
-            entries = self._entries(rm)
             current = aliases.get("production")
             if current is None:
                 raise RegistryError(
                     f"nothing to roll back to: model {self.name!r} has no production version"
                 )
-            target = self._rollback_target(current, entries, to_version)
-            info = self._info(self._mv(target), aliases)
-            self._check_transition(info, "production", "rollback")
-            self._check_loads(target, f"rollback target version {target} of {self.name!r}")
+            target = self._rollback_target(current, to_version)
+            mv = self._mv(target)
+            self._check_transition(self._info(mv, aliases), "production", "rollback")
+            self._check_loads(target, f"rollback target version {target} of {self.name!r}", mv=mv)
             entry = self._plan_alias(
                 rm,
                 target,
@@ -1070,35 +1096,27 @@ class ModelRegistry:
         self._announce_rollback(entry)
         return entry
 
-    def _rollback_target(
-        self, current: int, entries: Sequence[AuditEntry], to_version: int | str | None
-    ) -> int:
-        served = {
-            m.to_version
-            for e in entries
-            if e.state == "done"
-            for m in e.moves
-            if m.alias == "production" and m.to_version is not None
-        }
+    def _rollback_target(self, current: int, to_version: int | str | None) -> int:
         if to_version is None:
-            for entry in reversed(entries):
-                move = next((m for m in entry.moves if m.alias == "production"), None)
-                if entry.state == "done" and move is not None and move.to_version == current:
-                    if move.from_version is None:
-                        raise RegistryError(
-                            f"nothing to roll back to: version {current} of {self.name!r} is "
-                            "the first production version"
-                        )
-                    return move.from_version
-            raise RegistryError(
-                f"nothing to roll back to: the audit history of {self.name!r} does not say what "
-                f"served before version {current}; pass an explicit version (--to N)"
-            )
+            latest = next(self._production_moves_to(current), None)
+            if latest is None:
+                raise RegistryError(
+                    f"nothing to roll back to: the audit history of {self.name!r} does not say "
+                    f"what served before version {current}; pass an explicit version (--to N)"
+                )
+            move = next(m for m in latest.moves if m.alias == "production")
+            if move.from_version is None:
+                raise RegistryError(
+                    f"nothing to roll back to: version {current} of {self.name!r} is the first "
+                    "production version"
+                )
+            return move.from_version
         target = int(to_version)
         if target == current:
             raise RegistryError(f"version {target} of {self.name!r} is already in production")
         info = self._info(self._mv(target), {})
-        if target not in served and info.record.gate != "passed":
+        served = next(self._production_moves_to(target), None) is not None
+        if not served and info.record.gate != "passed":
             raise RegistryError(
                 f"cannot roll back {self.name!r} to version {target}: it was never in production "
                 f"and its gate result is {info.record.gate or 'missing'!r}"
@@ -1153,6 +1171,68 @@ class ModelRegistry:
             f"allowed from {info.status}: {'; '.join(allowed) or 'none'}"
         )
 
+    # --- audit store: one MLflow run per entry ------------------------------------------------
+
+    @property
+    def audit_experiment_name(self) -> str:
+        """Experiment holding the audit entries: ``<experiment>/audit``."""
+        return f"{self.config.experiment_name}/audit"
+
+    def _audit_experiment(self, *, create: bool) -> str | None:
+        if self._audit_experiment_id is None:
+            name = self.audit_experiment_name
+            if create:
+                self._audit_experiment_id = self._experiment(name)
+            elif (experiment := self._client.get_experiment_by_name(name)) is not None:
+                self._audit_experiment_id = str(experiment.experiment_id)
+        return self._audit_experiment_id
+
+    def _iter_entries(
+        self, condition: str = "", *, oldest_first: bool = False, page_size: int = 100
+    ) -> Iterator[AuditEntry]:
+        """Audit entries of this model, newest first (pages fetched as they are consumed)."""
+        experiment = self._audit_experiment(create=False)
+        if experiment is None:
+            return
+        query = f"tags.`retrain.model` = '{self.name}'" + (f" and {condition}" if condition else "")
+        order = "ASC" if oldest_first else "DESC"
+        token: str | None = None
+        while True:
+            page = self._client.search_runs(
+                [experiment],
+                query,
+                max_results=page_size,
+                order_by=[f"tags.`retrain.audit_id` {order}"],
+                page_token=token,
+            )
+            for run in page:
+                if "retrain.audit_id" in run.data.tags:
+                    yield AuditEntry.from_run(run)
+            token = page.token
+            if not token:
+                return
+
+    def _production_moves_to(self, version: int) -> Iterator[AuditEntry]:
+        """Completed entries that moved ``production`` to ``version``, newest first."""
+        return self._iter_entries(
+            f"tags.`retrain.production_to` = '{version}' and attributes.status = 'FINISHED'"
+        )
+
+    def _write_entry(self, entry: AuditEntry) -> AuditEntry:
+        """Store a new entry as a run (state ``pending`` = run RUNNING), in one request."""
+        started = int(datetime.fromisoformat(entry.at).timestamp() * 1000)
+        run = self._client.create_run(
+            self._audit_experiment(create=True) or "",
+            start_time=started,
+            tags=entry.to_tags(self.name),
+        )
+        return replace(entry, audit_run_id=run.info.run_id)
+
+    def _finish_entry(self, entry: AuditEntry, state: str) -> AuditEntry:
+        """Mark an entry ``done``/``superseded``/``failed`` (its only change after writing)."""
+        self._client.set_terminated(entry.audit_run_id, _RUN_OF_STATE[state])
+        return replace(entry, state=state)
+
     # --- audited moves -----------------------------------------------------------------------
 
     def _entry(
@@ -1205,9 +1285,6 @@ class ModelRegistry:
             op=op, moves=tuple(moves), statuses=statuses, reason=reason, run_id=run_id
         )
 
-    def _write_entry(self, entry: AuditEntry) -> None:
-        self._client.set_registered_model_tag(self.name, entry.tag_key, entry.to_json())
-
     def _move_aliases(self, entry: AuditEntry, aliases: Mapping[str, int]) -> None:
         for move in entry.moves:
             current = aliases.get(move.alias)
@@ -1229,37 +1306,34 @@ class ModelRegistry:
         Every step is idempotent, so completing a ``pending`` entry is running it again.
         """
         if not recorded:
-            self._write_entry(entry)
+            entry = self._write_entry(entry)
         self._move_aliases(entry, aliases)
         self._write_statuses(entry)
-        done = replace(entry, state="done")
-        self._write_entry(done)
-        return done
+        return self._finish_entry(entry, "done")
 
-    def _reconcile(self, rm: RegisteredModel) -> list[AuditEntry]:
+    def _reconcile(self) -> list[AuditEntry]:
         """Complete entries left ``pending`` by a crash; returns the entries completed."""
-        entries = self._entries(rm)
-        pending = [e for e in entries if e.state == "pending"]
         completed: list[AuditEntry] = []
-        for entry in pending:
-            later = [e for e in entries if e.id > entry.id and e.state != "superseded"]
-            touched = {m.alias for e in later for m in e.moves}
+        for entry in list(self._iter_entries("attributes.status = 'RUNNING'", oldest_first=True)):
+            touched: set[str] = set()
+            for later in self._iter_entries():  # newest first, down to this entry
+                if later.id <= entry.id:
+                    break
+                if later.state != "superseded":
+                    touched.update(m.alias for m in later.moves)
             if any(m.alias in touched for m in entry.moves):
                 logger.warning("audit entry %s superseded before completion", entry.id)
-                self._write_entry(replace(entry, state="superseded"))
+                self._finish_entry(entry, "superseded")
                 continue
             aliases = self._aliases(self._registered_model())
             production = next((m for m in entry.moves if m.alias == "production"), None)
-            if (
-                production
-                and production.to_version
-                and aliases.get("production") != production.to_version
-            ):
+            target = production.to_version if production else None
+            if target is not None and aliases.get("production") != target:
                 try:
-                    self._check_loads(production.to_version, f"version {production.to_version}")
+                    self._check_loads(target, f"version {target} of {self.name!r}")
                 except RegistryError as exc:
                     logger.error("not completing audit entry %s: %s", entry.id, exc)
-                    self._write_entry(replace(entry, state="failed"))
+                    self._finish_entry(entry, "failed")
                     continue
             logger.warning(
                 "completing interrupted %s of %s (entry %s: %s v%s -> v%s)",
@@ -1273,10 +1347,15 @@ class ModelRegistry:
             completed.append(self._run_entry(entry, aliases, recorded=True))
         return completed
 
+    def pending(self) -> list[AuditEntry]:
+        """Entries a crash left incomplete (the next promote/rollback/register completes them)."""
+        with self._calls(f"reading pending moves of {self.name!r}"):
+            return list(self._iter_entries("attributes.status = 'RUNNING'"))
+
     def repair(self) -> list[AuditEntry]:
         """Complete any move a crash interrupted; returns the entries completed."""
         with self._calls(f"repairing {self.name!r}"):
-            return self._reconcile(self._registered_model())
+            return self._reconcile()
 
 
 # --- module helpers ------------------------------------------------------------------------------

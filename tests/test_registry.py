@@ -566,10 +566,10 @@ def crashing_registry(config: RetrainConfig, step: str) -> ModelRegistry:
                 raise Crash
             super()._write_statuses(entry)
 
-        def _write_entry(self, entry: AuditEntry) -> None:
-            if step == "done" and entry.state == "done":
+        def _finish_entry(self, entry: AuditEntry, state: str) -> AuditEntry:
+            if step == "done":
                 raise Crash
-            super()._write_entry(entry)
+            return super()._finish_entry(entry, state)
 
     return Crashing(config, actor="crashing")
 
@@ -686,7 +686,8 @@ class TestAudit:
             own = ModelRegistry(registry.config, actor=f"writer-{worker}")
             with own._calls("test write"):
                 for n in range(per_thread):
-                    own._write_entry(self._entry(own, worker * per_thread + n))
+                    entry = own._write_entry(self._entry(own, worker * per_thread + n))
+                    own._finish_entry(entry, "done")
 
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(write, range(threads)))
@@ -730,7 +731,7 @@ def _write_entries_in_process(config: dict[str, Any], worker: int, count: int) -
     registry = ModelRegistry(parse_config(config), actor=f"process-{worker}")
     with registry._calls("test write"):
         for n in range(count):
-            registry._write_entry(
+            entry = registry._write_entry(
                 registry._entry(
                     op="note",
                     moves=(AliasMove("staging", None, None),),
@@ -739,6 +740,7 @@ def _write_entries_in_process(config: dict[str, Any], worker: int, count: int) -
                     run_id=None,
                 )
             )
+            registry._finish_entry(entry, "done")
 
 
 # --- queries -------------------------------------------------------------------------------------
@@ -879,3 +881,20 @@ class TestErrors:
     def test_a_reason_is_required(self, fleet: Fleet) -> None:
         with pytest.raises(ValueError, match="reason is required"):
             fleet.registry.rollback(reason=" ")
+
+
+class TestImport:
+    def test_importing_the_registry_modules_loads_no_heavy_library(self) -> None:
+        import subprocess
+        import sys
+
+        heavy = ("airflow", "mlflow", "sklearn", "pandas", "skops")
+        code = (
+            "import sys, retrain.registry, retrain.notify, retrain.mlflow_server; "
+            f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+
+        assert result.stdout.strip() == ""
