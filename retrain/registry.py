@@ -854,12 +854,14 @@ class ModelRegistry:
         client = self._client
         own_run = run_id is None
         if run_id is None:
-            run_id = client.create_run(
+            run = client.create_run(
                 self._experiment(self.config.experiment_name),
                 run_name=f"register-{rec.retraining_id}",
                 tags={"retrain.retraining_id": rec.retraining_id, "retrain.idempotency": digest},
-            ).info.run_id
-        experiment_id = client.get_run(run_id).info.experiment_id
+            )
+        else:
+            run = client.get_run(run_id)
+        run_id, experiment_id = run.info.run_id, run.info.experiment_id
         lineage = {"retrain.idempotency": digest, "retrain.retraining_id": rec.retraining_id}
         logged = client.create_logged_model(
             experiment_id, name="model", source_run_id=run_id, tags=lineage, model_type="sklearn"
