@@ -15,10 +15,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.sdk import CronTriggerTimetable, PokeReturnValue, dag, get_current_context, task
+from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from retrain_airflow import assets_for, dag_config, default_args
+from retrain_airflow.sensors import NewDataSensor
 
 CONFIG = dag_config()
 ASSETS = assets_for(CONFIG)
@@ -35,15 +36,15 @@ ASSETS = assets_for(CONFIG)
     tags=["retrain", CONFIG.model.name],
 )
 def retrain_monitor() -> None:
-    @task.sensor(poke_interval=300, timeout=50 * 60, mode="reschedule", soft_fail=True,
-                 doc_md="Wait (rescheduling, no worker held) for rows newer than the watermark.")
-    def new_data() -> PokeReturnValue:
-        from retrain.monitor import new_rows
-        from retrain_airflow.runtime import as_of
-
-        rows = new_rows(dag_config(), as_of=as_of(get_current_context()))
-        print(f"{rows} new rows since the production model's training data")
-        return PokeReturnValue(is_done=rows > 0, xcom_value=rows)
+    new_data = NewDataSensor(
+        task_id="new_data",
+        poke_interval=300,
+        timeout=50 * 60,
+        mode="reschedule",
+        soft_fail=True,
+        doc_md="Wait (rescheduling, no worker held) for rows newer than the "
+        "production model's training data.",
+    )
 
     @task(doc_md="Measure the signals, evaluate the rules, log the check to MLflow.")
     def measure(rows: int) -> dict[str, Any]:
@@ -51,8 +52,9 @@ def retrain_monitor() -> None:
         from retrain_airflow.runtime import as_of
 
         context = get_current_context()
-        result = check_and_log(dag_config(), as_of=as_of(context),
-                               run_name=f"monitor {context['dag_run'].run_id}")
+        result = check_and_log(
+            dag_config(), as_of=as_of(context), run_name=f"monitor {context['dag_run'].run_id}"
+        )
         print("signals:", result["signals"])
         print("decision:", "TRIGGERED" if result["triggered"] else "quiet", result["reasons"])
         for note in result["notes"]:
@@ -62,15 +64,20 @@ def retrain_monitor() -> None:
     def emitter(kind: str) -> Any:
         asset = ASSETS[kind]
 
-        @task(task_id=f"emit_{kind}", outlets=[asset],
-              doc_md=f"Emit the `{kind}` asset event when a {kind} rule fired.")
+        @task(
+            task_id=f"emit_{kind}",
+            outlets=[asset],
+            doc_md=f"Emit the `{kind}` asset event when a {kind} rule fired.",
+        )
         def emit(result: dict[str, Any]) -> list[str]:
             reasons = result["events"].get(kind)
             if not reasons:
                 raise AirflowSkipException(f"no {kind} rule fired")
             context = get_current_context()
             context["outlet_events"][asset].extra = {
-                "trigger": kind, "reasons": reasons, "as_of": result["as_of"],
+                "trigger": kind,
+                "reasons": reasons,
+                "as_of": result["as_of"],
                 "signals": result["signals"],
             }
             print(f"{kind} event:", reasons)
@@ -78,7 +85,7 @@ def retrain_monitor() -> None:
 
         return emit
 
-    measured = measure(new_data())
+    measured = measure(new_data.output)
     for kind in ASSETS:
         emitter(kind)(measured)
 

@@ -10,8 +10,8 @@ deploy | reject -> finish`
   evaluates the rules; when nothing fires the run short-circuits and the log says why.
 * **Data-driven**: also scheduled on the `drift`, `volume` and `performance` assets that
   `retrain_monitor` updates; the run records the asset event (and its reasons) as its trigger.
-* **Manual** from the trigger form: reason, force (needs a reason), skip A/B, target stage,
-  training window, as-of time.
+* **Manual** from the trigger form: reason, only-if-a-rule-fires, force (needs a reason), skip
+  A/B, target stage, training window, as-of time.
 
 `finish` always runs (also after a failure) and writes the retraining log record to MLflow; a run
 with a failed step still ends failed. `deploy` uses the one-slot `retrain_registry` pool, so a
@@ -39,8 +39,17 @@ from retrain_airflow.runtime import step
 
 CONFIG = dag_config()
 ASSETS = assets_for(CONFIG)
-STEPS = ("start", "check", "extract", "validate", "train", "evaluate", "compare", "deploy",
-         "reject")
+STEPS = (
+    "start",
+    "check",
+    "extract",
+    "validate",
+    "train",
+    "evaluate",
+    "compare",
+    "deploy",
+    "reject",
+)
 
 
 @dag(
@@ -56,24 +65,58 @@ STEPS = ("start", "check", "extract", "validate", "train", "evaluate", "compare"
     doc_md=__doc__,
     tags=["retrain", CONFIG.model.name],
     params={
-        "reason": Param("", type="string", maxLength=500, title="Reason",
-                        description="Why this run is started by hand. Required when force is on; "
-                        "recorded in the retraining log and the audit history."),
-        "force": Param(False, type="boolean", title="Force promotion",
-                       description="Promote even if the gate or the A/B test fails (recorded as "
-                       "forced; needs a reason)."),
-        "skip_ab": Param(False, type="boolean", title="Skip A/B test",
-                         description="Skip the offline A/B comparison with production."),
-        "target_stage": Param("production", type="string",
-                              enum=["staging", "canary", "production"], title="Target stage",
-                              description="Promote the candidate no further than this stage."),
-        "window_days": Param(None, type=["null", "integer"], minimum=1, maximum=3650,
-                             title="Training window (days)",
-                             description="Train on the last N days of event time; empty = the "
-                             "config's data.training_window_days."),
-        "as_of": Param(None, type=["null", "string"], format="date-time", title="As of",
-                       description="Act as if at this ISO-8601 time (replays, demos); empty = "
-                       "the run's logical date."),
+        "reason": Param(
+            "",
+            type="string",
+            maxLength=500,
+            title="Reason",
+            description="Why this run is started by hand. Required when force is on; "
+            "recorded in the retraining log and the audit history.",
+        ),
+        "only_if_triggered": Param(
+            False,
+            type="boolean",
+            title="Only if a rule fires",
+            description="Evaluate the trigger rules first and retrain only "
+            "if one fires, exactly like a scheduled run.",
+        ),
+        "force": Param(
+            False,
+            type="boolean",
+            title="Force promotion",
+            description="Promote even if the gate or the A/B test fails (recorded as "
+            "forced; needs a reason).",
+        ),
+        "skip_ab": Param(
+            False,
+            type="boolean",
+            title="Skip A/B test",
+            description="Skip the offline A/B comparison with production.",
+        ),
+        "target_stage": Param(
+            "production",
+            type="string",
+            enum=["staging", "canary", "production"],
+            title="Target stage",
+            description="Promote the candidate no further than this stage.",
+        ),
+        "window_days": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            maximum=3650,
+            title="Training window (days)",
+            description="Train on the last N days of event time; empty = the "
+            "config's data.training_window_days.",
+        ),
+        "as_of": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            title="As of",
+            description="Act as if at this ISO-8601 time (replays, demos); empty = "
+            "the run's logical date.",
+        ),
     },
 )
 def retrain_pipeline() -> None:
@@ -96,8 +139,10 @@ def retrain_pipeline() -> None:
         print("decision:", "RETRAIN" if result["proceed"] else "SKIP", result["reasons"])
         return result
 
-    @task.short_circuit(ignore_downstream_trigger_rules=False,
-                        doc_md="Stop here (cleanly) when nothing triggered the run.")
+    @task.short_circuit(
+        ignore_downstream_trigger_rules=False,
+        doc_md="Stop here (cleanly) when nothing triggered the run.",
+    )
     def proceed(checked: dict[str, Any]) -> bool:
         return bool(checked["proceed"])
 
@@ -132,21 +177,36 @@ def retrain_pipeline() -> None:
 
     @task(pool=POOL, doc_md="Register -> staging -> canary -> production, checklist enforced.")
     @step
-    def deploy(checked: dict[str, Any], extracted: dict[str, Any], validated: dict[str, Any],
-               trained: dict[str, Any], evaluated: dict[str, Any],
-               compared: dict[str, Any]) -> dict[str, Any]:
-        return lib.deploy_step(dag_config(), ctx_of(checked["context"]), extracted=extracted,
-                               validated=validated, trained=trained, evaluated=evaluated,
-                               compared=compared)
+    def deploy(
+        checked: dict[str, Any],
+        extracted: dict[str, Any],
+        validated: dict[str, Any],
+        trained: dict[str, Any],
+        evaluated: dict[str, Any],
+        compared: dict[str, Any],
+    ) -> dict[str, Any]:
+        return lib.deploy_step(
+            dag_config(),
+            ctx_of(checked["context"]),
+            extracted=extracted,
+            validated=validated,
+            trained=trained,
+            evaluated=evaluated,
+            compared=compared,
+        )
 
     @task(doc_md="Record why the candidate is not deployed; nothing moves.")
     @step
-    def reject(checked: dict[str, Any], evaluated: dict[str, Any],
-               compared: dict[str, Any]) -> dict[str, Any]:
+    def reject(
+        checked: dict[str, Any], evaluated: dict[str, Any], compared: dict[str, Any]
+    ) -> dict[str, Any]:
         return lib.reject_step(dag_config(), ctx_of(checked["context"]), evaluated, compared)
 
-    @task(trigger_rule=TriggerRule.ALL_DONE, retries=0,
-          doc_md="Always runs: write the retraining log record; fail the run if a step failed.")
+    @task(
+        trigger_rule=TriggerRule.ALL_DONE,
+        retries=0,
+        doc_md="Always runs: write the retraining log record; fail the run if a step failed.",
+    )
     def finish() -> dict[str, Any]:
         from retrain_airflow.runtime import finish_run
 

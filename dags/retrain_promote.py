@@ -32,11 +32,20 @@ NEEDS_APPROVAL = CONFIG.deployment.require_approval
     doc_md=__doc__,
     tags=["retrain", CONFIG.model.name],
     params={
-        "reason": Param(type="string", minLength=3, maxLength=500, title="Reason",
-                        description="Why the canary goes to production (audit history)."),
-        "version": Param(None, type=["null", "integer"], minimum=1, title="Version",
-                         description="The canary version to promote; empty = whichever holds "
-                         "the canary alias."),
+        "reason": Param(
+            type="string",
+            minLength=3,
+            maxLength=500,
+            title="Reason",
+            description="Why the canary goes to production (audit history).",
+        ),
+        "version": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            title="Version",
+            description="The canary version to promote; empty = whichever holds the canary alias.",
+        ),
     },
 )
 def retrain_promote() -> None:
@@ -50,12 +59,17 @@ def retrain_promote() -> None:
         params = context["params"]
         config = dag_config()
         result = promote_canary(
-            config, ModelRegistry(config, notifier=notifier_from_config(config)),
-            reason=params["reason"], approval=approved_by, version=params.get("version"),
+            config,
+            ModelRegistry(config, notifier=notifier_from_config(config)),
+            reason=params["reason"],
+            approval=approved_by,
+            version=params.get("version"),
             run_id=f"{context['dag_run'].dag_id}/{context['dag_run'].run_id}",
         )
-        print(f"v{result['version']} -> production (was v{result['from_version']}); "
-              f"approval: {approved_by}")
+        print(
+            f"v{result['version']} -> production (was v{result['from_version']}); "
+            f"approval: {approved_by}"
+        )
         return result
 
     if NEEDS_APPROVAL:
@@ -65,7 +79,7 @@ def retrain_promote() -> None:
             task_id="approve",
             subject=f"Promote the {CONFIG.model.name} canary to production?",
             body="The canary passed the gate and the A/B test. Approve to move the production "
-                 "alias; reject to leave production unchanged.",
+            "alias; reject to leave production unchanged.",
             response_timeout=timedelta(days=3),
         )
 

@@ -31,12 +31,22 @@ CONFIG = dag_config()
     doc_md=__doc__,
     tags=["retrain", CONFIG.model.name],
     params={
-        "reason": Param(type="string", minLength=3, maxLength=500, title="Reason",
-                        description="Why production is rolled back (required; goes into the "
-                        "audit history and the notification)."),
-        "to_version": Param(None, type=["null", "integer"], minimum=1, title="Target version",
-                            description="Explicit version to restore; empty = the version that "
-                            "served before the current one."),
+        "reason": Param(
+            type="string",
+            minLength=3,
+            maxLength=500,
+            title="Reason",
+            description="Why production is rolled back (required; goes into the "
+            "audit history and the notification).",
+        ),
+        "to_version": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            title="Target version",
+            description="Explicit version to restore; empty = the version that "
+            "served before the current one.",
+        ),
     },
 )
 def retrain_rollback() -> None:
@@ -47,7 +57,9 @@ def retrain_rollback() -> None:
         context = get_current_context()
         params = context["params"]
         report = rollback_with_report(
-            dag_config(), reason=params["reason"], to_version=params.get("to_version"),
+            dag_config(),
+            reason=params["reason"],
+            to_version=params.get("to_version"),
             run_id=f"{context['dag_run'].dag_id}/{context['dag_run'].run_id}",
         )
         for line in report["lines"]:

@@ -84,18 +84,35 @@ def _data_items(ev: Evidence) -> list[ItemResult]:
         ev.fingerprint_registered is None or ev.fingerprint_registered == ev.fingerprint_trained
     )
     return [
-        _item("data_validated", "New data collected and validated", "staging",
-              ev.validation_ok is True,
-              "contract passed" if ev.validation_ok else
-              f"validation: {ev.validation_problems or 'not run'}"),
-        _item("preprocessing_consistent", "Preprocessing applied consistently", "staging",
-              same_pre,
-              f"fitted preprocessing {ev.fingerprint_trained} travels inside the model"
-              + (f"; registered copy {ev.fingerprint_registered}"
-                 if ev.fingerprint_registered else "")),
-        _item("trained_on_full_window", "Model trained on full dataset", "staging", window_ok,
-              f"{ev.rows_trained} training + {ev.rows_holdout} holdout rows of "
-              f"{ev.rows_extracted} extracted"),
+        _item(
+            "data_validated",
+            "New data collected and validated",
+            "staging",
+            ev.validation_ok is True,
+            "contract passed"
+            if ev.validation_ok
+            else f"validation: {ev.validation_problems or 'not run'}",
+        ),
+        _item(
+            "preprocessing_consistent",
+            "Preprocessing applied consistently",
+            "staging",
+            same_pre,
+            f"fitted preprocessing {ev.fingerprint_trained} travels inside the model"
+            + (
+                f"; registered copy {ev.fingerprint_registered}"
+                if ev.fingerprint_registered
+                else ""
+            ),
+        ),
+        _item(
+            "trained_on_full_window",
+            "Model trained on full dataset",
+            "staging",
+            window_ok,
+            f"{ev.rows_trained} training + {ev.rows_holdout} holdout rows of "
+            f"{ev.rows_extracted} extracted",
+        ),
     ]
 
 
@@ -104,37 +121,84 @@ def _model_items(ev: Evidence) -> list[ItemResult]:
     finite = bool(metrics) and all(math.isfinite(v) for v in metrics.values())
     compared = ev.baseline_compared is True or ev.first_model
     return [
-        _item("metrics_computed", "Performance metrics calculated", "staging", finite,
-              ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())) or "no metrics"),
-        _item("compared_with_baseline", "Compared against baseline", "canary", compared,
-              "first model: no baseline exists" if ev.first_model and not ev.baseline_compared
-              else ("production model scored on the same holdout" if ev.baseline_compared
-                    else "production model not compared")),
-        _item("above_threshold", "Performance acceptable (> threshold)", "canary",
-              ev.gate_status in {"passed", "forced"} and ev.ab_passed is not False,
-              f"gate {ev.gate_status or 'not run'}; A/B "
-              f"{'passed' if ev.ab_passed else 'failed' if ev.ab_passed is False else 'n/a'}"),
-        _item("passes_tests", "New model passes tests", "canary", ev.load_check_ok is True,
-              "loaded back from the registry, predicted its input example, signature matches"
-              if ev.load_check_ok else "load check not passed"),
-        _item("registered", "Model versioned and registered", "canary", ev.version is not None,
-              f"version {ev.version}" if ev.version else "not registered"),
+        _item(
+            "metrics_computed",
+            "Performance metrics calculated",
+            "staging",
+            finite,
+            ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())) or "no metrics",
+        ),
+        _item(
+            "compared_with_baseline",
+            "Compared against baseline",
+            "canary",
+            compared,
+            "first model: no baseline exists"
+            if ev.first_model and not ev.baseline_compared
+            else (
+                "production model scored on the same holdout"
+                if ev.baseline_compared
+                else "production model not compared"
+            ),
+        ),
+        _item(
+            "above_threshold",
+            "Performance acceptable (> threshold)",
+            "canary",
+            ev.gate_status in {"passed", "forced"} and ev.ab_passed is not False,
+            f"gate {ev.gate_status or 'not run'}; A/B "
+            f"{'passed' if ev.ab_passed else 'failed' if ev.ab_passed is False else 'n/a'}",
+        ),
+        _item(
+            "passes_tests",
+            "New model passes tests",
+            "canary",
+            ev.load_check_ok is True,
+            "loaded back from the registry, predicted its input example, signature matches"
+            if ev.load_check_ok
+            else "load check not passed",
+        ),
+        _item(
+            "registered",
+            "Model versioned and registered",
+            "canary",
+            ev.version is not None,
+            f"version {ev.version}" if ev.version else "not registered",
+        ),
     ]
 
 
 def _deploy_items(ev: Evidence) -> list[ItemResult]:
     canary_ok = ev.skip_canary or ev.canary_version is not None
     return [
-        _item("deployment_approved", "Deployment approved", "production", ev.approval is not None,
-              ev.approval or "awaiting approval"),
-        _item("canary_in_place", "Canary deployment in place", "production", canary_ok,
-              "skipped by deployment.skip_canary" if ev.skip_canary else
-              (f"version {ev.canary_version} holds the canary alias" if ev.canary_version
-               else "no canary")),
-        _item("monitoring_configured", "Monitoring alerts configured", "production",
-              bool(ev.profile_stored) and bool(ev.monitoring_rules),
-              f"reference profile stored: {bool(ev.profile_stored)}; monitoring rules: "
-              f"{', '.join(ev.monitoring_rules) or 'none'}"),
+        _item(
+            "deployment_approved",
+            "Deployment approved",
+            "production",
+            ev.approval is not None,
+            ev.approval or "awaiting approval",
+        ),
+        _item(
+            "canary_in_place",
+            "Canary deployment in place",
+            "production",
+            canary_ok,
+            "skipped by deployment.skip_canary"
+            if ev.skip_canary
+            else (
+                f"version {ev.canary_version} holds the canary alias"
+                if ev.canary_version
+                else "no canary"
+            ),
+        ),
+        _item(
+            "monitoring_configured",
+            "Monitoring alerts configured",
+            "production",
+            bool(ev.profile_stored) and bool(ev.monitoring_rules),
+            f"reference profile stored: {bool(ev.profile_stored)}; monitoring rules: "
+            f"{', '.join(ev.monitoring_rules) or 'none'}",
+        ),
     ]
 
 

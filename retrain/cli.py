@@ -95,8 +95,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
         signals, now, last = read_signals_file(args.signals)
     else:
         live = _live_signals(config, args.as_of)
-        signals, now, last = live.signals, _parse_as_of(live.as_of), _parse_as_of(
-            live.last_triggered_at
+        signals, now, last = (
+            live.signals,
+            _parse_as_of(live.as_of),
+            _parse_as_of(live.last_triggered_at),
         )
     decision = TriggerPolicy(config).evaluate(
         signals, now=now, last_triggered_at=last, force=args.force, force_reason=args.reason
@@ -374,14 +376,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _render_records(records: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
-    table = Table("retraining_id", "trigger", "status", "version", "accuracy", "baseline",
-                  "new", "notes")
+    table = Table(
+        "retraining_id", "trigger", "status", "version", "accuracy", "baseline", "new", "notes"
+    )
     for r in records:
         acc = r.get("metrics", {}).get("accuracy")
         base = r.get("baseline_metrics", {}).get("accuracy")
         table.add_row(
-            r["retraining_id"], r["trigger"], r["status"], r.get("model_version") or "-",
-            f"{acc:.3f}" if acc is not None else "-", f"{base:.3f}" if base is not None else "-",
+            r["retraining_id"],
+            r["trigger"],
+            r["status"],
+            r.get("model_version") or "-",
+            f"{acc:.3f}" if acc is not None else "-",
+            f"{base:.3f}" if base is not None else "-",
             str(r.get("new_samples") if r.get("new_samples") is not None else "-"),
             r.get("notes") or "",
         )
@@ -469,16 +476,25 @@ def build_parser() -> argparse.ArgumentParser:
         moving.add_argument("--run-id", help="MLflow run id to record with the move")
 
     run = add("run", _cmd_run, "Run the whole retraining pipeline in-process, like the DAG.")
-    run.add_argument("--trigger", default="manual",
-                     choices=["manual", "scheduled", "drift", "volume", "performance"],
-                     help="why this run happens; non-manual runs first evaluate the policy")
-    run.add_argument("--force", action="store_true",
-                     help="promote even if the gate fails (needs --reason; recorded as forced)")
+    run.add_argument(
+        "--trigger",
+        default="manual",
+        choices=["manual", "scheduled", "drift", "volume", "performance"],
+        help="why this run happens; non-manual runs first evaluate the policy",
+    )
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="promote even if the gate fails (needs --reason; recorded as forced)",
+    )
     run.add_argument("--reason", help="why the run is forced or started by hand")
     run.add_argument("--skip-ab", action="store_true", help="skip the offline A/B comparison")
-    run.add_argument("--target-stage", default="production",
-                     choices=["staging", "canary", "production"],
-                     help="promote no further than this stage")
+    run.add_argument(
+        "--target-stage",
+        default="production",
+        choices=["staging", "canary", "production"],
+        help="promote no further than this stage",
+    )
     run.add_argument("--window-days", type=int, help="training window override (days)")
     run.add_argument("--as-of", help="ISO-8601 time the run acts at (default: now)")
     log = add("log", _cmd_log, "List retraining log records, newest first.")

@@ -133,16 +133,29 @@ def compare_offline(
     n = int(cand_ok.size)
     cand_acc = float(cand_ok.mean()) if n else 0.0
     if current_pred is None:
-        return ABResult(None, cand_acc, "candidate", False, True, "none", None, None, None, None,
-                        settings.confidence, n,
-                        ["no production model to compare with: first model passes A/B"])
+        return ABResult(
+            None,
+            cand_acc,
+            "candidate",
+            False,
+            True,
+            "none",
+            None,
+            None,
+            None,
+            None,
+            settings.confidence,
+            n,
+            ["no production model to compare with: first model passes A/B"],
+        )
     cur_ok = np.asarray(current_pred) == np.asarray(y_true)
     cur_acc = float(cur_ok.mean())
     cand_only = int((cand_ok & ~cur_ok).sum())
     cur_only = int((~cand_ok & cur_ok).sum())
     p_value, test = mcnemar(cand_only, cur_only)
-    lo, hi = bootstrap_difference_ci(cand_ok, cur_ok, n_resamples=settings.n_bootstrap,
-                                     confidence=settings.confidence, seed=seed)
+    lo, hi = bootstrap_difference_ci(
+        cand_ok, cur_ok, n_resamples=settings.n_bootstrap, confidence=settings.confidence, seed=seed
+    )
     difference = cand_acc - cur_acc
     significant = p_value < settings.alpha
     winner, passed, rule = _verdict(difference, significant, settings)
@@ -155,9 +168,22 @@ def compare_offline(
         f"{settings.confidence:.0%} bootstrap CI of the difference: [{lo:+.4f}, {hi:+.4f}]",
         f"winner: {winner}; {rule} -> {'PASS' if passed else 'FAIL'}",
     ]
-    return ABResult(cur_acc, cand_acc, winner, significant, passed, test, p_value, difference,
-                    lo, hi, settings.confidence, n, reasons,
-                    {"candidate_only": cand_only, "current_only": cur_only})
+    return ABResult(
+        cur_acc,
+        cand_acc,
+        winner,
+        significant,
+        passed,
+        test,
+        p_value,
+        difference,
+        lo,
+        hi,
+        settings.confidence,
+        n,
+        reasons,
+        {"candidate_only": cand_only, "current_only": cur_only},
+    )
 
 
 def required_sample_size(p_current: float, effect: float, *, alpha: float, power: float) -> int:
@@ -184,8 +210,10 @@ def compare_online(
     """Two-proportion z-test on split-traffic outcomes, refusing a winner below the power need."""
     from scipy.stats import norm
 
-    for name, k, n in (("current", current_correct, current_n),
-                       ("candidate", candidate_correct, candidate_n)):
+    for name, k, n in (
+        ("current", current_correct, current_n),
+        ("candidate", candidate_correct, candidate_n),
+    ):
         if n < 0 or k < 0 or k > n:
             raise ValueError(f"{name}: correct={k} must be between 0 and n={n}")
     if current_n == 0 or candidate_n == 0:
@@ -198,8 +226,9 @@ def compare_online(
     se_diff = math.sqrt(p1 * (1 - p1) / current_n + p2 * (1 - p2) / candidate_n)
     zc = norm.ppf(1 - (1 - settings.confidence) / 2)
     lo, hi = (p2 - p1) - zc * se_diff, (p2 - p1) + zc * se_diff
-    needed = required_sample_size(p1, -settings.min_detectable_effect, alpha=settings.alpha,
-                                  power=settings.power)
+    needed = required_sample_size(
+        p1, -settings.min_detectable_effect, alpha=settings.alpha, power=settings.power
+    )
     enough = min(current_n, candidate_n) >= needed
     significant = enough and p_value < settings.alpha
     reasons = [
@@ -215,6 +244,19 @@ def compare_online(
     else:
         winner, passed, rule = _verdict(p2 - p1, significant, settings)
         reasons.append(f"winner: {winner}; {rule} -> {'PASS' if passed else 'FAIL'}")
-    return ABResult(p1, p2, winner, significant, passed, "two-proportion-z", p_value, p2 - p1,
-                    lo, hi, settings.confidence, current_n + candidate_n, reasons,
-                    {"z": z, "required_per_arm": needed})
+    return ABResult(
+        p1,
+        p2,
+        winner,
+        significant,
+        passed,
+        "two-proportion-z",
+        p_value,
+        p2 - p1,
+        lo,
+        hi,
+        settings.confidence,
+        current_n + candidate_n,
+        reasons,
+        {"z": z, "required_per_arm": needed},
+    )

@@ -89,7 +89,8 @@ def _dataset(path: str) -> ds.Dataset:
     except DataError:
         raise
     except Exception as exc:
-        raise DataError([f"cannot open parquet dataset {path}: {exc}"], source="data.source") from exc
+        problem = f"cannot open parquet dataset {path}: {exc}"
+        raise DataError([problem], source="data.source") from exc
 
 
 def _time_filter(
@@ -150,8 +151,10 @@ def _read_sql(
     url = sql_url or source.url
     if url is None:
         raise DataError(
-            [f"data.source.conn_id {source.conn_id!r} is resolved by Airflow; outside Airflow "
-             "pass a SQLAlchemy URL (data.source.url)"],
+            [
+                f"data.source.conn_id {source.conn_id!r} is resolved by Airflow; outside Airflow "
+                "pass a SQLAlchemy URL (data.source.url)"
+            ],
             source="data.source",
         )
     engine = sa.create_engine(url)
@@ -169,16 +172,19 @@ def _read_sql(
         with engine.connect() as conn:
             frame = pd.read_sql(sa.text(f"SELECT * FROM {selectable}{where}"), conn, params=params)
     except sa.exc.SQLAlchemyError as exc:
-        raise DataError([f"SQL source query failed: {exc.__class__.__name__}: {exc}"],
-                        source="data.source") from exc
+        raise DataError(
+            [f"SQL source query failed: {exc.__class__.__name__}: {exc}"], source="data.source"
+        ) from exc
     finally:
         engine.dispose()
     if time_col not in frame.columns:
-        raise DataError([f"event time column {time_col!r} not found in SQL result"],
-                        source="data.source")
+        raise DataError(
+            [f"event time column {time_col!r} not found in SQL result"], source="data.source"
+        )
     frame[time_col] = pd.to_datetime(frame[time_col], utc=True)
-    return pa.Table.from_pandas(frame[[c for c in wanted if c in frame.columns]],
-                                preserve_index=False)
+    return pa.Table.from_pandas(
+        frame[[c for c in wanted if c in frame.columns]], preserve_index=False
+    )
 
 
 def content_hash(table: pa.Table) -> str:

@@ -67,8 +67,13 @@ def release(
     status = "deployed" if final == "production" else final
     if final == "canary" and wants_production and approval is None:
         status = "awaiting_approval"
-    return {"version": version, "stage": final, "status": status, "approval": approval,
-            "checklist": [i.to_dict() for i in items]}
+    return {
+        "version": version,
+        "stage": final,
+        "status": status,
+        "approval": approval,
+        "checklist": [i.to_dict() for i in items],
+    }
 
 
 def promote_canary(
@@ -90,13 +95,24 @@ def promote_canary(
     if canary is None or (version is not None and canary.version != int(version)):
         held = f"v{canary.version}" if canary else "no version"
         raise RegistryError(f"version {version or '?'} is not the canary ({held} holds canary)")
-    monitoring = [name for name, rule in config.retraining_rules.items()
-                  if rule.parsed.signals & {"drift_count", "drift_share", "accuracy"}]
+    monitoring = [
+        name
+        for name, rule in config.retraining_rules.items()
+        if rule.parsed.signals & {"drift_count", "drift_share", "accuracy"}
+    ]
     evidence = Evidence(
-        validation_ok=True, rows_extracted=1, rows_trained=1, rows_holdout=0,
-        fingerprint_trained="registered", metrics=dict(canary.record.metrics),
-        baseline_compared=True, gate_status=canary.record.gate, ab_passed=True,
-        load_check_ok=True, version=str(canary.version), approval=approval,
+        validation_ok=True,
+        rows_extracted=1,
+        rows_trained=1,
+        rows_holdout=0,
+        fingerprint_trained="registered",
+        metrics=dict(canary.record.metrics),
+        baseline_compared=True,
+        gate_status=canary.record.gate,
+        ab_passed=True,
+        load_check_ok=True,
+        version=str(canary.version),
+        approval=approval,
         canary_version=str(canary.version),
         profile_stored=registry.reference_profile(canary.version) is not None,
         monitoring_rules=monitoring,
@@ -104,9 +120,14 @@ def promote_canary(
     items = evaluate_checklist(evidence)
     require(items, "production")
     entry = registry.promote(canary.version, "production", reason=reason, run_id=run_id)
-    return {"version": canary.version, "stage": "production", "status": "deployed",
-            "approval": approval, "from_version": entry.from_version,
-            "checklist": [i.to_dict() for i in items if i.required_for == "production"]}
+    return {
+        "version": canary.version,
+        "stage": "production",
+        "status": "deployed",
+        "approval": approval,
+        "from_version": entry.from_version,
+        "checklist": [i.to_dict() for i in items if i.required_for == "production"],
+    }
 
 
 def _aliases(registry: ModelRegistry) -> dict[str, int]:
@@ -138,5 +159,10 @@ def rollback_with_report(
         f"rolled back {config.model.name} production v{entry.from_version} -> v{entry.to_version} "
         f"in {seconds:.2f}s; audit entry {entry.id}; reason: {reason}",
     ]
-    return {"before": before, "after": after, "entry": entry.to_dict(), "seconds": seconds,
-            "lines": lines}
+    return {
+        "before": before,
+        "after": after,
+        "entry": entry.to_dict(),
+        "seconds": seconds,
+        "lines": lines,
+    }

@@ -103,8 +103,12 @@ def compute_metrics(
         y_true, y_pred, labels=labels, average=None, zero_division=0
     )
     per_class = {
-        str(label): {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
-                     "support": int(support[i])}
+        str(label): {
+            "precision": float(p[i]),
+            "recall": float(r[i]),
+            "f1": float(f[i]),
+            "support": int(support[i]),
+        }
         for i, label in enumerate(labels)
     }
     matrix = confusion_matrix(y_true, y_pred, labels=labels).tolist()
@@ -112,7 +116,12 @@ def compute_metrics(
 
 
 def score_model(
-    model: Any, frame: pd.DataFrame, *, features: list[str], target: str, labels: list[Any],
+    model: Any,
+    frame: pd.DataFrame,
+    *,
+    features: list[str],
+    target: str,
+    labels: list[Any],
     average: str = "auto",
 ) -> tuple[ModelScores, np.ndarray[Any, Any]]:
     """Predict ``frame`` with ``model``; return its scores and the predictions."""
@@ -123,13 +132,16 @@ def score_model(
     y_score = None
     if hasattr(model, "predict_proba"):
         proba = np.asarray(model.predict_proba(inputs))
-        order = [list(model.classes_).index(label) if label in model.classes_ else None
-                 for label in labels]
+        order = [
+            list(model.classes_).index(label) if label in model.classes_ else None
+            for label in labels
+        ]
         y_score = np.column_stack(
             [proba[:, i] if i is not None else np.zeros(len(inputs)) for i in order]
         )
-    scores = compute_metrics(frame[target].to_numpy(), y_pred, y_score, labels=labels,
-                             average=average)
+    scores = compute_metrics(
+        frame[target].to_numpy(), y_pred, y_score, labels=labels, average=average
+    )
     return scores, y_pred
 
 
@@ -160,8 +172,7 @@ def gate(
             cand, base = candidate.get(metric), baseline.get(metric)
             if cand is None or base is None:
                 reasons.append(f"{metric}: not comparable (missing for one model)")
-                checks.append({"check": f"{metric} vs production", "value": None,
-                               "passed": False})
+                checks.append({"check": f"{metric} vs production", "value": None, "passed": False})
                 continue
             ok = cand >= base - margin
             diff = cand - base
@@ -169,8 +180,9 @@ def gate(
                 f"{metric} {cand:.4f} vs production {base:.4f} ({diff:+.4f}); "
                 f"{'within' if ok else 'worse than'} non-inferiority margin {margin}"
             )
-            checks.append({"check": f"{metric} >= production - {margin}", "value": diff,
-                           "passed": ok})
+            checks.append(
+                {"check": f"{metric} >= production - {margin}", "value": diff, "passed": ok}
+            )
     passed = all(c["passed"] for c in checks)
     if force and not passed:
         reasons.append(f"FORCED despite failing checks: {force_reason}")
@@ -195,20 +207,32 @@ def evaluation_report_html(
     series = {"candidate": [candidate.metrics[m] for m in names]}
     if production is not None:
         series = {"production": [production.metrics.get(m, 0.0) for m in names], **series}
-    rows = [[m, production.metrics.get(m) if production else None, candidate.metrics[m]]
-            for m in names]
+    rows = [
+        [m, production.metrics.get(m) if production else None, candidate.metrics[m]] for m in names
+    ]
     parts = [
         f"<h1>{html.escape(title)}</h1>",
         f"<h2>Gate: {html.escape(result.status.upper())}</h2>",
         "<ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in result.reasons) + "</ul>",
         html_table(["metric", "production", "candidate"], rows),
-        img_tag(bar_comparison(names, series, title="holdout metrics", ylabel="value"),
-                "holdout metrics"),
-        img_tag(confusion_matrix_figure(candidate.confusion_matrix, candidate.labels,
-                                        title="candidate"), "candidate confusion matrix"),
+        img_tag(
+            bar_comparison(names, series, title="holdout metrics", ylabel="value"),
+            "holdout metrics",
+        ),
+        img_tag(
+            confusion_matrix_figure(
+                candidate.confusion_matrix, candidate.labels, title="candidate"
+            ),
+            "candidate confusion matrix",
+        ),
     ]
     if production is not None:
-        parts.append(img_tag(confusion_matrix_figure(production.confusion_matrix,
-                                                     production.labels, title="production"),
-                             "production confusion matrix"))
+        parts.append(
+            img_tag(
+                confusion_matrix_figure(
+                    production.confusion_matrix, production.labels, title="production"
+                ),
+                "production confusion matrix",
+            )
+        )
     return html_document(title, "\n".join(parts))

@@ -95,8 +95,13 @@ class RetrainingRecord:
 
 def _compact(record: RetrainingRecord) -> str:
     """The seed's fields plus reasons as JSON that fits in one MLflow tag."""
-    data = {**record.seed_view(), "trigger_reasons": record.trigger_reasons,
-            "as_of": record.as_of, "error": record.error, "failed_step": record.failed_step}
+    data = {
+        **record.seed_view(),
+        "trigger_reasons": record.trigger_reasons,
+        "as_of": record.as_of,
+        "error": record.error,
+        "failed_step": record.failed_step,
+    }
     text = json.dumps(data, default=str)
     while len(text) > _TAG_LIMIT and (data["notes"] or data["trigger_reasons"]):
         data["notes"] = str(data["notes"])[: len(str(data["notes"])) // 2]
@@ -136,19 +141,18 @@ class LogStore:
             "mlflow.note.content": record.notes or "",
         }
         metrics = [Metric(f"candidate_{k}", float(v), 0, 0) for k, v in record.metrics.items()]
-        metrics += [Metric(f"baseline_{k}", float(v), 0, 0)
-                    for k, v in record.baseline_metrics.items()]
+        metrics += [
+            Metric(f"baseline_{k}", float(v), 0, 0) for k, v in record.baseline_metrics.items()
+        ]
         if record.new_samples is not None:
             metrics.append(Metric("new_samples", float(record.new_samples), 0, 0))
-        self.client.log_batch(run_id, metrics=metrics,
-                              tags=[RunTag(k, v) for k, v in tags.items()])
+        self.client.log_batch(run_id, metrics=metrics, tags=[RunTag(k, v) for k, v in tags.items()])
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "retraining_log.json"
             path.write_text(json.dumps(record.to_dict(), indent=2, default=str))
             self.client.log_artifact(run_id, str(path))
         status = "FINISHED" if record.status != "running" else "RUNNING"
-        self.client.set_terminated(run_id, status=status if record.status != "failed" else
-                                   "FAILED")
+        self.client.set_terminated(run_id, status=status if record.status != "failed" else "FAILED")
         return str(run_id)
 
     def write(self, record: RetrainingRecord) -> str:
@@ -165,8 +169,12 @@ class LogStore:
                 fh.write(json.dumps(record.to_dict(), default=str) + "\n")
                 fh.flush()
                 os.fsync(fh.fileno())
-            logger.error("retraining log %s spooled to %s: MLflow write failed: %s",
-                         record.retraining_id, self.spool, exc)
+            logger.error(
+                "retraining log %s spooled to %s: MLflow write failed: %s",
+                record.retraining_id,
+                self.spool,
+                exc,
+            )
             return f"spool:{self.spool}"
 
     def flush(self) -> int:
@@ -187,7 +195,8 @@ class LogStore:
             return pending[:limit]
         try:
             runs = self.client.search_runs(
-                [experiment.experiment_id], order_by=["attributes.start_time DESC"],
+                [experiment.experiment_id],
+                order_by=["attributes.start_time DESC"],
                 max_results=limit,
             )
         except Exception as exc:
@@ -215,5 +224,8 @@ class LogStore:
     def _spooled(self) -> list[RetrainingRecord]:
         if not self.spool.exists():
             return []
-        return [RetrainingRecord.from_dict(json.loads(line))
-                for line in self.spool.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [
+            RetrainingRecord.from_dict(json.loads(line))
+            for line in self.spool.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]

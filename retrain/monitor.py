@@ -58,8 +58,9 @@ def _events(decision: Any) -> dict[str, list[str]]:
     return events
 
 
-def check_and_log(config: RetrainConfig, *, as_of: datetime,
-                  run_name: str | None = None) -> dict[str, Any]:
+def check_and_log(
+    config: RetrainConfig, *, as_of: datetime, run_name: str | None = None
+) -> dict[str, Any]:
     """Measure, decide and log one monitoring check; returns signals, decision and events."""
     import tempfile
 
@@ -74,9 +75,10 @@ def check_and_log(config: RetrainConfig, *, as_of: datetime,
     client = tracking_client(config)
     with tempfile.TemporaryDirectory(prefix="retrain-monitor-") as tmp:
         live = compute_signals(
-            config, registry=ModelRegistry(config, notifier=notifier_from_config(config)),
-            as_of=as_of, log=LogStore(client, config.log_experiment_name,
-                                      config.storage.work_dir),
+            config,
+            registry=ModelRegistry(config, notifier=notifier_from_config(config)),
+            as_of=as_of,
+            log=LogStore(client, config.log_experiment_name, config.storage.work_dir),
             report_dir=tmp,
         )
         decision = TriggerPolicy(config).evaluate(
@@ -85,10 +87,15 @@ def check_and_log(config: RetrainConfig, *, as_of: datetime,
         events = _events(decision)
         with bounded(config, "logging the monitoring check"):
             experiment = ensure_experiment(client, f"{config.experiment_name}/monitor")
-            run = client.create_run(experiment, run_name=run_name or f"monitor {live.as_of}",
-                                    tags={"retrain.as_of": live.as_of,
-                                          "retrain.triggered": str(decision.triggered),
-                                          "retrain.events": ",".join(sorted(events)) or "none"})
+            run = client.create_run(
+                experiment,
+                run_name=run_name or f"monitor {live.as_of}",
+                tags={
+                    "retrain.as_of": live.as_of,
+                    "retrain.triggered": str(decision.triggered),
+                    "retrain.events": ",".join(sorted(events)) or "none",
+                },
+            )
             for name, value in live.signals.as_dict().items():
                 if value is not None:
                     client.log_metric(run.info.run_id, name, float(value))

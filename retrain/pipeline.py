@@ -99,13 +99,20 @@ def _log_store(config: RetrainConfig) -> Any:
     from retrain.log import LogStore
     from retrain.tracking import tracking_client
 
-    return LogStore(tracking_client(config), config.log_experiment_name,
-                    Path(config.storage.work_dir))
+    return LogStore(
+        tracking_client(config), config.log_experiment_name, Path(config.storage.work_dir)
+    )
 
 
-def _mlflow(config: RetrainConfig, ctx: RunContext, *, params: Mapping[str, Any] | None = None,
-            metrics: Mapping[str, float] | None = None, artifacts: list[str] | None = None,
-            tags: Mapping[str, str] | None = None) -> None:
+def _mlflow(
+    config: RetrainConfig,
+    ctx: RunContext,
+    *,
+    params: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, float] | None = None,
+    artifacts: list[str] | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> None:
     """Record step results in the retraining's MLflow run (idempotent: same keys, same values)."""
     from mlflow.entities import Metric, Param, RunTag
 
@@ -128,8 +135,9 @@ def _mlflow(config: RetrainConfig, ctx: RunContext, *, params: Mapping[str, Any]
 
 def _retraining_id(client: Any, experiment_id: str, as_of: datetime) -> str:
     day = f"{as_of:%Y%m%d}"
-    runs = client.search_runs([experiment_id], filter_string=f"tags.`retrain.date` = '{day}'",
-                              max_results=1000)
+    runs = client.search_runs(
+        [experiment_id], filter_string=f"tags.`retrain.date` = '{day}'", max_results=1000
+    )
     return f"retrain_{day}_{len(runs) + 1:03d}"
 
 
@@ -170,18 +178,31 @@ def start(
             started = datetime.fromtimestamp(run.info.start_time / 1000, UTC)
         else:
             retraining_id = _retraining_id(client, experiment_id, as_of_time)
-            tags = {_RUN_KEY_TAG: run_key, _ID_TAG: retraining_id, "retrain.trigger": trigger,
-                    "retrain.date": f"{as_of_time:%Y%m%d}", "retrain.as_of": as_of_time.isoformat()}
+            tags = {
+                _RUN_KEY_TAG: run_key,
+                _ID_TAG: retraining_id,
+                "retrain.trigger": trigger,
+                "retrain.date": f"{as_of_time:%Y%m%d}",
+                "retrain.as_of": as_of_time.isoformat(),
+            }
             run = client.create_run(experiment_id, run_name=retraining_id, tags=tags)
             run_id = run.info.run_id
             started = datetime.now(UTC)
     work_dir = str(Path(config.storage.work_dir) / "runs" / retraining_id)
     Path(work_dir).mkdir(parents=True, exist_ok=True)
     return RunContext(
-        retraining_id=retraining_id, run_key=run_key, trigger=trigger,
-        as_of=as_of_time.isoformat(), started_at=started.isoformat(), work_dir=work_dir,
-        mlflow_run_id=run_id, force=force, force_reason=force_reason, skip_ab=skip_ab,
-        target_stage=target_stage, window_days=window_days,
+        retraining_id=retraining_id,
+        run_key=run_key,
+        trigger=trigger,
+        as_of=as_of_time.isoformat(),
+        started_at=started.isoformat(),
+        work_dir=work_dir,
+        mlflow_run_id=run_id,
+        force=force,
+        force_reason=force_reason,
+        skip_ab=skip_ab,
+        target_stage=target_stage,
+        window_days=window_days,
         trigger_reasons=list(trigger_reasons or []),
     )
 
@@ -196,12 +217,21 @@ def check(config: RetrainConfig, ctx: RunContext, *, sql_url: str | None = None)
     from retrain.signals import compute_signals
     from retrain.triggers import TriggerPolicy
 
-    live = compute_signals(config, registry=_registry(config), as_of=ctx.as_of_time,
-                           log=_log_store(config), report_dir=ctx.work_dir, sql_url=sql_url)
+    live = compute_signals(
+        config,
+        registry=_registry(config),
+        as_of=ctx.as_of_time,
+        log=_log_store(config),
+        report_dir=ctx.work_dir,
+        sql_url=sql_url,
+    )
     last = to_utc(live.last_triggered_at)
     manual = ctx.trigger == "manual"
     decision = TriggerPolicy(config).evaluate(
-        live.signals, now=ctx.as_of_time, last_triggered_at=last, force=manual,
+        live.signals,
+        now=ctx.as_of_time,
+        last_triggered_at=last,
+        force=manual,
         force_reason=(ctx.force_reason or "manual run") if manual else None,
     )
     proceed, why = decision.triggered, list(decision.reasons)
@@ -212,38 +242,66 @@ def check(config: RetrainConfig, ctx: RunContext, *, sql_url: str | None = None)
         proceed = False
         why = ["no new rows since the production model's training data: nothing to learn"]
     if not proceed and why == ["no rule fired"]:
-        why = ["no rule fired: " + "; ".join(
-            f"{k}={'unknown' if v is None else f'{v:g}'}"
-            for k, v in live.signals.as_dict().items() if v is not None) or "no signals"]
-    updated = RunContext.from_dict({**ctx.to_dict(),
-                                    "trigger_reasons": ctx.trigger_reasons or why})
-    result = {"proceed": proceed, "reasons": why, "decision": decision.to_dict(),
-              "signals": live.to_dict(), "context": updated.to_dict()}
-    _mlflow(config, ctx,
-            metrics={f"signal_{k}": v for k, v in live.signals.as_dict().items() if v is not None},
-            tags={"retrain.decision": "retrain" if proceed else "skip"},
-            artifacts=[p for p in [live.drift_report_path] if p])
+        why = [
+            "no rule fired: "
+            + "; ".join(
+                f"{k}={'unknown' if v is None else f'{v:g}'}"
+                for k, v in live.signals.as_dict().items()
+                if v is not None
+            )
+            or "no signals"
+        ]
+    updated = RunContext.from_dict({**ctx.to_dict(), "trigger_reasons": ctx.trigger_reasons or why})
+    result = {
+        "proceed": proceed,
+        "reasons": why,
+        "decision": decision.to_dict(),
+        "signals": live.to_dict(),
+        "context": updated.to_dict(),
+    }
+    _mlflow(
+        config,
+        ctx,
+        metrics={f"signal_{k}": v for k, v in live.signals.as_dict().items() if v is not None},
+        tags={"retrain.decision": "retrain" if proceed else "skip"},
+        artifacts=[p for p in [live.drift_report_path] if p],
+    )
     return result
 
 
-def extract_step(config: RetrainConfig, ctx: RunContext, *,
-                 sql_url: str | None = None) -> dict[str, Any]:
+def extract_step(
+    config: RetrainConfig, ctx: RunContext, *, sql_url: str | None = None
+) -> dict[str, Any]:
     """Extract the training window ending at ``as_of``; new rows counted after the watermark."""
     from retrain.data import extract
     from retrain.signals import production_version
 
     production = production_version(_registry(config))
     watermark = production.record.watermark_time if production else None
-    result = extract(config, out_dir=ctx.work_dir, as_of=ctx.as_of_time, watermark=watermark,
-                     window_days=ctx.window_days, sql_url=sql_url).to_dict()
-    _mlflow(config, ctx, params={"data_version": result["data_version"],
-                                 "rows": result["rows"], "window_start": result["window_start"]},
-            metrics={"rows": result["rows"], "new_samples": result["new_samples"]})
+    result = extract(
+        config,
+        out_dir=ctx.work_dir,
+        as_of=ctx.as_of_time,
+        watermark=watermark,
+        window_days=ctx.window_days,
+        sql_url=sql_url,
+    ).to_dict()
+    _mlflow(
+        config,
+        ctx,
+        params={
+            "data_version": result["data_version"],
+            "rows": result["rows"],
+            "window_start": result["window_start"],
+        },
+        metrics={"rows": result["rows"], "new_samples": result["new_samples"]},
+    )
     return result
 
 
-def validate_step(config: RetrainConfig, ctx: RunContext,
-                  extracted: Mapping[str, Any]) -> dict[str, Any]:
+def validate_step(
+    config: RetrainConfig, ctx: RunContext, extracted: Mapping[str, Any]
+) -> dict[str, Any]:
     """Check the extracted data against the contract; :class:`DataError` names each problem."""
     from retrain.data import read_frame
     from retrain.validate import check_frame
@@ -266,12 +324,16 @@ def _known_categories(config: RetrainConfig) -> dict[str, list[str]] | None:
     if data is None:
         return None
     profile = ReferenceProfile.from_dict(data)
-    return {name: [str(c) for c in p.categories] for name, p in profile.features.items()
-            if isinstance(p, CategoricalProfile) and not p.truncated}
+    return {
+        name: [str(c) for c in p.categories]
+        for name, p in profile.features.items()
+        if isinstance(p, CategoricalProfile) and not p.truncated
+    }
 
 
-def train_step(config: RetrainConfig, ctx: RunContext,
-               extracted: Mapping[str, Any]) -> dict[str, Any]:
+def train_step(
+    config: RetrainConfig, ctx: RunContext, extracted: Mapping[str, Any]
+) -> dict[str, Any]:
     """Fit the pipeline and build the drift reference profile of the training window."""
     from retrain.data import read_frame
     from retrain.drift import build_profile
@@ -280,18 +342,27 @@ def train_step(config: RetrainConfig, ctx: RunContext,
     frame = read_frame(extracted["path"])
     result = train(config, frame, out_dir=ctx.work_dir).to_dict()
     features = config.model.features
-    profile = build_profile(frame, numeric=features.numeric, categorical=features.categorical,
-                            settings=config.drift)
+    profile = build_profile(
+        frame, numeric=features.numeric, categorical=features.categorical, settings=config.drift
+    )
     result["profile_path"] = str(profile.save(Path(ctx.work_dir) / "reference_profile.json"))
-    _mlflow(config, ctx, params={"algorithm": result["algorithm"], "train_rows":
-                                 result["train_rows"], "holdout_rows": result["holdout_rows"],
-                                 **{f"param_{k}": v for k, v in result["params"].items()}},
-            metrics={"fit_seconds": result["fit_seconds"]})
+    _mlflow(
+        config,
+        ctx,
+        params={
+            "algorithm": result["algorithm"],
+            "train_rows": result["train_rows"],
+            "holdout_rows": result["holdout_rows"],
+            **{f"param_{k}": v for k, v in result["params"].items()},
+        },
+        metrics={"fit_seconds": result["fit_seconds"]},
+    )
     return result
 
 
-def evaluate_step(config: RetrainConfig, ctx: RunContext,
-                  trained: Mapping[str, Any]) -> dict[str, Any]:
+def evaluate_step(
+    config: RetrainConfig, ctx: RunContext, trained: Mapping[str, Any]
+) -> dict[str, Any]:
     """Score candidate and production on the same holdout, apply the gate, write the report."""
     import joblib
     import pandas as pd
@@ -307,28 +378,48 @@ def evaluate_step(config: RetrainConfig, ctx: RunContext,
     registry = _registry(config)
     production = production_version(registry)
     prod_model = registry.load_model(production.version) if production else None
-    labels = sorted(set(model.classes_) | set(holdout[target].unique())
-                    | (set(prod_model.classes_) if prod_model is not None else set()))
+    labels = sorted(
+        set(model.classes_)
+        | set(holdout[target].unique())
+        | (set(prod_model.classes_) if prod_model is not None else set())
+    )
     average = config.evaluation.average
-    cand, cand_pred = score_model(model, holdout, features=features, target=target,
-                                  labels=labels, average=average)
+    cand, cand_pred = score_model(
+        model, holdout, features=features, target=target, labels=labels, average=average
+    )
     predictions = pd.DataFrame({"y_true": holdout[target].to_numpy(), "candidate": cand_pred})
     base = None
     if prod_model is not None:
-        base, prod_pred = score_model(prod_model, holdout, features=features, target=target,
-                                      labels=labels, average=average)
+        base, prod_pred = score_model(
+            prod_model, holdout, features=features, target=target, labels=labels, average=average
+        )
         predictions["production"] = prod_pred
-    result = gate(cand.metrics, base.metrics if base else None, config.evaluation,
-                  force=ctx.force, force_reason=ctx.force_reason)
+    result = gate(
+        cand.metrics,
+        base.metrics if base else None,
+        config.evaluation,
+        force=ctx.force,
+        force_reason=ctx.force_reason,
+    )
     pred_path = Path(ctx.work_dir) / "predictions.parquet"
     predictions.to_parquet(pred_path, index=False)
     report_path = Path(ctx.work_dir) / "evaluation.html"
-    report_path.write_text(evaluation_report_html(
-        cand, base, result, title=f"{config.model.name}: {ctx.retraining_id}"), encoding="utf-8")
-    _mlflow(config, ctx,
-            metrics={**{f"candidate_{k}": v for k, v in cand.metrics.items()},
-                     **({f"production_{k}": v for k, v in base.metrics.items()} if base else {})},
-            tags={"retrain.gate": result.status}, artifacts=[str(report_path)])
+    report_path.write_text(
+        evaluation_report_html(
+            cand, base, result, title=f"{config.model.name}: {ctx.retraining_id}"
+        ),
+        encoding="utf-8",
+    )
+    _mlflow(
+        config,
+        ctx,
+        metrics={
+            **{f"candidate_{k}": v for k, v in cand.metrics.items()},
+            **({f"production_{k}": v for k, v in base.metrics.items()} if base else {}),
+        },
+        tags={"retrain.gate": result.status},
+        artifacts=[str(report_path)],
+    )
     return {
         "candidate": cand.to_dict(),
         "production": base.to_dict() if base else None,
@@ -339,8 +430,9 @@ def evaluate_step(config: RetrainConfig, ctx: RunContext,
     }
 
 
-def compare_step(config: RetrainConfig, ctx: RunContext,
-                 evaluated: Mapping[str, Any]) -> dict[str, Any]:
+def compare_step(
+    config: RetrainConfig, ctx: RunContext, evaluated: Mapping[str, Any]
+) -> dict[str, Any]:
     """Offline A/B: McNemar + bootstrap CI on the paired holdout predictions."""
     import pandas as pd
 
@@ -351,12 +443,24 @@ def compare_step(config: RetrainConfig, ctx: RunContext,
         return {"skipped": True, "passed": True, "reasons": [why]}
     predictions = pd.read_parquet(evaluated["predictions_path"])
     current = predictions["production"].to_numpy() if "production" in predictions else None
-    result = compare_offline(predictions["y_true"].to_numpy(), predictions["candidate"].to_numpy(),
-                             current, config.ab_test, seed=config.model.random_state).to_dict()
-    metrics = {k: result[k] for k in ("p_value", "difference", "ci_low", "ci_high")
-               if result[k] is not None}
-    _mlflow(config, ctx, metrics={f"ab_{k}": v for k, v in metrics.items()},
-            tags={"retrain.ab_winner": result["winner"]})
+    result = compare_offline(
+        predictions["y_true"].to_numpy(),
+        predictions["candidate"].to_numpy(),
+        current,
+        config.ab_test,
+        seed=config.model.random_state,
+    ).to_dict()
+    metrics = {
+        k: result[k]
+        for k in ("p_value", "difference", "ci_low", "ci_high")
+        if result[k] is not None
+    }
+    _mlflow(
+        config,
+        ctx,
+        metrics={f"ab_{k}": v for k, v in metrics.items()},
+        tags={"retrain.ab_winner": result["winner"]},
+    )
     return {"skipped": False, **result}
 
 
@@ -366,18 +470,28 @@ def should_deploy(evaluated: Mapping[str, Any], compared: Mapping[str, Any]) -> 
     return bool(evaluated["gate"]["passed"]) and (bool(compared["passed"]) or forced)
 
 
-def _evidence(config: RetrainConfig, *, extracted: Mapping[str, Any],
-              validated: Mapping[str, Any], trained: Mapping[str, Any],
-              evaluated: Mapping[str, Any], compared: Mapping[str, Any]) -> Any:
+def _evidence(
+    config: RetrainConfig,
+    *,
+    extracted: Mapping[str, Any],
+    validated: Mapping[str, Any],
+    trained: Mapping[str, Any],
+    evaluated: Mapping[str, Any],
+    compared: Mapping[str, Any],
+) -> Any:
     from retrain.checklist import Evidence
 
-    drift_rules = [name for name, rule in config.retraining_rules.items()
-                   if rule.parsed.signals & {"drift_count", "drift_share", "accuracy", "precision",
-                                             "recall", "f1", "roc_auc"}]
+    drift_rules = [
+        name
+        for name, rule in config.retraining_rules.items()
+        if rule.parsed.signals
+        & {"drift_count", "drift_share", "accuracy", "precision", "recall", "f1", "roc_auc"}
+    ]
     return Evidence(
         validation_ok=bool(validated.get("ok")),
         validation_problems=list(validated.get("problems", [])),
-        rows_extracted=extracted["rows"], rows_trained=trained["train_rows"],
+        rows_extracted=extracted["rows"],
+        rows_trained=trained["train_rows"],
         rows_holdout=trained["holdout_rows"],
         fingerprint_trained=trained["preprocessing_fingerprint"],
         metrics=evaluated["candidate"]["metrics"],
@@ -417,8 +531,14 @@ def deploy_step(
 
     say = progress or (lambda step, text: logger.info("%s: %s", step, text))
     registry = _registry(config)
-    evidence = _evidence(config, extracted=extracted, validated=validated, trained=trained,
-                         evaluated=evaluated, compared=compared)
+    evidence = _evidence(
+        config,
+        extracted=extracted,
+        validated=validated,
+        trained=trained,
+        evaluated=evaluated,
+        compared=compared,
+    )
     require(evaluate_checklist(evidence), "staging")
     model = joblib.load(trained["model_path"])
     example = read_frame(trained["holdout_path"], columns=config.model.features.all).head(10)
@@ -435,10 +555,15 @@ def deploy_step(
         gate=evaluated["gate"]["status"],
     )
     profile = json.loads(Path(trained["profile_path"]).read_text(encoding="utf-8"))
-    info = registry.register(model, input_example=example, record=record,
-                             idempotency_key=f"{ctx.run_key}:register", reference_profile=profile,
-                             run_id=ctx.mlflow_run_id,
-                             artifacts={"evaluation_report": evaluated["report_path"]})
+    info = registry.register(
+        model,
+        input_example=example,
+        record=record,
+        idempotency_key=f"{ctx.run_key}:register",
+        reference_profile=profile,
+        run_id=ctx.mlflow_run_id,
+        artifacts={"evaluation_report": evaluated["report_path"]},
+    )
     version = info.version
     say("deploy", f"registered version {version} -> staging")
     evidence.version = str(version)
@@ -448,23 +573,37 @@ def deploy_step(
     approval = ctx.approval or (None if config.deployment.require_approval else AUTO_APPROVAL)
     if ctx.force and evaluated["gate"]["status"] == "forced":
         approval = f"forced by operator: {ctx.force_reason}"
-    result = release(config, registry, version=version, evidence=evidence,
-                     target_stage=ctx.target_stage, approval=approval,
-                     reason=f"retraining {ctx.retraining_id} ({ctx.trigger})",
-                     run_id=ctx.mlflow_run_id, say=say)
-    _mlflow(config, ctx, tags={"retrain.model_version": str(version),
-                               "retrain.stage": result["stage"]})
+    result = release(
+        config,
+        registry,
+        version=version,
+        evidence=evidence,
+        target_stage=ctx.target_stage,
+        approval=approval,
+        reason=f"retraining {ctx.retraining_id} ({ctx.trigger})",
+        run_id=ctx.mlflow_run_id,
+        say=say,
+    )
+    _mlflow(
+        config, ctx, tags={"retrain.model_version": str(version), "retrain.stage": result["stage"]}
+    )
     return result
 
 
-def reject_step(config: RetrainConfig, ctx: RunContext, evaluated: Mapping[str, Any],
-                compared: Mapping[str, Any]) -> dict[str, Any]:
+def reject_step(
+    config: RetrainConfig,
+    ctx: RunContext,
+    evaluated: Mapping[str, Any],
+    compared: Mapping[str, Any],
+) -> dict[str, Any]:
     """Record why the candidate is not deployed; nothing is registered and no alias moves."""
     reasons: list[str] = []
     if not evaluated["gate"]["passed"]:
-        reasons += [r for r, c in zip(evaluated["gate"]["reasons"],
-                                      evaluated["gate"]["checks"], strict=False)
-                    if not c["passed"]] or evaluated["gate"]["reasons"]
+        reasons += [
+            r
+            for r, c in zip(evaluated["gate"]["reasons"], evaluated["gate"]["checks"], strict=False)
+            if not c["passed"]
+        ] or evaluated["gate"]["reasons"]
     if not compared["passed"]:
         reasons += compared.get("reasons", [])[-1:]
     _mlflow(config, ctx, tags={"retrain.stage": "rejected"})
@@ -514,8 +653,14 @@ def _status(results: Mapping[str, Any], error: str | None) -> str:
     return "failed"
 
 
-def finish(config: RetrainConfig, ctx: RunContext, results: Mapping[str, Any], *,
-           error: str | None = None, failed_step: str | None = None) -> dict[str, Any]:
+def finish(
+    config: RetrainConfig,
+    ctx: RunContext,
+    results: Mapping[str, Any],
+    *,
+    error: str | None = None,
+    failed_step: str | None = None,
+) -> dict[str, Any]:
     """Write the retraining log record (always; also after a failure) and close the MLflow run."""
     from retrain.log import RetrainingRecord
 
@@ -528,8 +673,11 @@ def finish(config: RetrainConfig, ctx: RunContext, results: Mapping[str, Any], *
     evaluated = results.get("evaluate") or {}
     deployed = results.get("deploy") or {}
     signals = check_result.get("signals") or {}
-    trigger = ctx.trigger if ctx.trigger == "manual" else \
-        f"{ctx.trigger}:{decision.get('trigger', 'none')}"
+    trigger = (
+        ctx.trigger
+        if ctx.trigger == "manual"
+        else f"{ctx.trigger}:{decision.get('trigger', 'none')}"
+    )
     record = RetrainingRecord(
         retraining_id=ctx.retraining_id,
         trigger=trigger,
@@ -537,8 +685,7 @@ def finish(config: RetrainConfig, ctx: RunContext, results: Mapping[str, Any], *
         end_time=end.isoformat(),
         training_duration_minutes=round((end - started).total_seconds() / 60, 2),
         data_version=extracted.get("data_version"),
-        new_samples=extracted.get("new_samples",
-                                  (signals.get("signals") or {}).get("new_samples")),
+        new_samples=extracted.get("new_samples", (signals.get("signals") or {}).get("new_samples")),
         model_version=str(deployed["version"]) if deployed else None,
         metrics=(evaluated.get("candidate") or {}).get("metrics", {}),
         baseline_metrics=((evaluated.get("production") or {}) or {}).get("metrics", {}),
@@ -563,14 +710,16 @@ def finish(config: RetrainConfig, ctx: RunContext, results: Mapping[str, Any], *
         record.trigger_reasons = list(check_result.get("reasons", []))
     Path(ctx.work_dir).mkdir(parents=True, exist_ok=True)
     (Path(ctx.work_dir) / "retraining_log.json").write_text(
-        json.dumps(record.to_dict(), indent=2, default=str), encoding="utf-8")
+        json.dumps(record.to_dict(), indent=2, default=str), encoding="utf-8"
+    )
     where = _log_store(config).write(record)
     try:
         from retrain.tracking import bounded, tracking_client
 
         with bounded(config, "closing the retraining run"):
             tracking_client(config).set_terminated(
-                ctx.mlflow_run_id, status="FAILED" if status == "failed" else "FINISHED")
+                ctx.mlflow_run_id, status="FAILED" if status == "failed" else "FINISHED"
+            )
     except RetrainError as exc:
         logger.error("could not close MLflow run %s: %s", ctx.mlflow_run_id, exc)
     return {**record.to_dict(), "stored_in": where}
@@ -615,21 +764,35 @@ def run_pipeline(
         step = "train"
         results["train"] = train_step(config, ctx, ex)
         tr = results["train"]
-        say("train", f"{tr['train_rows']} rows fitted in {tr['fit_seconds']:.1f}s; holdout "
-                     f"{tr['holdout_rows']}")
+        say(
+            "train",
+            f"{tr['train_rows']} rows fitted in {tr['fit_seconds']:.1f}s; holdout "
+            f"{tr['holdout_rows']}",
+        )
         step = "evaluate"
         results["evaluate"] = evaluate_step(config, ctx, tr)
-        say("evaluate", "gate " + results["evaluate"]["gate"]["status"] + ": "
-            + "; ".join(results["evaluate"]["gate"]["reasons"]))
+        say(
+            "evaluate",
+            "gate "
+            + results["evaluate"]["gate"]["status"]
+            + ": "
+            + "; ".join(results["evaluate"]["gate"]["reasons"]),
+        )
         step = "compare"
         results["compare"] = compare_step(config, ctx, results["evaluate"])
         say("compare", "; ".join(results["compare"]["reasons"]))
         if should_deploy(results["evaluate"], results["compare"]):
             step = "deploy"
-            results["deploy"] = deploy_step(config, ctx, extracted=ex,
-                                            validated=results["validate"], trained=tr,
-                                            evaluated=results["evaluate"],
-                                            compared=results["compare"], progress=say)
+            results["deploy"] = deploy_step(
+                config,
+                ctx,
+                extracted=ex,
+                validated=results["validate"],
+                trained=tr,
+                evaluated=results["evaluate"],
+                compared=results["compare"],
+                progress=say,
+            )
         else:
             step = "reject"
             results["reject"] = reject_step(config, ctx, results["evaluate"], results["compare"])
@@ -638,6 +801,5 @@ def run_pipeline(
         if not isinstance(exc, DataError | ConfigError | RetrainError | ValueError):
             logger.error("step %s crashed:\n%s", step, traceback.format_exc())
         say(step, f"FAILED: {type(exc).__name__}: {exc}")
-        return finish(config, ctx, results, error=f"{type(exc).__name__}: {exc}",
-                      failed_step=step)
+        return finish(config, ctx, results, error=f"{type(exc).__name__}: {exc}", failed_step=step)
     return finish(config, ctx, results)

@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 __all__ = ["LiveSignals", "compute_signals", "last_triggered_at", "production_version"]
 
 #: Retraining-log statuses of runs that were triggered (a skipped run was not).
-TRIGGERED_STATUSES = frozenset({"deployed", "canary", "staging", "rejected", "failed",
-                                "awaiting_approval"})
+TRIGGERED_STATUSES = frozenset(
+    {"deployed", "canary", "staging", "rejected", "failed", "awaiting_approval"}
+)
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,12 @@ def compute_signals(
     if production is None:
         table = read_source(config, end=as_of_utc, sql_url=sql_url)
         notes.append("no production model: bootstrap")
-        return LiveSignals(Signals(new_samples=table.num_rows), as_of_utc.isoformat(),
-                           last_triggered_at=last.isoformat() if last else None, notes=notes)
+        return LiveSignals(
+            Signals(new_samples=table.num_rows),
+            as_of_utc.isoformat(),
+            last_triggered_at=last.isoformat() if last else None,
+            notes=notes,
+        )
 
     watermark = production.record.watermark_time
     table = read_source(config, start=watermark, end=as_of_utc, sql_url=sql_url)
@@ -108,17 +113,26 @@ def compute_signals(
     drift: dict[str, Any] = {}
     report_path: str | None = None
     if len(frame) < minimum:
-        notes.append(f"{len(frame)} new rows < drift.min_samples {minimum}: performance and "
-                     "drift unknown")
+        notes.append(
+            f"{len(frame)} new rows < drift.min_samples {minimum}: performance and drift unknown"
+        )
     else:
         target = config.model.target
         labelled = frame[frame[target].notna()] if target in frame.columns else frame.iloc[:0]
-        if len(labelled) >= minimum:
+        absent = [c for c in config.model.features.all if c not in frame.columns]
+        if absent:
+            notes.append(f"new data lacks feature columns {', '.join(absent)}: performance unknown")
+        elif len(labelled) >= minimum:
             model = registry.load_model(production.version)
             labels = sorted(set(model.classes_) | set(labelled[target].unique()))
-            scores, _ = score_model(model, labelled, features=config.model.features.all,
-                                    target=target, labels=labels,
-                                    average=config.evaluation.average)
+            scores, _ = score_model(
+                model,
+                labelled,
+                features=config.model.features.all,
+                target=target,
+                labels=labels,
+                average=config.evaluation.average,
+            )
             values.update(scores.metrics)
         else:
             notes.append(f"{len(labelled)} labelled new rows: performance unknown")
@@ -127,13 +141,19 @@ def compute_signals(
             notes.append(f"version {production.version} has no reference profile: drift unknown")
         else:
             profile = ReferenceProfile.from_dict(profile_data)
-            report = check_drift(profile, table, settings=config.drift,
-                                 columns=[c for c in config.model.features.all
-                                          if c in profile.features])
+            report = check_drift(
+                profile,
+                table,
+                settings=config.drift,
+                columns=[c for c in config.model.features.all if c in profile.features],
+            )
             values.update(report.signals())
-            drift = {"drift_count": report.drift_count, "drift_share": report.drift_share,
-                     "by_severity": report.by_severity,
-                     "drifted": [f.name for f in report.drifted]}
+            drift = {
+                "drift_count": report.drift_count,
+                "drift_share": report.drift_share,
+                "by_severity": report.by_severity,
+                "drifted": [f.name for f in report.drifted],
+            }
             if report_dir is not None:
                 report_path = str(Path(report_dir) / "drift_report.html")
                 report.to_html(report_path)

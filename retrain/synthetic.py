@@ -2,7 +2,8 @@
 
 Used by the demo, the tests and the benchmarks. Each week is one hive-style parquet partition
 (``week=YYYY-MM-DD/part-0.parquet``). From ``drift_week`` on, the stream changes in two ways:
-a covariate shift (higher charges, more support calls, more month-to-month contracts, more fibre)
+a covariate shift in seven of the eight features (higher charges, more support calls and data
+use, more month-to-month contracts, electronic checks and fibre)
 and a change of the label relationship (fibre customers and support calls matter more), so a
 model trained before the drift loses accuracy and a retrained one recovers it.
 """
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["NUMERIC", "CATEGORICAL", "TARGET", "StreamSpec", "generate_week", "write_stream"]
+__all__ = ["CATEGORICAL", "NUMERIC", "TARGET", "StreamSpec", "generate_week", "write_stream"]
 
 NUMERIC = ["tenure", "monthly_charges", "total_charges", "support_calls", "data_usage_gb"]
 CATEGORICAL = ["contract", "payment_method", "internet_service"]
@@ -52,13 +53,14 @@ def generate_week(spec: StreamSpec, week: int) -> pd.DataFrame:
     internet_p = [0.25, 0.60, 0.15] if drifted else [0.40, 0.35, 0.25]
 
     contract = rng.choice(_CONTRACTS, size=n, p=contract_p)
-    payment = rng.choice(_PAYMENTS, size=n, p=[0.35, 0.2, 0.22, 0.23])
+    payment_p = [0.52, 0.14, 0.16, 0.18] if drifted else [0.35, 0.2, 0.22, 0.23]
+    payment = rng.choice(_PAYMENTS, size=n, p=payment_p)
     internet = rng.choice(_INTERNET, size=n, p=internet_p)
     tenure = np.clip(rng.gamma(2.0, 14.0, size=n), 0, 72).round()
     monthly = rng.normal(82 if drifted else 65, 18, size=n).clip(18, 140).round(2)
     total = (tenure * monthly * rng.uniform(0.9, 1.05, size=n)).round(2)
     calls = rng.poisson(3.2 if drifted else 1.6, size=n)
-    usage = rng.lognormal(3.0, 0.6, size=n).round(2)
+    usage = rng.lognormal(3.35 if drifted else 3.0, 0.6, size=n).round(2)
 
     month_to_month = contract == "month-to-month"
     fiber = internet == "fiber"
@@ -101,9 +103,7 @@ def generate_week(spec: StreamSpec, week: int) -> pd.DataFrame:
     )
 
 
-def write_stream(
-    root: str | Path, spec: StreamSpec, *, weeks: range | None = None
-) -> list[Path]:
+def write_stream(root: str | Path, spec: StreamSpec, *, weeks: range | None = None) -> list[Path]:
     """Write weekly partitions under ``root``; returns the files written."""
     root = Path(root)
     written = []

@@ -61,7 +61,9 @@ def ensure_experiment(client: MlflowClient, name: str) -> str:
 def find_run(client: MlflowClient, experiment_id: str, tag: str, value: str) -> Any | None:
     """The newest run of ``experiment_id`` whose tag ``tag`` equals ``value``, or ``None``."""
     runs = client.search_runs(
-        [experiment_id], filter_string=f"tags.`{tag}` = '{value}'",
-        order_by=["attributes.start_time DESC"], max_results=1,
+        [experiment_id],
+        filter_string=f"tags.`{tag}` = '{value}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
     )
     return runs[0] if runs else None

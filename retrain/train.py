@@ -63,8 +63,9 @@ def load_estimator_class(path: str) -> type[Any]:
     except (ImportError, AttributeError) as exc:
         raise ConfigError([f"model.estimator.class: cannot import {path!r}: {exc}"]) from None
     if not inspect.isclass(cls) or not all(hasattr(cls, m) for m in ("fit", "predict")):
-        raise ConfigError([f"model.estimator.class: {path!r} is not an estimator class with "
-                           "fit() and predict()"])
+        raise ConfigError(
+            [f"model.estimator.class: {path!r} is not an estimator class with fit() and predict()"]
+        )
     return cls
 
 
@@ -175,7 +176,10 @@ def train(config: RetrainConfig, frame: pd.DataFrame, *, out_dir: str | Path) ->
         holdout_end=_iso(holdout, time_col, "max"),
         fit_seconds=round(fit_seconds, 3),
         algorithm=f"{type(estimator).__module__}.{type(estimator).__qualname__}",
-        params={k: v for k, v in estimator.get_params(deep=False).items()
-                if isinstance(v, int | float | str | bool) or v is None},
+        params={
+            k: v
+            for k, v in estimator.get_params(deep=False).items()
+            if isinstance(v, int | float | str | bool) or v is None
+        },
         preprocessing_fingerprint=preprocessing_fingerprint(pipeline),
     )

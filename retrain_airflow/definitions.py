@@ -5,7 +5,6 @@ Only ``airflow.sdk`` and ``retrain.config`` (pydantic + yaml) are imported here.
 
 from __future__ import annotations
 
-import functools
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -31,19 +30,9 @@ def config_path() -> Path:
     return Path(__file__).resolve().parents[1] / "config" / "retraining.yaml"
 
 
-@functools.cache
-def _load(path: str, mtime: float) -> RetrainConfig:
-    return load_config(path)
-
-
 def dag_config() -> RetrainConfig:
-    """The retraining config (cached per file version; a changed file is read again)."""
-    path = config_path()
-    try:
-        mtime = path.stat().st_mtime
-    except OSError:
-        mtime = 0.0
-    return _load(str(path), mtime)
+    """The retraining config, read afresh (a few ms): env overrides and edits apply at once."""
+    return load_config(config_path())
 
 
 def assets_for(config: RetrainConfig) -> dict[str, Asset]:

@@ -24,6 +24,12 @@ class RetrainNotifier(BaseNotifier):
         self.event = event
         self.level = level
 
+    def get_template_env(self, dag: Any = None) -> Any:
+        # DAG-level callbacks pass a SerializedDAG, which has no template env (Airflow 3.3)
+        if dag is not None and not hasattr(dag, "get_template_env"):
+            dag = None
+        return super().get_template_env(dag=dag)
+
     def notify(self, context: Any) -> None:
         from retrain.notify import Notification, notifier_from_config
         from retrain_airflow.definitions import dag_config
@@ -42,7 +48,11 @@ class RetrainNotifier(BaseNotifier):
                 title=f"{config.model.name}: {where} {self.event.replace('_', ' ')}",
                 text=f"{where} (run {run_id}): {error}" if error else f"{where} (run {run_id})",
                 level="critical" if self.level == "critical" else "warning",
-                details={"dag_id": dag_id, "run_id": run_id, "task_id": task_id,
-                         "error": str(error) if error else None},
+                details={
+                    "dag_id": dag_id,
+                    "run_id": run_id,
+                    "task_id": task_id,
+                    "error": str(error) if error else None,
+                },
             )
         )

@@ -41,7 +41,11 @@ def step(fn: F) -> F:
 
 
 def as_of(context: Mapping[str, Any]) -> datetime:
-    """The time the run acts at: the ``as_of`` param, else the logical date, else run_after."""
+    """The time the run acts at.
+
+    The ``as_of`` param; else, for a data-driven run, the time the monitor measured (the newest
+    triggering event's ``as_of``); else the logical date; else the time the run was created.
+    """
     from retrain.data import to_utc
 
     params = context.get("params") or {}
@@ -49,6 +53,14 @@ def as_of(context: Mapping[str, Any]) -> datetime:
         value = to_utc(str(params["as_of"]))
         assert value is not None
         return value
+    measured = [
+        to_utc(str(event.extra["as_of"]))
+        for events in (context.get("triggering_asset_events") or {}).values()
+        for event in events
+        if (event.extra or {}).get("as_of")
+    ]
+    if measured:
+        return max(m for m in measured if m is not None)
     dag_run = context["dag_run"]
     when = getattr(dag_run, "logical_date", None) or dag_run.run_after
     result = to_utc(when)
@@ -86,8 +98,8 @@ def run_options(context: Mapping[str, Any]) -> dict[str, Any]:
     reasons: list[str] = []
     if from_assets is not None:
         trigger, reasons = from_assets
-    elif run_type == "scheduled":
-        trigger = "scheduled"
+    elif run_type == "scheduled" or params.get("only_if_triggered"):
+        trigger = "scheduled"  # the rules decide, as on the time schedule
     else:
         trigger = "manual"
     force = bool(params.get("force"))
@@ -154,13 +166,18 @@ def finish_run(config: Any, context: Mapping[str, Any], steps: tuple[str, ...]) 
         run_id = "".join(c if c.isalnum() else "_" for c in dag_run.run_id)
         ctx = pipeline.RunContext(
             retraining_id=f"retrain_{now:%Y%m%d}_{run_id}"[:120],
-            run_key=f"{dag_run.dag_id}/{dag_run.run_id}", trigger="manual",
-            as_of=now.isoformat(), started_at=now.isoformat(),
-            work_dir=str(Path(config.storage.work_dir) / "runs" / run_id), mlflow_run_id="",
+            run_key=f"{dag_run.dag_id}/{dag_run.run_id}",
+            trigger="manual",
+            as_of=now.isoformat(),
+            started_at=now.isoformat(),
+            work_dir=str(Path(config.storage.work_dir) / "runs" / run_id),
+            mlflow_run_id="",
         )
     record = pipeline.finish(config, ctx, results, error=error, failed_step=failed)
-    print(f"retraining log {record['retraining_id']}: status={record['status']} "
-          f"version={record['model_version']} notes={record['notes']}")
+    print(
+        f"retraining log {record['retraining_id']}: status={record['status']} "
+        f"version={record['model_version']} notes={record['notes']}"
+    )
     if error is not None:
         raise AirflowFailException(f"retraining {ctx.retraining_id} failed at {failed}: {error}")
     return record

@@ -21,11 +21,22 @@ SEED_TITLES = [
 
 def complete() -> Evidence:
     return Evidence(
-        validation_ok=True, rows_extracted=1000, rows_trained=800, rows_holdout=200,
-        fingerprint_trained="abc", fingerprint_registered="abc", metrics={"accuracy": 0.9},
-        baseline_compared=True, gate_status="passed", ab_passed=True, load_check_ok=True,
-        version="3", approval="auto (deployment.require_approval=false)", canary_version="3",
-        profile_stored=True, monitoring_rules=["drift_based"],
+        validation_ok=True,
+        rows_extracted=1000,
+        rows_trained=800,
+        rows_holdout=200,
+        fingerprint_trained="abc",
+        fingerprint_registered="abc",
+        metrics={"accuracy": 0.9},
+        baseline_compared=True,
+        gate_status="passed",
+        ab_passed=True,
+        load_check_ok=True,
+        version="3",
+        approval="auto (deployment.require_approval=false)",
+        canary_version="3",
+        profile_stored=True,
+        monitoring_rules=["drift_based"],
     )
 
 
@@ -41,34 +52,77 @@ class TestEvaluateChecklist:
     @pytest.mark.parametrize(
         ("change", "key", "stage"),
         [
-            pytest.param({"validation_ok": False}, "data_validated", "staging",
-                         id="unvalidated data blocks staging"),
-            pytest.param({"fingerprint_registered": "zzz"}, "preprocessing_consistent", "staging",
-                         id="different preprocessing blocks staging"),
-            pytest.param({"rows_trained": 500}, "trained_on_full_window", "staging",
-                         id="rows lost between extract and train block staging"),
-            pytest.param({"metrics": {"accuracy": float("nan")}}, "metrics_computed", "staging",
-                         id="NaN metric blocks staging"),
-            pytest.param({"baseline_compared": False}, "compared_with_baseline", "canary",
-                         id="no baseline comparison blocks canary"),
-            pytest.param({"gate_status": "failed"}, "above_threshold", "canary",
-                         id="failed gate blocks canary"),
-            pytest.param({"ab_passed": False}, "above_threshold", "canary",
-                         id="failed A/B blocks canary"),
-            pytest.param({"load_check_ok": False}, "passes_tests", "canary",
-                         id="failed load check blocks canary"),
-            pytest.param({"version": None}, "registered", "canary",
-                         id="unregistered model blocks canary"),
-            pytest.param({"approval": None}, "deployment_approved", "production",
-                         id="missing approval blocks production"),
-            pytest.param({"canary_version": None}, "canary_in_place", "production",
-                         id="missing canary blocks production"),
-            pytest.param({"monitoring_rules": []}, "monitoring_configured", "production",
-                         id="no monitoring rules block production"),
+            pytest.param(
+                {"validation_ok": False},
+                "data_validated",
+                "staging",
+                id="unvalidated data blocks staging",
+            ),
+            pytest.param(
+                {"fingerprint_registered": "zzz"},
+                "preprocessing_consistent",
+                "staging",
+                id="different preprocessing blocks staging",
+            ),
+            pytest.param(
+                {"rows_trained": 500},
+                "trained_on_full_window",
+                "staging",
+                id="rows lost between extract and train block staging",
+            ),
+            pytest.param(
+                {"metrics": {"accuracy": float("nan")}},
+                "metrics_computed",
+                "staging",
+                id="NaN metric blocks staging",
+            ),
+            pytest.param(
+                {"baseline_compared": False},
+                "compared_with_baseline",
+                "canary",
+                id="no baseline comparison blocks canary",
+            ),
+            pytest.param(
+                {"gate_status": "failed"},
+                "above_threshold",
+                "canary",
+                id="failed gate blocks canary",
+            ),
+            pytest.param(
+                {"ab_passed": False}, "above_threshold", "canary", id="failed A/B blocks canary"
+            ),
+            pytest.param(
+                {"load_check_ok": False},
+                "passes_tests",
+                "canary",
+                id="failed load check blocks canary",
+            ),
+            pytest.param(
+                {"version": None}, "registered", "canary", id="unregistered model blocks canary"
+            ),
+            pytest.param(
+                {"approval": None},
+                "deployment_approved",
+                "production",
+                id="missing approval blocks production",
+            ),
+            pytest.param(
+                {"canary_version": None},
+                "canary_in_place",
+                "production",
+                id="missing canary blocks production",
+            ),
+            pytest.param(
+                {"monitoring_rules": []},
+                "monitoring_configured",
+                "production",
+                id="no monitoring rules block production",
+            ),
         ],
     )
-    def test_missing_evidence_blocks_its_stage(self, change: dict[str, object], key: str,
-                                               stage: str) -> None:
+    def test_missing_evidence_blocks_its_stage(
+        self, change: dict[str, object], key: str, stage: str
+    ) -> None:
         evidence = complete()
         for name, value in change.items():
             setattr(evidence, name, value)

@@ -19,16 +19,27 @@ SPEC = StreamSpec(weeks=5, rows_per_week=1500, drift_week=None)
 def config_file(make_config: Callable[..., RetrainConfig], tmp_path: Path) -> Path:
     write_stream(tmp_path / "events", SPEC)
     config = make_config(
-        model={"target": TARGET, "features": {"numeric": NUMERIC, "categorical": CATEGORICAL},
-               "estimator": {"class": "sklearn.linear_model.LogisticRegression",
-                             "params": {"max_iter": 300}}},
-        data={"source": {"kind": "parquet", "path": str(tmp_path / "events"),
-                         "event_time_column": "event_time"}},
+        model={
+            "target": TARGET,
+            "features": {"numeric": NUMERIC, "categorical": CATEGORICAL},
+            "estimator": {
+                "class": "sklearn.linear_model.LogisticRegression",
+                "params": {"max_iter": 300},
+            },
+        },
+        data={
+            "source": {
+                "kind": "parquet",
+                "path": str(tmp_path / "events"),
+                "event_time_column": "event_time",
+            }
+        },
         storage={"work_dir": str(tmp_path / "work")},
     )
     path = tmp_path / "retraining.yaml"
-    path.write_text(yaml.safe_dump(config.model_dump(mode="json", by_alias=True,
-                                                     exclude={"source_path"})))
+    path.write_text(
+        yaml.safe_dump(config.model_dump(mode="json", by_alias=True, exclude={"source_path"}))
+    )
     return path
 
 
@@ -38,8 +49,18 @@ def as_of(weeks: float) -> str:
 
 class TestRunCommand:
     def test_run_check_and_log(self, config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        rc = main(["run", "--config", str(config_file), "--trigger", "scheduled",
-                   "--as-of", as_of(3), "--json"])
+        rc = main(
+            [
+                "run",
+                "--config",
+                str(config_file),
+                "--trigger",
+                "scheduled",
+                "--as-of",
+                as_of(3),
+                "--json",
+            ]
+        )
         captured = capsys.readouterr()
         record = json.loads(captured.out)
         assert rc == EXIT_OK, captured.err
@@ -57,14 +78,25 @@ class TestRunCommand:
         assert decision["signals"]["drift_count"] == 0
 
         # scheduled run with nothing firing exits 0 and says why
-        rc = main(["run", "--config", str(config_file), "--trigger", "scheduled",
-                   "--as-of", as_of(3.7)])
+        rc = main(
+            ["run", "--config", str(config_file), "--trigger", "scheduled", "--as-of", as_of(3.7)]
+        )
         out = capsys.readouterr().out
         assert rc == EXIT_OK and "skipped" in out
 
         # a forced check bypasses everything
-        rc = main(["check", "--config", str(config_file), "--as-of", as_of(3.7), "--force",
-                   "--reason", "test"])
+        rc = main(
+            [
+                "check",
+                "--config",
+                str(config_file),
+                "--as-of",
+                as_of(3.7),
+                "--force",
+                "--reason",
+                "test",
+            ]
+        )
         assert rc == EXIT_TRIGGERED
         capsys.readouterr()
 
@@ -72,8 +104,9 @@ class TestRunCommand:
         records = json.loads(capsys.readouterr().out)
         assert [r["status"] for r in records] == ["skipped", "deployed"]
 
-    def test_rejected_run_exits_3(self, config_file: Path, capsys: pytest.CaptureFixture[str]
-                                  ) -> None:
+    def test_rejected_run_exits_3(
+        self, config_file: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         data = yaml.safe_load(config_file.read_text())
         data["evaluation"]["thresholds"] = {"accuracy": 0.999}
         config_file.write_text(yaml.safe_dump(data))
@@ -82,13 +115,15 @@ class TestRunCommand:
         assert rc == EXIT_REJECTED
         assert "threshold 0.999" in record["notes"]
 
-    def test_force_needs_reason(self, config_file: Path,
-                                capsys: pytest.CaptureFixture[str]) -> None:
+    def test_force_needs_reason(
+        self, config_file: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         assert main(["run", "--config", str(config_file), "--force"]) == EXIT_BAD_INPUT
         assert "--force needs --reason" in capsys.readouterr().err
 
-    def test_invalid_data_exits_2(self, config_file: Path,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+    def test_invalid_data_exits_2(
+        self, config_file: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         rc = main(["run", "--config", str(config_file), "--as-of", as_of(-1), "--json"])
         record = json.loads(capsys.readouterr().out)
         assert rc == EXIT_BAD_INPUT

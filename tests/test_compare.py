@@ -29,10 +29,12 @@ def paired(n: int, cand_acc: float, cur_acc: float, seed: int = 0) -> tuple[np.n
 class TestMcNemar:
     @pytest.mark.parametrize(
         ("b", "c"),
-        [pytest.param(3, 9, id="few discordant pairs use the exact test"),
-         pytest.param(0, 5, id="one-sided discordance"),
-         pytest.param(40, 70, id="many discordant pairs use chi-square"),
-         pytest.param(500, 520, id="large balanced counts")],
+        [
+            pytest.param(3, 9, id="few discordant pairs use the exact test"),
+            pytest.param(0, 5, id="one-sided discordance"),
+            pytest.param(40, 70, id="many discordant pairs use chi-square"),
+            pytest.param(500, 520, id="large balanced counts"),
+        ],
     )
     def test_p_value_matches_statsmodels(self, b: int, c: int) -> None:
         p, test = mcnemar(b, c)
@@ -52,7 +54,7 @@ class TestBootstrap:
         lo, hi = bootstrap_difference_ci(a, b, n_resamples=4000, confidence=0.95, seed=1)
         rng = np.random.default_rng(2)
         idx = rng.integers(0, a.size, size=(4000, a.size))
-        direct = (a[idx].mean(axis=1) - b[idx].mean(axis=1))
+        direct = a[idx].mean(axis=1) - b[idx].mean(axis=1)
         dlo, dhi = np.quantile(direct, [0.025, 0.975])
         assert lo == pytest.approx(dlo, abs=0.004)
         assert hi == pytest.approx(dhi, abs=0.004)
@@ -93,8 +95,13 @@ class TestCompareOffline:
 
 class TestCompareOnline:
     def test_p_value_matches_statsmodels(self) -> None:
-        result = compare_online(current_correct=4300, current_n=5000, candidate_correct=4420,
-                                candidate_n=5000, settings=SETTINGS)
+        result = compare_online(
+            current_correct=4300,
+            current_n=5000,
+            candidate_correct=4420,
+            candidate_n=5000,
+            settings=SETTINGS,
+        )
         _, expected = proportions_ztest([4420, 4300], [5000, 5000])
         assert result.p_value == pytest.approx(expected, rel=1e-9)
         assert result.winner == "candidate" and result.significant
@@ -106,17 +113,27 @@ class TestCompareOnline:
         assert n == int(np.ceil(expected))
 
     def test_refuses_a_winner_below_required_sample(self) -> None:
-        result = compare_online(current_correct=80, current_n=100, candidate_correct=95,
-                                candidate_n=100, settings=SETTINGS)
+        result = compare_online(
+            current_correct=80,
+            current_n=100,
+            candidate_correct=95,
+            candidate_n=100,
+            settings=SETTINGS,
+        )
         assert result.winner == "inconclusive"
         assert not result.significant and not result.passed
         assert "NOT enough" in result.reasons[2]
 
     @pytest.mark.parametrize(
         ("kwargs", "fragment"),
-        [pytest.param({"current_correct": 5, "current_n": 4}, "current: correct=5",
-                      id="more correct than outcomes"),
-         pytest.param({"current_correct": 0, "current_n": 0}, "at least one", id="empty arm")],
+        [
+            pytest.param(
+                {"current_correct": 5, "current_n": 4},
+                "current: correct=5",
+                id="more correct than outcomes",
+            ),
+            pytest.param({"current_correct": 0, "current_n": 0}, "at least one", id="empty arm"),
+        ],
     )
     def test_bad_counts(self, kwargs: dict[str, int], fragment: str) -> None:
         args = {"candidate_correct": 1, "candidate_n": 2, **kwargs}

@@ -32,8 +32,12 @@ class TestExtractParquet:
         assert frame["event_time"].max() <= pd.Timestamp(SPEC.start + 2 * WEEK)
 
     def test_new_samples_after_watermark(self, stream: Path, tmp_path: Path) -> None:
-        result = extract(churn_config(stream), out_dir=tmp_path, as_of=SPEC.start + 3 * WEEK,
-                         watermark=SPEC.start + 2 * WEEK)
+        result = extract(
+            churn_config(stream),
+            out_dir=tmp_path,
+            as_of=SPEC.start + 3 * WEEK,
+            watermark=SPEC.start + 2 * WEEK,
+        )
         assert result.rows == 1500
         assert result.new_samples == 500
 
@@ -48,8 +52,9 @@ class TestExtractParquet:
         result = extract(config, out_dir=tmp_path, as_of=SPEC.start + 4 * WEEK, window_days=7)
         assert result.rows == 500
 
-    def test_data_version_is_deterministic_and_content_based(self, stream: Path,
-                                                              tmp_path: Path) -> None:
+    def test_data_version_is_deterministic_and_content_based(
+        self, stream: Path, tmp_path: Path
+    ) -> None:
         config = churn_config(stream)
         a = extract(config, out_dir=tmp_path / "a", as_of=SPEC.start + 2 * WEEK)
         b = extract(config, out_dir=tmp_path / "b", as_of=SPEC.start + 2 * WEEK)
@@ -63,7 +68,7 @@ class TestExtractParquet:
         assert result.rows == 0 and result.first_event is None
 
     def test_missing_path_is_named(self, tmp_path: Path) -> None:
-        with pytest.raises(DataError, match="data source path does not exist: .*nowhere"):
+        with pytest.raises(DataError, match=r"data source path does not exist: .*nowhere"):
             extract(churn_config(tmp_path / "nowhere"), out_dir=tmp_path, as_of=SPEC.start)
 
     def test_missing_time_column_is_named(self, tmp_path: Path) -> None:
@@ -75,8 +80,9 @@ class TestExtractParquet:
     def test_missing_feature_column_is_left_for_validation(self, tmp_path: Path) -> None:
         frame = generate_week(SPEC, 0).drop(columns=["tenure"])
         frame.to_parquet(tmp_path / "x.parquet")
-        result = extract(churn_config(tmp_path / "x.parquet"), out_dir=tmp_path / "o",
-                         as_of=SPEC.start + WEEK)
+        result = extract(
+            churn_config(tmp_path / "x.parquet"), out_dir=tmp_path / "o", as_of=SPEC.start + WEEK
+        )
         assert "tenure" not in result.columns and result.rows == 500
 
 
@@ -87,17 +93,34 @@ class TestExtractSql:
         frame["event_time"] = frame["event_time"].dt.tz_convert(None).astype(str)
         with sqlite3.connect(db) as conn:
             frame.to_sql("events", conn, index=False)
-        config = churn_config(tmp_path, data={"source": {
-            "kind": "sql", "url": f"sqlite:///{db}", "table": "events",
-            "event_time_column": "event_time"}})
-        result = extract(config, out_dir=tmp_path / "o", as_of=SPEC.start + 2 * WEEK,
-                         watermark=SPEC.start + WEEK)
+        config = churn_config(
+            tmp_path,
+            data={
+                "source": {
+                    "kind": "sql",
+                    "url": f"sqlite:///{db}",
+                    "table": "events",
+                    "event_time_column": "event_time",
+                }
+            },
+        )
+        result = extract(
+            config, out_dir=tmp_path / "o", as_of=SPEC.start + 2 * WEEK, watermark=SPEC.start + WEEK
+        )
         assert result.rows == 1000
         assert result.new_samples == 500
 
     def test_conn_id_outside_airflow_is_explained(self, tmp_path: Path) -> None:
-        config = churn_config(tmp_path, data={"source": {
-            "kind": "sql", "conn_id": "warehouse", "table": "events",
-            "event_time_column": "event_time"}})
+        config = churn_config(
+            tmp_path,
+            data={
+                "source": {
+                    "kind": "sql",
+                    "conn_id": "warehouse",
+                    "table": "events",
+                    "event_time_column": "event_time",
+                }
+            },
+        )
         with pytest.raises(DataError, match="conn_id 'warehouse' is resolved by Airflow"):
             extract(config, out_dir=tmp_path, as_of=datetime(2026, 1, 1, tzinfo=UTC))

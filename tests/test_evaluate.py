@@ -36,18 +36,30 @@ class TestGate:
         [
             pytest.param({"accuracy": 0.90}, None, True, id="first model above threshold"),
             pytest.param({"accuracy": 0.84}, None, False, id="first model below threshold"),
-            pytest.param({"accuracy": 0.90}, {"accuracy": 0.905}, True,
-                         id="slightly worse than production within margin"),
-            pytest.param({"accuracy": 0.90}, {"accuracy": 0.93}, False,
-                         id="worse than production beyond margin"),
-            pytest.param({"accuracy": 0.84}, {"accuracy": 0.70}, False,
-                         id="better than production but below threshold"),
+            pytest.param(
+                {"accuracy": 0.90},
+                {"accuracy": 0.905},
+                True,
+                id="slightly worse than production within margin",
+            ),
+            pytest.param(
+                {"accuracy": 0.90},
+                {"accuracy": 0.93},
+                False,
+                id="worse than production beyond margin",
+            ),
+            pytest.param(
+                {"accuracy": 0.84},
+                {"accuracy": 0.70},
+                False,
+                id="better than production but below threshold",
+            ),
             pytest.param({}, None, False, id="metric missing"),
         ],
     )
-    def test_threshold_and_non_inferiority(self, candidate: dict[str, float],
-                                           baseline: dict[str, float] | None,
-                                           passed: bool) -> None:
+    def test_threshold_and_non_inferiority(
+        self, candidate: dict[str, float], baseline: dict[str, float] | None, passed: bool
+    ) -> None:
         result = gate(candidate, baseline, SETTINGS)
         assert result.passed is passed
         assert result.status == ("passed" if passed else "failed")

@@ -20,21 +20,31 @@ SPEC = StreamSpec(weeks=8, rows_per_week=2000, drift_week=5)
 WEEK = timedelta(weeks=1)
 RULES = {
     "performance_based": {"trigger": "accuracy_drops_below_0.85", "condition": "accuracy < 0.85"},
-    "drift_based": {"trigger": "high_data_drift", "condition": "drift_count > 3",
-                    "action": "investigate_and_retrain"},
+    "drift_based": {
+        "trigger": "high_data_drift",
+        "condition": "drift_count > 3",
+        "action": "investigate_and_retrain",
+    },
     "data_based": {"trigger": "new_data_volume", "condition": "new_samples > 100000"},
 }
 
 
-def churn(make_config: Callable[..., RetrainConfig], data: Path, work: Path,
-          **extra: Any) -> RetrainConfig:
+def churn(
+    make_config: Callable[..., RetrainConfig], data: Path, work: Path, **extra: Any
+) -> RetrainConfig:
     sections: dict[str, Any] = {
-        "model": {"target": TARGET, "features": {"numeric": NUMERIC, "categorical": CATEGORICAL},
-                  "estimator": {"class": "sklearn.ensemble.HistGradientBoostingClassifier",
-                                "params": {"max_iter": 60}}},
-        "data": {"source": {"kind": "parquet", "path": str(data),
-                            "event_time_column": "event_time"},
-                 "training_window_days": 21},
+        "model": {
+            "target": TARGET,
+            "features": {"numeric": NUMERIC, "categorical": CATEGORICAL},
+            "estimator": {
+                "class": "sklearn.ensemble.HistGradientBoostingClassifier",
+                "params": {"max_iter": 60},
+            },
+        },
+        "data": {
+            "source": {"kind": "parquet", "path": str(data), "event_time_column": "event_time"},
+            "training_window_days": 21,
+        },
         "retraining_rules": RULES,
         "triggers": {"cooldown_hours": 0},
         "storage": {"work_dir": str(work)},
@@ -52,15 +62,17 @@ def stream(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def records(config: RetrainConfig) -> list[Any]:
-    return LogStore(tracking_client(config), config.log_experiment_name,
-                    config.storage.work_dir).records()
+    return LogStore(
+        tracking_client(config), config.log_experiment_name, config.storage.work_dir
+    ).records()
 
 
 class TestRetrainingStory:
     """Bootstrap -> quiet week -> drift -> worse candidate, on one registered model."""
 
-    def test_story(self, make_config: Callable[..., RetrainConfig], stream: Path,
-                   tmp_path: Path) -> None:
+    def test_story(
+        self, make_config: Callable[..., RetrainConfig], stream: Path, tmp_path: Path
+    ) -> None:
         config = churn(make_config, stream, tmp_path / "work")
         registry = ModelRegistry(config)
 
@@ -84,8 +96,9 @@ class TestRetrainingStory:
         # 3. drift weeks: performance and drift rules fire, v2 passes gate and A/B, promoted
         drift = pipeline.run_pipeline(config, trigger="scheduled", as_of=SPEC.start + 7 * WEEK)
         assert drift["status"] == "deployed", drift["notes"]
-        assert any(r.startswith("accuracy_drops_below_0.85: accuracy 0.")
-                   for r in drift["trigger_reasons"])
+        assert any(
+            r.startswith("accuracy_drops_below_0.85: accuracy 0.") for r in drift["trigger_reasons"]
+        )
         assert any(r.startswith("high_data_drift: drift_count") for r in drift["trigger_reasons"])
         assert drift["metrics"]["accuracy"] > drift["baseline_metrics"]["accuracy"] + 0.1
         assert drift["gate"]["status"] == "passed"
@@ -97,8 +110,17 @@ class TestRetrainingStory:
         assert ("promote", "canary", 2) in moves and ("promote", "production", 2) in moves
 
         # 4. a worse candidate is rejected; production unchanged; the log says why
-        worse = churn(make_config, stream, tmp_path / "work", model={"estimator": {
-            "class": "sklearn.dummy.DummyClassifier", "params": {"strategy": "most_frequent"}}})
+        worse = churn(
+            make_config,
+            stream,
+            tmp_path / "work",
+            model={
+                "estimator": {
+                    "class": "sklearn.dummy.DummyClassifier",
+                    "params": {"strategy": "most_frequent"},
+                }
+            },
+        )
         rejected = pipeline.run_pipeline(worse, trigger="manual", as_of=SPEC.start + 7 * WEEK)
         assert rejected["status"] == "rejected"
         assert "accuracy" in rejected["notes"] and "threshold 0.85" in rejected["notes"]
@@ -110,9 +132,20 @@ class TestRetrainingStory:
         log = records(config)
         assert [r.status for r in log] == ["rejected", "deployed", "skipped", "deployed"]
         seed = log[0].seed_view()
-        assert list(seed) == ["retraining_id", "trigger", "start_time", "end_time",
-                              "training_duration_minutes", "data_version", "new_samples",
-                              "model_version", "metrics", "baseline_metrics", "status", "notes"]
+        assert list(seed) == [
+            "retraining_id",
+            "trigger",
+            "start_time",
+            "end_time",
+            "training_duration_minutes",
+            "data_version",
+            "new_samples",
+            "model_version",
+            "metrics",
+            "baseline_metrics",
+            "status",
+            "notes",
+        ]
 
 
 def _write(frame: pd.DataFrame, root: Path) -> Path:
@@ -128,22 +161,34 @@ class TestInvalidData:
     @pytest.mark.parametrize(
         ("frame", "as_of_weeks", "fragment"),
         [
-            pytest.param(WEEK0.drop(columns=["tenure"]), 1, "column 'tenure': required but "
-                         "missing", id="missing column"),
+            pytest.param(
+                WEEK0.drop(columns=["tenure"]),
+                1,
+                "column 'tenure': required but missing",
+                id="missing column",
+            ),
             pytest.param(WEEK0.assign(churned=0), 1, "only one class", id="one class"),
-            pytest.param(WEEK0.assign(churned=np.where(np.arange(1500) % 50 == 0, np.nan,
-                                                       WEEK0["churned"])),
-                         1, "label 'churned': 30 missing values", id="NaN labels"),
+            pytest.param(
+                WEEK0.assign(churned=np.where(np.arange(1500) % 50 == 0, np.nan, WEEK0["churned"])),
+                1,
+                "label 'churned': 30 missing values",
+                id="NaN labels",
+            ),
             pytest.param(WEEK0, -1, "no rows in the training window", id="empty window"),
         ],
     )
     def test_fails_at_validation_and_registers_nothing(
-        self, make_config: Callable[..., RetrainConfig], tmp_path: Path, frame: pd.DataFrame,
-        as_of_weeks: int, fragment: str,
+        self,
+        make_config: Callable[..., RetrainConfig],
+        tmp_path: Path,
+        frame: pd.DataFrame,
+        as_of_weeks: int,
+        fragment: str,
     ) -> None:
         config = churn(make_config, _write(frame, tmp_path / "data"), tmp_path / "work")
-        record = pipeline.run_pipeline(config, trigger="manual",
-                                       as_of=SPEC.start + as_of_weeks * WEEK)
+        record = pipeline.run_pipeline(
+            config, trigger="manual", as_of=SPEC.start + as_of_weeks * WEEK
+        )
         assert record["status"] == "failed"
         assert record["failed_step"] == "validate"
         assert fragment in record["error"]
@@ -156,8 +201,9 @@ class TestInvalidData:
 
 
 class TestIdempotentSteps:
-    def test_rerunning_steps_changes_nothing(self, make_config: Callable[..., RetrainConfig],
-                                             stream: Path, tmp_path: Path) -> None:
+    def test_rerunning_steps_changes_nothing(
+        self, make_config: Callable[..., RetrainConfig], stream: Path, tmp_path: Path
+    ) -> None:
         config = churn(make_config, stream, tmp_path / "work")
         as_of = SPEC.start + 3 * WEEK
         ctx = pipeline.start(config, trigger="manual", run_key="dag-run-1", as_of=as_of)
@@ -174,8 +220,13 @@ class TestIdempotentSteps:
         ev = pipeline.evaluate_step(config, ctx, tr2)
         assert pipeline.evaluate_step(config, ctx, tr2)["candidate"] == ev["candidate"]
         cmp = pipeline.compare_step(config, ctx, ev)
-        kwargs = {"extracted": ex1, "validated": val, "trained": tr2, "evaluated": ev,
-                  "compared": cmp}
+        kwargs = {
+            "extracted": ex1,
+            "validated": val,
+            "trained": tr2,
+            "evaluated": ev,
+            "compared": cmp,
+        }
         first = pipeline.deploy_step(config, ctx, **kwargs)
         second = pipeline.deploy_step(config, ctx, **kwargs)
         assert first["version"] == second["version"] == 1

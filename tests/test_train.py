@@ -11,8 +11,10 @@ from retrain.synthetic import NUMERIC, StreamSpec, generate_week
 from retrain.train import build_pipeline, preprocessing_fingerprint, time_split, train
 from tests.helpers import churn_config
 
-FRAME = pd.concat([generate_week(StreamSpec(rows_per_week=600, drift_week=None), w)
-                   for w in range(2)], ignore_index=True)
+FRAME = pd.concat(
+    [generate_week(StreamSpec(rows_per_week=600, drift_week=None), w) for w in range(2)],
+    ignore_index=True,
+)
 
 
 class TestBuildPipeline:
@@ -23,21 +25,40 @@ class TestBuildPipeline:
         assert pipeline.named_steps["model"].random_state == 42, "seed from model.random_state"
 
     def test_any_sklearn_estimator(self) -> None:
-        config = churn_config(Path("/u"), model={"estimator": {
-            "class": "sklearn.linear_model.LogisticRegression", "params": {"C": 0.5}}})
+        config = churn_config(
+            Path("/u"),
+            model={
+                "estimator": {
+                    "class": "sklearn.linear_model.LogisticRegression",
+                    "params": {"C": 0.5},
+                }
+            },
+        )
         assert build_pipeline(config).named_steps["model"].C == 0.5
 
     @pytest.mark.parametrize(
         ("estimator", "fragment"),
-        [pytest.param({"class": "sklearn.ensemble.NoSuchModel"}, "cannot import",
-                      id="class that does not exist"),
-         pytest.param({"class": "os.path.join"}, "is not an estimator class",
-                      id="a function, not an estimator"),
-         pytest.param({"class": "sklearn.linear_model.LogisticRegression",
-                       "params": {"bogus": 1}}, "model.estimator.params", id="unknown parameter")],
+        [
+            pytest.param(
+                {"class": "sklearn.ensemble.NoSuchModel"},
+                "cannot import",
+                id="class that does not exist",
+            ),
+            pytest.param(
+                {"class": "os.path.join"},
+                "is not an estimator class",
+                id="a function, not an estimator",
+            ),
+            pytest.param(
+                {"class": "sklearn.linear_model.LogisticRegression", "params": {"bogus": 1}},
+                "model.estimator.params",
+                id="unknown parameter",
+            ),
+        ],
     )
-    def test_bad_estimator_is_a_config_error(self, estimator: dict[str, object],
-                                             fragment: str) -> None:
+    def test_bad_estimator_is_a_config_error(
+        self, estimator: dict[str, object], fragment: str
+    ) -> None:
         with pytest.raises(ConfigError, match=fragment):
             build_pipeline(churn_config(Path("/u"), model={"estimator": estimator}))
 
@@ -52,8 +73,10 @@ class TestTrain:
         config = churn_config(Path("/u"))
         result = train(config, FRAME, out_dir=tmp_path)
         assert result.train_rows + result.holdout_rows == len(FRAME)
-        assert result.algorithm == "sklearn.ensemble._hist_gradient_boosting.gradient_boosting." \
+        assert (
+            result.algorithm == "sklearn.ensemble._hist_gradient_boosting.gradient_boosting."
             "HistGradientBoostingClassifier"
+        )
         model = joblib.load(result.model_path)
         holdout = pd.read_parquet(result.holdout_path)
         features = config.model.features.all
@@ -75,8 +98,10 @@ class TestTrain:
         frame = FRAME.copy()
         frame.loc[::7, NUMERIC[0]] = float("nan")
         frame.loc[::5, "contract"] = None
-        config = churn_config(Path("/u"), model={"estimator": {
-            "class": "sklearn.linear_model.LogisticRegression", "params": {}}})
+        config = churn_config(
+            Path("/u"),
+            model={"estimator": {"class": "sklearn.linear_model.LogisticRegression", "params": {}}},
+        )
         result = train(config, frame, out_dir=tmp_path)
         model = joblib.load(result.model_path)
         assert len(model.predict(frame[config.model.features.all])) == len(frame)

@@ -34,30 +34,54 @@ class TestValidate:
     @pytest.mark.parametrize(
         ("frame", "fragment"),
         [
-            pytest.param(broken(tenure=None), "column 'tenure': required but missing",
-                         id="missing feature column"),
-            pytest.param(broken(churned=None), "column 'churned': required but missing",
-                         id="missing label column"),
-            pytest.param(broken(churned=0), "label 'churned': only one class",
-                         id="a single class"),
-            pytest.param(broken(churned=np.where(np.arange(1000) < 3, np.nan, FRAME["churned"])),
-                         "label 'churned': 3 missing values", id="NaN labels"),
-            pytest.param(broken(churned=np.linspace(0, 1, 1000)),
-                         "expected class labels, found continuous", id="continuous label"),
-            pytest.param(broken(monthly_charges="cheap"), "column 'monthly_charges': expected "
-                         "numeric", id="text in a numeric column"),
-            pytest.param(broken(tenure=np.where(np.arange(1000) < 2, np.inf, FRAME["tenure"])),
-                         "column 'tenure': 2 infinite values", id="infinite values"),
-            pytest.param(broken(tenure=np.where(np.arange(1000) < 300, np.nan, FRAME["tenure"])),
-                         "column 'tenure': 300 missing values (30.0%) exceed", id="too many NaN"),
-            pytest.param(FRAME.iloc[:50], "rows: 50 rows; at least 200 required",
-                         id="too few rows"),
-            pytest.param(FRAME.iloc[:0], "rows: no rows in the training window",
-                         id="empty window"),
-            pytest.param(pd.concat([FRAME, FRAME.iloc[:200]]), "200 duplicate rows",
-                         id="duplicated rows"),
-            pytest.param(broken(contract=np.linspace(0, 1, 1000)), "column 'contract': expected "
-                         "categorical", id="float in a categorical column"),
+            pytest.param(
+                broken(tenure=None),
+                "column 'tenure': required but missing",
+                id="missing feature column",
+            ),
+            pytest.param(
+                broken(churned=None),
+                "column 'churned': required but missing",
+                id="missing label column",
+            ),
+            pytest.param(broken(churned=0), "label 'churned': only one class", id="a single class"),
+            pytest.param(
+                broken(churned=np.where(np.arange(1000) < 3, np.nan, FRAME["churned"])),
+                "label 'churned': 3 missing values",
+                id="NaN labels",
+            ),
+            pytest.param(
+                broken(churned=np.linspace(0, 1, 1000)),
+                "expected class labels, found continuous",
+                id="continuous label",
+            ),
+            pytest.param(
+                broken(monthly_charges="cheap"),
+                "column 'monthly_charges': expected numeric",
+                id="text in a numeric column",
+            ),
+            pytest.param(
+                broken(tenure=np.where(np.arange(1000) < 2, np.inf, FRAME["tenure"])),
+                "column 'tenure': 2 infinite values",
+                id="infinite values",
+            ),
+            pytest.param(
+                broken(tenure=np.where(np.arange(1000) < 300, np.nan, FRAME["tenure"])),
+                "column 'tenure': 300 missing values (30.0%) exceed",
+                id="too many NaN",
+            ),
+            pytest.param(
+                FRAME.iloc[:50], "rows: 50 rows; at least 200 required", id="too few rows"
+            ),
+            pytest.param(FRAME.iloc[:0], "rows: no rows in the training window", id="empty window"),
+            pytest.param(
+                pd.concat([FRAME, FRAME.iloc[:200]]), "200 duplicate rows", id="duplicated rows"
+            ),
+            pytest.param(
+                broken(contract=np.linspace(0, 1, 1000)),
+                "column 'contract': expected categorical",
+                id="float in a categorical column",
+            ),
         ],
     )
     def test_problem_is_named(self, frame: pd.DataFrame, fragment: str) -> None:
@@ -78,16 +102,22 @@ class TestValidate:
         assert report.problems == ["column 'tenure': 1 missing values; policy forbids any"]
 
     def test_allowed_categories(self) -> None:
-        config = churn_config(Path("/u"), data={"validation": {"allowed_categories": {
-            "contract": ["month-to-month", "one-year"]}}})
+        config = churn_config(
+            Path("/u"),
+            data={
+                "validation": {"allowed_categories": {"contract": ["month-to-month", "one-year"]}}
+            },
+        )
         report = check_frame(config, FRAME)
         assert len(report.problems) == 1
         assert "categories outside the allowed list: 'two-year'" in report.problems[0]
 
     @pytest.mark.parametrize(
         ("policy", "blocking"),
-        [pytest.param("warn", False, id="unseen categories warn by default"),
-         pytest.param("error", True, id="unseen categories can block")],
+        [
+            pytest.param("warn", False, id="unseen categories warn by default"),
+            pytest.param("error", True, id="unseen categories can block"),
+        ],
     )
     def test_unseen_categories_against_reference(self, policy: str, blocking: bool) -> None:
         config = churn_config(Path("/u"), data={"validation": {"unseen_categories": policy}})

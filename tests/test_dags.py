@@ -1,0 +1,278 @@
+"""The DAGs on real Airflow 3.3 (SQLite metadata DB) against a real MLflow server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from retrain.config import RetrainConfig
+from retrain.log import LogStore
+from retrain.registry import ModelRegistry
+from retrain.synthetic import CATEGORICAL, NUMERIC, TARGET, StreamSpec, generate_week, write_stream
+from retrain.tracking import tracking_client
+from tests import airflow_harness as af
+
+DAG_IDS = {"retrain_pipeline", "retrain_monitor", "retrain_rollback", "retrain_promote"}
+SPEC = StreamSpec(weeks=8, rows_per_week=2000, drift_week=5)
+WEEK = timedelta(weeks=1)
+HEAVY = ("pandas", "sklearn", "mlflow", "scipy", "pyarrow", "matplotlib", "numpy")
+
+
+def write_config(config: RetrainConfig, path: Path) -> Path:
+    data = config.model_dump(mode="json", by_alias=True, exclude={"source_path"})
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture(scope="module")
+def airflow_db() -> None:
+    af.migrate()
+
+
+@pytest.fixture
+def churn_config(
+    make_config: Callable[..., RetrainConfig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., RetrainConfig]:
+    """Write a config for ``data`` and point ``$RETRAIN_CONFIG`` (what the DAGs read) at it."""
+
+    def make(data: Path, **extra: Any) -> RetrainConfig:
+        config = make_config(
+            model={
+                "target": TARGET,
+                "features": {"numeric": NUMERIC, "categorical": CATEGORICAL},
+                "estimator": {
+                    "class": "sklearn.ensemble.HistGradientBoostingClassifier",
+                    "params": {"max_iter": 60},
+                },
+            },
+            data={
+                "source": {"kind": "parquet", "path": str(data), "event_time_column": "event_time"},
+                "training_window_days": 21,
+            },
+            storage={"work_dir": str(tmp_path / "work")},
+            triggers={"cooldown_hours": 0},
+            **extra,
+        )
+        monkeypatch.setenv("RETRAIN_CONFIG", str(write_config(config, tmp_path / "c.yaml")))
+        return config
+
+    return make
+
+
+@pytest.fixture
+def bag(
+    airflow_db: None, churn_config: Callable[..., RetrainConfig], tmp_path: Path
+) -> Iterator[Any]:
+    churn_config(tmp_path / "unused")  # the DAG files read a config at parse time
+    yield af.dagbag()
+
+
+class TestDagBag:
+    def test_all_dags_load_without_errors_or_deprecations(self, bag: Any, tmp_path: Path) -> None:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fresh = af.dagbag()
+        assert fresh.import_errors == {}
+        assert set(fresh.dag_ids) == DAG_IDS
+        ours = [
+            w
+            for w in caught
+            if str(af.REPO) in str(w.filename) and issubclass(w.category, DeprecationWarning)
+        ]
+        assert ours == []
+
+    def test_dag_files_import_nothing_heavy_and_parse_fast(self, bag: Any) -> None:
+        code = (
+            "import sys, time, json\n"
+            "from airflow.dag_processing.dagbag import DagBag\n"
+            "import pathlib\n"
+            f"times = {{}}\n"
+            f"for f in sorted(pathlib.Path({str(af.DAGS)!r}).glob('*.py')):\n"
+            "    t = time.perf_counter(); bag = DagBag(dag_folder=str(f)); "
+            "times[f.name] = time.perf_counter() - t\n"
+            "    assert not bag.import_errors, bag.import_errors\n"
+            f"print(json.dumps({{'times': times, 'heavy': [m for m in {HEAVY!r} "
+            "if m in sys.modules]}))\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        report = json.loads(result.stdout.strip().splitlines()[-1])
+        assert report["heavy"] == [], "DAG files must not import heavy modules at parse time"
+        assert set(report["times"]) == {f"{d}.py" for d in DAG_IDS}
+
+    def test_pipeline_shape(self, bag: Any) -> None:
+        dag = bag.get_dag("retrain_pipeline")
+        assert dag.max_active_runs == 1
+        assert dag.get_task("finish").trigger_rule == "all_done"
+        assert dag.get_task("deploy").pool == "retrain_registry"
+        assert dag.get_task("extract").retries == 2
+        assert dag.get_task("extract").retry_delay == timedelta(minutes=10)
+        assert {
+            "reason",
+            "force",
+            "skip_ab",
+            "target_stage",
+            "window_days",
+            "as_of",
+            "only_if_triggered",
+        } <= set(dag.params)
+        for task in dag.tasks:
+            assert task.doc_md, f"task {task.task_id} has doc_md"
+        assert dag.doc_md and "retrain_pipeline" in dag.doc_md
+
+
+class TestParams:
+    @pytest.mark.parametrize(
+        ("dag_id", "conf", "fragment"),
+        [
+            pytest.param(
+                "retrain_pipeline", {"target_stage": "prod"}, "prod", id="unknown target stage"
+            ),
+            pytest.param(
+                "retrain_pipeline", {"window_days": 0}, "window_days", id="zero-day window"
+            ),
+            pytest.param("retrain_pipeline", {"force": "yes"}, "force", id="force not a boolean"),
+            pytest.param("retrain_rollback", {}, "reason", id="rollback without a reason"),
+            pytest.param(
+                "retrain_rollback",
+                {"reason": "x", "to_version": 0},
+                "reason",
+                id="rollback reason too short and version zero",
+            ),
+        ],
+    )
+    def test_invalid_conf_is_rejected(
+        self, bag: Any, dag_id: str, conf: dict[str, Any], fragment: str
+    ) -> None:
+        from airflow.sdk.exceptions import ParamValidationError
+
+        with pytest.raises(ParamValidationError, match=fragment):
+            af.get_dag(dag_id).test(run_conf=conf)
+
+
+def production(config: RetrainConfig) -> int | None:
+    current = ModelRegistry(config).current().get("production")
+    return current.version if current else None
+
+
+def log_records(config: RetrainConfig) -> list[Any]:
+    return LogStore(
+        tracking_client(config), config.log_experiment_name, config.storage.work_dir
+    ).records()
+
+
+class TestPipelineStory:
+    """Manual forced run -> quiet scheduled run -> monitor drift event -> asset-triggered run ->
+    rollback, on one model."""
+
+    def test_story(
+        self, bag: Any, churn_config: Callable[..., RetrainConfig], tmp_path: Path
+    ) -> None:
+        data = tmp_path / "events"
+        write_stream(data, SPEC)
+        config = churn_config(data, schedule={"retries": 0})
+        pipeline = af.get_dag("retrain_pipeline")
+
+        # manual forced run -> a new production version
+        run = pipeline.test(
+            run_conf={
+                "force": True,
+                "reason": "first model",
+                "as_of": (SPEC.start + 4 * WEEK).isoformat(),
+            }
+        )
+        assert str(run.state) == "success", af.states(run)
+        record = af.xcom(run, "finish")
+        assert record["status"] == "deployed" and record["trigger"] == "manual"
+        assert record["forced"] is True
+        assert production(config) == 1
+
+        # a scheduled run with nothing triggered short-circuits cleanly and says why
+        run = af.run_dag(
+            pipeline, run_type="scheduled", logical_date=SPEC.start + 4 * WEEK + timedelta(days=3)
+        )
+        states = af.states(run)
+        assert str(run.state) == "success", states
+        assert states["extract"] == "skipped" and states["deploy"] == "skipped"
+        assert states["finish"] == "success"
+        record = af.xcom(run, "finish")
+        assert record["status"] == "skipped"
+        assert record["notes"].startswith("no rule fired")
+        assert production(config) == 1
+
+        # the monitor sees the drift weeks and emits the drift asset event with reasons
+        monitor = af.get_dag("retrain_monitor")
+        af.unpause("retrain_pipeline")
+        run = monitor.test(logical_date=SPEC.start + 7 * WEEK)
+        states = af.states(run)
+        assert states["emit_drift"] == "success", states
+        assert states["emit_volume"] == "skipped"
+        events = dict(af.asset_events("retrain_monitor", run.run_id))
+        drift_extra = events[f"retrain.{config.model.name}.drift"]
+        assert drift_extra["trigger"] == "drift"
+        assert any("drift_count" in r for r in drift_extra["reasons"])
+
+        # the asset-triggered run records drift as its trigger and deploys v2
+        run = af.run_dag(pipeline, run_type="asset_triggered")
+        assert str(run.state) == "success", af.states(run)
+        record = af.xcom(run, "finish")
+        assert record["trigger"].startswith("drift"), record["trigger"]
+        assert any("drift_count" in r for r in record["trigger_reasons"])
+        assert record["status"] == "deployed", (record["notes"], af.xcom(run, "check"))
+        assert record["model_version"] == "2"
+        assert production(config) == 2
+
+        # rollback DAG: the previous version is back with an audit entry
+        run = af.get_dag("retrain_rollback").test(run_conf={"reason": "bad canary feedback"})
+        assert str(run.state) == "success", af.states(run)
+        report = af.xcom(run, "rollback")
+        assert report["before"]["production"] == 2 and report["after"]["production"] == 1
+        assert production(config) == 1
+        entry = ModelRegistry(config).history()[0]
+        assert (entry.op, entry.from_version, entry.to_version) == ("rollback", 2, 1)
+        assert entry.reason == "bad canary feedback"
+
+        assert [r.status for r in log_records(config)] == ["deployed", "skipped", "deployed"]
+
+
+class TestInvalidData:
+    def test_validation_fails_log_is_written_production_unchanged(
+        self, bag: Any, churn_config: Callable[..., RetrainConfig], tmp_path: Path
+    ) -> None:
+        good = tmp_path / "good"
+        write_stream(good, StreamSpec(weeks=3, rows_per_week=1500, drift_week=None))
+        config = churn_config(good, schedule={"retries": 0})
+        run = af.get_dag("retrain_pipeline").test(
+            run_conf={"as_of": (SPEC.start + 3 * WEEK).isoformat()}
+        )
+        assert str(run.state) == "success", af.states(run)
+        assert production(config) == 1
+
+        bad = tmp_path / "bad"
+        bad.mkdir()
+        generate_week(SPEC, 3).drop(columns=["tenure"]).to_parquet(bad / "w.parquet")
+        assert churn_config(bad, schedule={"retries": 0}).model.name == config.model.name
+        run = af.get_dag("retrain_pipeline").test(
+            run_conf={"as_of": (SPEC.start + 4 * WEEK).isoformat()}
+        )
+        states = af.states(run)
+        assert str(run.state) == "failed"
+        assert states["validate"] == "failed"
+        assert states["finish"] == "failed", "finish writes the log, then fails the run"
+        assert states["deploy"] == "upstream_failed"
+        records = log_records(config)
+        assert records[0].status == "failed"
+        assert "column 'tenure': required but missing" in (records[0].error or "")
+        assert records[0].failed_step == "validate"
+        assert production(config) == 1
+        assert len(ModelRegistry(config).versions()) == 1
