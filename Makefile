@@ -31,13 +31,8 @@ lint: $(STAMP)  ## ruff + mypy
 	$(VENV)/bin/ruff format --check retrain retrain_airflow dags plugins tests benchmarks
 	$(VENV)/bin/mypy
 
-demo: $(STAMP)  ## install if needed, then run the demo
-	$(VENV)/bin/retrain config validate config/retraining.yaml
-	@for f in examples/signals/*.json; do \
-	  echo; echo "== retrain check --signals $$f"; \
-	  $(VENV)/bin/retrain check --config config/retraining.yaml --signals $$f; rc=$$?; \
-	  if [ $$rc -ne 0 ] && [ $$rc -ne 10 ]; then exit $$rc; fi; \
-	done
+demo: $(STAMP)  ## install if needed, then run the end-to-end demo story (state in .state/demo)
+	$(PY) -m retrain_airflow.demo --dir .state/demo
 
 clean:  ## remove local state (demo data, MLflow and Airflow databases)
 	rm -rf .state

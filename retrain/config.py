@@ -229,6 +229,12 @@ class TriggerSettings(_Section):
     """How the rules are applied."""
 
     cooldown_hours: float = Field(12.0, ge=0, description="minimum hours between triggered runs")
+    recent_window_days: float | None = Field(
+        7.0,
+        gt=0,
+        description="drift and accuracy signals use the new rows of the last N days "
+        "(null = every row since the last training); new_samples always counts them all",
+    )
 
 
 class CadenceSettings(_Section):

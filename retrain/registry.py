@@ -727,7 +727,8 @@ class ModelRegistry:
             version = self._resolve(version_or_alias)
             with tempfile.TemporaryDirectory(prefix="retrain-model-") as tmp:
                 local = self._download(version, tmp)
-                return mlflow.sklearn.load_model(local)
+                with _quiet_mlflow():
+                    return mlflow.sklearn.load_model(local)
 
     def reference_profile(self, version: int | str) -> dict[str, Any] | None:
         """The drift reference profile stored with a version, or ``None`` if it has none."""
@@ -1393,9 +1394,16 @@ def _check_example(input_example: Any) -> pd.DataFrame:
 
 @contextlib.contextmanager
 def _quiet_mlflow() -> Iterator[None]:
-    """Hide a pandas 3 deprecation warning mlflow 3.17 raises on every DataFrame input example."""
+    """Hide warnings that are noise here.
+
+    mlflow 3.17 raises a pandas 3 deprecation warning on every DataFrame input example; skops
+    resolves function names by probing every loaded module, which makes Airflow's lazy
+    deprecated-import shims warn hundreds of times when the registry runs inside a task.
+    """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Operation with range is deprecated")
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"skops\.")
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"skops\.")
         yield
 
 
@@ -1457,9 +1465,9 @@ def _save_model(
         target = staging / f"{name}{source.suffix}"
         shutil.copyfile(source, target)
         extra.append(str(target))
-    trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
     local = directory / "model"
     with _quiet_mlflow():
+        trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
         mlflow.sklearn.save_model(
             model,
             str(local),

@@ -14,7 +14,7 @@ pipeline, so they cannot disagree.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +84,7 @@ def compute_signals(
 ) -> LiveSignals:
     """Measure every signal at ``as_of`` from the data source and the registry."""
     import pandas as pd
+    import pyarrow as pa
 
     from retrain.drift import ReferenceProfile, check_drift
     from retrain.evaluate import score_model
@@ -109,6 +110,17 @@ def compute_signals(
     values: dict[str, float | None] = {"new_samples": float(len(frame))}
     if watermark is not None:
         values["days_since_training"] = max(0.0, (as_of_utc - watermark).total_seconds() / 86400)
+    window = config.triggers.recent_window_days
+    if window is not None and len(frame):
+        time_col = config.data.source.event_time_column
+        since = pd.Timestamp(as_of_utc - timedelta(days=window))
+        recent = frame[frame[time_col] > since]
+        table = table.filter(pa.array((frame[time_col] > since).to_numpy()))
+        frame = recent.reset_index(drop=True)
+        notes.append(
+            f"drift and accuracy on the {len(frame)} new rows of the last {window:g} "
+            "days (triggers.recent_window_days)"
+        )
     minimum = config.drift.min_samples
     drift: dict[str, Any] = {}
     report_path: str | None = None

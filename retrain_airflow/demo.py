@@ -1,0 +1,353 @@
+"""``make demo``: the whole product on embedded defaults, through the real DAGs.
+
+Story (simulated weeks of a churn event stream, drift from week 5):
+
+1. generate four weeks of labelled events as weekly parquet partitions;
+2. bootstrap: the first weekly run of ``retrain_pipeline`` trains v1 -> production;
+3. a quiet week: ``retrain_monitor`` finds nothing, the next weekly run short-circuits;
+4. drift weeks: the monitor's drift and performance rules fire, their asset events start a
+   data-driven pipeline run, v2 passes gate and A/B and goes staging -> canary -> production;
+5. an operator rolls back through ``retrain_rollback``: v1 serves again, with an audit entry;
+6. a summary: retraining log, versions and aliases, reports, how to open both UIs.
+
+Everything runs locally: SQLite metadata for Airflow and MLflow, a local MLflow server on
+127.0.0.1, files under ``--dir`` (default ``.state/demo``, wiped at the start). Weekly and
+data-driven runs are real ``scheduled`` / ``asset_triggered`` DAG runs executed in-process
+(:mod:`retrain_airflow.local_runner`), the rollback a manual run like ``airflow dags test``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+WEEK = timedelta(weeks=1)
+
+
+class Story:
+    """Console output with elapsed time; every step says what it does and what it found."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+
+        self.console = Console(highlight=False, width=max(120, Console().width))
+        self.started = time.monotonic()
+
+    def step(self, number: int, title: str) -> None:
+        self.console.rule(f"[bold]{number}. {title}[/]  [dim]+{self._t()}[/]")
+
+    def say(self, text: str) -> None:
+        self.console.print(f"  {text}")
+
+    def task(self, task_id: str, state: str) -> None:
+        color = {"success": "green", "skipped": "yellow", "failed": "red"}.get(state, "white")
+        self.console.print(f"    [dim]{self._t():>6}[/] {task_id:<18} [{color}]{state}[/]")
+
+    def _t(self) -> str:
+        return f"{time.monotonic() - self.started:.0f}s"
+
+
+def _environment(root: Path, tracking_uri: str) -> None:
+    os.environ.update(
+        {
+            "AIRFLOW_HOME": str(root / "airflow"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+            "RETRAIN_CONFIG": str(REPO / "config" / "demo.yaml"),
+            "RETRAIN_DATA_PATH": str(root / "data" / "events"),
+            "RETRAIN_WORK_DIR": str(root / "work"),
+            "RETRAIN_TRACKING_URI": tracking_uri,
+            "MLFLOW_TRACKING_URI": tracking_uri,
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+            "RETRAIN_ACTOR": "demo-operator",
+        }
+    )
+
+
+class Demo:
+    """The story's steps; state lives in the real Airflow DB, MLflow server and files."""
+
+    def __init__(self, root: Path, story: Story) -> None:
+        from retrain.synthetic import StreamSpec
+
+        self.root = root
+        self.story = story
+        self.spec = StreamSpec(weeks=7, rows_per_week=3000, drift_week=5)
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def config(self) -> Any:
+        from retrain_airflow.definitions import dag_config
+
+        return dag_config()
+
+    def write_weeks(self, weeks: range) -> None:
+        from retrain.synthetic import write_stream
+
+        files = write_stream(self.root / "data" / "events", self.spec, weeks=weeks)
+        for week, path in zip(weeks, files, strict=True):
+            drifted = week >= (self.spec.drift_week or 99)
+            self.story.say(
+                f"week {week} -> {path.relative_to(self.root)} "
+                f"({self.spec.rows_per_week} rows{', drifted' if drifted else ''})"
+            )
+
+    def at(self, weeks: float, hours: float = 0) -> datetime:
+        return self.spec.start + weeks * WEEK + timedelta(hours=hours)
+
+    def run(
+        self,
+        dag_id: str,
+        *,
+        run_type: str,
+        when: datetime | None = None,
+        conf: dict[str, Any] | None = None,
+    ) -> Any:
+        from retrain_airflow import local_runner
+
+        label = f"{dag_id} ({run_type}{', ' + when.strftime('%a %Y-%m-%d %H:%M') if when else ''})"
+        self.story.say(f"[bold]{label}[/]")
+        run = local_runner.run_dag(dag_id, run_type=run_type, logical_date=when, conf=conf)
+        states = local_runner.states(run)
+        order = list(local_runner.get_dag(dag_id).task_dict)
+        for task_id in order:
+            self.story.task(task_id, states.get(task_id, "?"))
+        if str(run.state) != "success":
+            raise SystemExit(f"demo: {dag_id} run ended {run.state}: {states}")
+        return run
+
+    def xcom(self, run: Any, task_id: str) -> Any:
+        from retrain_airflow import local_runner
+
+        return local_runner.xcom(run, task_id)
+
+    # --- the story ------------------------------------------------------------------------
+
+    def bootstrap(self) -> None:
+        self.story.step(2, "Bootstrap: the first weekly run trains v1 -> production")
+        run = self.run("retrain_pipeline", run_type="scheduled", when=self.at(4, 3))
+        record = self.xcom(run, "finish")
+        self.show_record(record)
+
+    def quiet_week(self) -> None:
+        self.story.step(3, "A quiet week: the monitor finds nothing, the weekly run short-circuits")
+        self.write_weeks(range(4, 5))
+        monitor = self.run("retrain_monitor", run_type="scheduled", when=self.at(4, 4 * 24 + 12))
+        self.show_monitor(self.xcom(monitor, "measure"))
+        run = self.run("retrain_pipeline", run_type="scheduled", when=self.at(5, 3))
+        record = self.xcom(run, "finish")
+        self.story.say(f"weekly run: [yellow]{record['status']}[/] - {record['notes']}")
+
+    def drift_weeks(self) -> None:
+        from retrain_airflow import local_runner
+
+        self.story.step(4, "Drift weeks: monitor rules fire, a data-driven run retrains v2")
+        self.write_weeks(range(5, 7))
+        local_runner.unpause("retrain_pipeline")
+        monitor = self.run("retrain_monitor", run_type="scheduled", when=self.at(7, 1))
+        self.show_monitor(self.xcom(monitor, "measure"))
+        for name, extra in local_runner.asset_events("retrain_monitor", monitor.run_id):
+            self.story.say(f"asset event [bold]{name}[/]: {'; '.join(extra['reasons'])}")
+        run = self.run("retrain_pipeline", run_type="asset_triggered")
+        record = self.xcom(run, "finish")
+        self.show_record(record)
+
+    def rollback(self) -> None:
+        self.story.step(5, "Operator rollback through retrain_rollback")
+        run = self.run(
+            "retrain_rollback",
+            run_type="manual",
+            conf={"reason": "demo: operator reverts to the previous model"},
+        )
+        report = self.xcom(run, "rollback")
+        for line in report["lines"]:
+            self.story.say(line)
+
+    # --- output ---------------------------------------------------------------------------
+
+    def show_monitor(self, measured: dict[str, Any]) -> None:
+        signals = measured["signals"]
+        shown = ", ".join(f"{k}={v:.3g}" for k, v in signals.items() if v is not None)
+        self.story.say(f"signals: {shown}")
+        verdict = "[red]TRIGGERED[/]" if measured["events"] else "[green]quiet[/]"
+        self.story.say(f"monitor: {verdict} - {'; '.join(measured['reasons'])}")
+
+    def show_record(self, record: dict[str, Any]) -> None:
+        say = self.story.say
+        say(
+            f"retraining {record['retraining_id']}: trigger [bold]{record['trigger']}[/], "
+            f"status [bold]{record['status']}[/], version {record['model_version']}"
+        )
+        for reason in record["trigger_reasons"]:
+            say(f"  reason: {reason}")
+        gate = record.get("gate") or {}
+        if gate:
+            say(f"gate {gate['status'].upper()}: " + "; ".join(gate["reasons"]))
+        ab = record.get("ab_test") or {}
+        if ab.get("test") and ab["test"] != "none":
+            say(
+                f"A/B ({ab['test']}): candidate {ab['candidate_accuracy']:.3f} vs current "
+                f"{ab['current_accuracy']:.3f}, diff {ab['difference']:+.3f}, "
+                f"{ab['confidence']:.0%} CI [{ab['ci_low']:+.3f}, {ab['ci_high']:+.3f}], "
+                f"p={ab['p_value']:.2g}, winner {ab['winner']}"
+            )
+        elif ab:
+            say(f"A/B: {'; '.join(ab.get('reasons', []))}")
+        failed = [c["title"] for c in record.get("checklist", []) if not c["passed"]]
+        if record.get("checklist"):
+            say(
+                f"checklist: {len(record['checklist']) - len(failed)}/"
+                f"{len(record['checklist'])} items met" + (f"; open: {failed}" if failed else "")
+            )
+
+    def summary(self, mlflow_url: str) -> None:
+        from rich.table import Table
+
+        from retrain.log import LogStore
+        from retrain.registry import ModelRegistry
+        from retrain.tracking import tracking_client
+
+        self.story.step(6, "Summary")
+        config = self.config()
+        console = self.story.console
+        log = LogStore(
+            tracking_client(config), config.log_experiment_name, config.storage.work_dir
+        ).records()
+        table = Table(
+            "retraining_id",
+            "trigger",
+            "status",
+            "version",
+            "accuracy",
+            "baseline",
+            title="Retraining log (newest first)",
+        )
+        for r in log:
+            acc = r.metrics.get("accuracy")
+            base = r.baseline_metrics.get("accuracy")
+            table.add_row(
+                r.retraining_id,
+                r.trigger,
+                r.status,
+                r.model_version or "-",
+                f"{acc:.3f}" if acc else "-",
+                f"{base:.3f}" if base else "-",
+            )
+        console.print(table)
+        registry = ModelRegistry(config)
+        versions = Table(
+            "version",
+            "status",
+            "aliases",
+            "accuracy",
+            "data version",
+            title=f"Registered versions of {config.model.name}",
+        )
+        for info in registry.versions():
+            versions.add_row(
+                str(info.version),
+                info.status,
+                ", ".join(info.aliases) or "-",
+                f"{info.record.metrics.get('accuracy', 0):.3f}",
+                info.record.training_data_version,
+            )
+        console.print(versions)
+        history = Table(
+            "when",
+            "op",
+            "alias",
+            "from",
+            "to",
+            "actor",
+            "reason",
+            title="Audit history of alias moves (newest first)",
+        )
+        for entry in registry.history(limit=8):
+            history.add_row(
+                entry.at[:19],
+                entry.op,
+                entry.alias or "-",
+                str(entry.from_version or "-"),
+                str(entry.to_version or "-"),
+                entry.actor,
+                entry.reason[:48],
+            )
+        console.print(history)
+        production = [
+            e.to_version
+            for e in reversed(registry.history())
+            if e.alias == "production" and e.to_version
+        ]
+        console.print(f"Production over time: {' -> '.join(f'v{v}' for v in production)}")
+        reports = sorted((self.root / "work" / "runs").glob("*/drift_report.html"))
+        evaluations = sorted((self.root / "work" / "runs").glob("*/evaluation.html"))
+        for path in reports[-1:] + evaluations[-1:]:
+            console.print(f"Report: {path}")
+        console.print(
+            f"\nState is in {self.root} (re-running `make demo` starts clean).\n"
+            f"MLflow UI (running now until the demo exits): {mlflow_url}\n"
+            "Open both UIs on this state: [bold]make airflow DEMO_STATE=1[/] "
+            "(Airflow at http://127.0.0.1:8080, MLflow at http://127.0.0.1:5000)\n"
+            "CLI on this state: RETRAIN_CONFIG=config/demo.yaml "
+            f"RETRAIN_TRACKING_URI=<mlflow url> .venv/bin/retrain status | history | log"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m retrain_airflow.demo", description="Run the retrain demo story end to end."
+    )
+    parser.add_argument(
+        "--dir", default=str(REPO / ".state" / "demo"), help="state directory (wiped at the start)"
+    )
+    parser.add_argument("--port", type=int, default=0, help="MLflow port (0 = a free port)")
+    args = parser.parse_args(argv)
+    root = Path(args.dir).resolve()
+    story = Story()
+    story.step(0, f"Setting up in {root}")
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+
+    from retrain.mlflow_server import MlflowServer
+
+    server = MlflowServer(
+        root=root / "mlflow", port=args.port or None, env={"MLFLOW_DISABLE_TELEMETRY": "true"}
+    )
+    server.start()
+    story.say(f"MLflow server {server.url} (SQLite + local artifacts in {root / 'mlflow'})")
+    try:
+        _environment(root, server.url)
+        from retrain_airflow import local_runner
+
+        local_runner.migrate()
+        story.say(
+            f"Airflow metadata DB migrated (SQLite in {root / 'airflow'}); DAGs from "
+            f"{REPO / 'dags'}; pool retrain_registry created"
+        )
+        demo = Demo(root, story)
+        story.step(1, "Generating a labelled churn event stream (drift starts in week 5)")
+        demo.write_weeks(range(4))
+        demo.bootstrap()
+        demo.quiet_week()
+        demo.drift_weeks()
+        demo.rollback()
+        demo.summary(server.url)
+    finally:
+        server.stop()
+    story.say(f"[bold green]Demo complete[/] in {time.monotonic() - story.started:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
