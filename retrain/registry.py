@@ -52,13 +52,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 from retrain.errors import RegistryError
 from retrain.notify import LogNotifier, Notification, NotificationError, Notifier
+from retrain.tracking import client_env
 
 if TYPE_CHECKING:
     import pandas as pd
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 
-    from retrain.config import RegistrySettings, RetrainConfig
+    from retrain.config import RetrainConfig
 
 __all__ = [
     "ALIASES",
@@ -115,13 +116,6 @@ STATUS_TAG = "retrain.status"
 INPUT_EXAMPLE_ROWS = 10
 PROFILE_FILE = "reference_profile.json"
 _REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "pandas", "numpy", "scipy")
-_CLIENT_ENV = (
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER",
-    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT",
-)
 
 
 def allowed_transition(current: str, target: str, operation: str, *, skip_canary: bool) -> bool:
@@ -479,49 +473,6 @@ def _default_actor() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-class _ClientEnv:
-    """Process-wide, reference-counted override of mlflow client variables."""
-
-    lock = threading.Lock()
-    depth = 0
-    saved: dict[str, str | None] = {}
-
-
-@contextlib.contextmanager
-def _client_env(settings: RegistrySettings) -> Iterator[None]:
-    """Apply ``request_timeout_seconds``/``max_retries`` to mlflow's HTTP client for a block.
-
-    mlflow 3.17 reads ``MLFLOW_HTTP_REQUEST_*`` from the environment on every request (defaults:
-    7 retries, backoff factor 2, 120 s timeout: minutes against a dead server). The variables are
-    set for the outermost registry call in the process and restored afterwards, so other mlflow
-    clients keep their own settings outside registry calls. "View run at" URLs, which mlflow
-    prints to stdout when a run ends, are suppressed (they would corrupt ``--json`` output).
-    """
-    values = {
-        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(settings.max_retries),
-        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(1, math.ceil(settings.request_timeout_seconds))),
-        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",  # int only; retries wait 0, 2, 4, ... s
-        "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.2",
-        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
-    }
-    with _ClientEnv.lock:
-        if _ClientEnv.depth == 0:
-            _ClientEnv.saved = {key: os.environ.get(key) for key in _CLIENT_ENV}
-            os.environ.update(values)
-        _ClientEnv.depth += 1
-    try:
-        yield
-    finally:
-        with _ClientEnv.lock:
-            _ClientEnv.depth -= 1
-            if _ClientEnv.depth == 0:
-                for key, old in _ClientEnv.saved.items():
-                    if old is None:
-                        os.environ.pop(key, None)
-                    else:
-                        os.environ[key] = old
-
-
 # --- the registry --------------------------------------------------------------------------------
 
 
@@ -578,7 +529,7 @@ class ModelRegistry:
         """Bounded HTTP settings, and mlflow/network errors turned into :class:`RegistryError`."""
         from mlflow.exceptions import MlflowException, RestException
 
-        with _client_env(self.settings):
+        with client_env(self.settings):
             try:
                 yield
             except RegistryError:

@@ -86,9 +86,6 @@ def compute_signals(
     import pandas as pd
     import pyarrow as pa
 
-    from retrain.drift import ReferenceProfile, check_drift
-    from retrain.evaluate import score_model
-
     as_of_utc = to_utc(as_of)
     assert as_of_utc is not None
     last = last_triggered_at(log) if log is not None else None
@@ -129,46 +126,11 @@ def compute_signals(
             f"{len(frame)} new rows < drift.min_samples {minimum}: performance and drift unknown"
         )
     else:
-        target = config.model.target
-        labelled = frame[frame[target].notna()] if target in frame.columns else frame.iloc[:0]
-        absent = [c for c in config.model.features.all if c not in frame.columns]
-        if absent:
-            notes.append(f"new data lacks feature columns {', '.join(absent)}: performance unknown")
-        elif len(labelled) >= minimum:
-            model = registry.load_model(production.version)
-            labels = sorted(set(model.classes_) | set(labelled[target].unique()))
-            scores, _ = score_model(
-                model,
-                labelled,
-                features=config.model.features.all,
-                target=target,
-                labels=labels,
-                average=config.evaluation.average,
-            )
-            values.update(scores.metrics)
-        else:
-            notes.append(f"{len(labelled)} labelled new rows: performance unknown")
-        profile_data = registry.reference_profile(production.version)
-        if profile_data is None:
-            notes.append(f"version {production.version} has no reference profile: drift unknown")
-        else:
-            profile = ReferenceProfile.from_dict(profile_data)
-            report = check_drift(
-                profile,
-                table,
-                settings=config.drift,
-                columns=[c for c in config.model.features.all if c in profile.features],
-            )
-            values.update(report.signals())
-            drift = {
-                "drift_count": report.drift_count,
-                "drift_share": report.drift_share,
-                "by_severity": report.by_severity,
-                "drifted": [f.name for f in report.drifted],
-            }
-            if report_dir is not None:
-                report_path = str(Path(report_dir) / "drift_report.html")
-                report.to_html(report_path)
+        values.update(_performance(config, registry, production.version, frame, notes))
+        drift, report_path, signals = _drift(
+            config, registry, production.version, table, notes=notes, report_dir=report_dir
+        )
+        values.update(signals)
     return LiveSignals(
         Signals.from_mapping(values),
         as_of_utc.isoformat(),
@@ -179,3 +141,67 @@ def compute_signals(
         drift_report_path=report_path,
         notes=notes,
     )
+
+
+def _performance(
+    config: RetrainConfig, registry: ModelRegistry, version: int, frame: Any, notes: list[str]
+) -> dict[str, float]:
+    """The production model's metrics on the labelled new rows (empty when not measurable)."""
+    from retrain.evaluate import score_model
+
+    target = config.model.target
+    labelled = frame[frame[target].notna()] if target in frame.columns else frame.iloc[:0]
+    absent = [c for c in config.model.features.all if c not in frame.columns]
+    if absent:
+        notes.append(f"new data lacks feature columns {', '.join(absent)}: performance unknown")
+        return {}
+    if len(labelled) < config.drift.min_samples:
+        notes.append(f"{len(labelled)} labelled new rows: performance unknown")
+        return {}
+    model = registry.load_model(version)
+    labels = sorted(set(model.classes_) | set(labelled[target].unique()))
+    scores, _ = score_model(
+        model,
+        labelled,
+        features=config.model.features.all,
+        target=target,
+        labels=labels,
+        average=config.evaluation.average,
+    )
+    return dict(scores.metrics)
+
+
+def _drift(
+    config: RetrainConfig,
+    registry: ModelRegistry,
+    version: int,
+    table: Any,
+    *,
+    notes: list[str],
+    report_dir: str | Path | None,
+) -> tuple[dict[str, Any], str | None, dict[str, float]]:
+    """Drift of the new rows against the version's reference profile: summary, report, signals."""
+    from retrain.drift import ReferenceProfile, check_drift
+
+    profile_data = registry.reference_profile(version)
+    if profile_data is None:
+        notes.append(f"version {version} has no reference profile: drift unknown")
+        return {}, None, {}
+    profile = ReferenceProfile.from_dict(profile_data)
+    report = check_drift(
+        profile,
+        table,
+        settings=config.drift,
+        columns=[c for c in config.model.features.all if c in profile.features],
+    )
+    summary = {
+        "drift_count": report.drift_count,
+        "drift_share": report.drift_share,
+        "by_severity": report.by_severity,
+        "drifted": [f.name for f in report.drifted],
+    }
+    path = None
+    if report_dir is not None:
+        path = str(Path(report_dir) / "drift_report.html")
+        report.to_html(path)
+    return summary, path, report.signals()

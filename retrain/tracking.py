@@ -8,16 +8,28 @@ run found again by its run key so a retried task reuses it.
 from __future__ import annotations
 
 import contextlib
+import math
+import os
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from retrain.config import RetrainConfig
 from retrain.errors import RegistryError
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-__all__ = ["bounded", "ensure_experiment", "find_run", "tracking_client"]
+    from retrain.config import RegistrySettings, RetrainConfig
+
+__all__ = ["bounded", "client_env", "ensure_experiment", "find_run", "tracking_client"]
+
+_CLIENT_ENV = (
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT",
+)
 
 
 def tracking_client(config: RetrainConfig) -> MlflowClient:
@@ -33,9 +45,7 @@ def bounded(config: RetrainConfig, what: str) -> Iterator[None]:
     """Bounded HTTP retries/timeouts for a block; MLflow errors become :class:`RegistryError`."""
     from mlflow.exceptions import MlflowException
 
-    from retrain.registry import _client_env
-
-    with _client_env(config.registry):
+    with client_env(config.registry):
         try:
             yield
         except MlflowException as exc:
@@ -67,3 +77,46 @@ def find_run(client: MlflowClient, experiment_id: str, tag: str, value: str) -> 
         max_results=1,
     )
     return runs[0] if runs else None
+
+
+class _ClientEnv:
+    """Process-wide, reference-counted override of mlflow client variables."""
+
+    lock = threading.Lock()
+    depth = 0
+    saved: dict[str, str | None] = {}
+
+
+@contextlib.contextmanager
+def client_env(settings: RegistrySettings) -> Iterator[None]:
+    """Apply ``request_timeout_seconds``/``max_retries`` to mlflow's HTTP client for a block.
+
+    mlflow 3.17 reads ``MLFLOW_HTTP_REQUEST_*`` from the environment on every request (defaults:
+    7 retries, backoff factor 2, 120 s timeout: minutes against a dead server). The variables are
+    set for the outermost registry call in the process and restored afterwards, so other mlflow
+    clients keep their own settings outside registry calls. "View run at" URLs, which mlflow
+    prints to stdout when a run ends, are suppressed (they would corrupt ``--json`` output).
+    """
+    values = {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(settings.max_retries),
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(1, math.ceil(settings.request_timeout_seconds))),
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",  # int only; retries wait 0, 2, 4, ... s
+        "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.2",
+        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    }
+    with _ClientEnv.lock:
+        if _ClientEnv.depth == 0:
+            _ClientEnv.saved = {key: os.environ.get(key) for key in _CLIENT_ENV}
+            os.environ.update(values)
+        _ClientEnv.depth += 1
+    try:
+        yield
+    finally:
+        with _ClientEnv.lock:
+            _ClientEnv.depth -= 1
+            if _ClientEnv.depth == 0:
+                for key, old in _ClientEnv.saved.items():
+                    if old is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = old
