@@ -135,7 +135,10 @@ def retrain_pipeline() -> None:
     @task(doc_md="Measure live signals (drift, volume, accuracy, age) and apply the rules.")
     @step
     def check(run: dict[str, Any]) -> dict[str, Any]:
-        result = lib.check(dag_config(), ctx_of(run))
+        from retrain_airflow.runtime import sql_url
+
+        config = dag_config()
+        result = lib.check(config, ctx_of(run), sql_url=sql_url(config))
         print("decision:", "RETRAIN" if result["proceed"] else "SKIP", result["reasons"])
         return result
 
@@ -149,7 +152,10 @@ def retrain_pipeline() -> None:
     @task(doc_md="Read the training window and count new rows since the production watermark.")
     @step
     def extract(checked: dict[str, Any]) -> dict[str, Any]:
-        return lib.extract_step(dag_config(), ctx_of(checked["context"]))
+        from retrain_airflow.runtime import sql_url
+
+        config = dag_config()
+        return lib.extract_step(config, ctx_of(checked["context"]), sql_url=sql_url(config))
 
     @task(doc_md="Check the data contract; fails (no retry) naming every problem.")
     @step

@@ -62,6 +62,17 @@ def _cmd_config_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_config_reference(args: argparse.Namespace) -> int:
+    from retrain.config import reference_markdown, reference_rows
+
+    if args.json:
+        keys = ("key", "type", "default", "meaning")
+        _print_json([dict(zip(keys, row, strict=True)) for row in reference_rows()])
+    else:
+        sys.stdout.write(reference_markdown())
+    return EXIT_OK
+
+
 # --- check ------------------------------------------------------------------------------------
 
 
@@ -511,6 +522,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("--config", "-c", help=argparse.SUPPRESS)
     validate.add_argument("--json", action="store_true", help="print JSON")
+    reference = config_sub.add_parser(
+        "reference", help="Print the configuration reference (every key, default, meaning)."
+    )
+    reference.set_defaults(handler=_cmd_config_reference)
+    reference.add_argument("--json", action="store_true", help="print JSON rows")
     return parser
 
 

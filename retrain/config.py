@@ -65,7 +65,9 @@ Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
+    )
 
 
 # --- model -------------------------------------------------------------------------------------
@@ -75,7 +77,10 @@ class Features(_Section):
     """Feature columns by kind."""
 
     numeric: list[Annotated[str, Field(min_length=1)]] = []
+    """Numeric feature columns (median-imputed and scaled in the pipeline)."""
+
     categorical: list[Annotated[str, Field(min_length=1)]] = []
+    """Categorical feature columns (one-hot encoded; unseen values ignored)."""
 
     @model_validator(mode="after")
     def _distinct(self) -> Features:
@@ -99,7 +104,10 @@ class Estimator(_Section):
     class_path: str = Field(
         "sklearn.ensemble.HistGradientBoostingClassifier", alias="class", pattern=_DOTTED
     )
+    """Dotted path of a scikit-learn compatible classifier class."""
+
     params: dict[str, Any] = {}
+    """Constructor parameters of the estimator."""
 
 
 class ModelSettings(_Section):
@@ -125,19 +133,35 @@ class ParquetSource(_Section):
     """Parquet file, directory or dataset; local path or fsspec/pyarrow URL."""
 
     kind: Literal["parquet"]
+    """`parquet`: a file, directory or hive-partitioned dataset."""
+
     path: str = Field(min_length=1)
+    """Local path (relative to the config file) or URL (s3://, gs://, any fsspec URL)."""
+
     event_time_column: str = Field(min_length=1)
+    """Timestamp column: windows, new data and holdout are cut on it."""
 
 
 class SqlSource(_Section):
     """A SQL table or query, by SQLAlchemy URL or (inside Airflow) a connection id."""
 
     kind: Literal["sql"]
+    """`sql`: a table or query through SQLAlchemy."""
+
     url: str | None = None
+    """SQLAlchemy URL (use ${VAR} for secrets); or give conn_id."""
+
     conn_id: str | None = None
+    """Airflow connection id, resolved by the DAG tasks (outside Airflow use url)."""
+
     table: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")
+    """Table to read; or give query."""
+
     query: str | None = None
+    """SELECT to read from (wrapped as a subquery); or give table."""
+
     event_time_column: str = Field(min_length=1)
+    """Timestamp column: windows, new data and holdout are cut on it."""
 
     @model_validator(mode="after")
     def _one_of(self) -> SqlSource:
@@ -152,13 +176,20 @@ class ValidationSettings(_Section):
     """Data contract checked before training."""
 
     min_rows: int = Field(200, ge=1)
+    """Fewest rows a training window may have."""
+
     max_duplicate_share: Fraction = 0.05
+    """Largest share of fully duplicated rows."""
+
     max_missing_share: Fraction = Field(0.2, description="per-feature NaN share allowed")
     missing: dict[str, Literal["allow", "forbid"]] = Field(
         {}, description="per-column NaN policy overriding max_missing_share"
     )
     allowed_categories: dict[str, list[str]] = {}
+    """Per column, the only categories allowed (others fail validation)."""
+
     unseen_categories: Literal["error", "warn"] = "warn"
+    """Categories the production model never saw: `warn` or `error`."""
 
 
 class DataSettings(_Section):
@@ -166,7 +197,11 @@ class DataSettings(_Section):
 
     source: Annotated[ParquetSource | SqlSource, Field(discriminator="kind")]
     training_window_days: int | None = Field(None, ge=1)
+    """Train on the last N days of event time; null = all history."""
+
     holdout_fraction: float = Field(0.2, gt=0, le=0.5)
+    """Newest share of the window held out for evaluation and A/B."""
+
     validation: ValidationSettings = ValidationSettings()
 
 
@@ -177,10 +212,15 @@ class RegistrySettings(_Section):
     """The MLflow tracking server that holds models, runs and the retraining log."""
 
     tracking_uri: str = Field(min_length=1)
+    """MLflow tracking/registry server URL."""
+
     experiment: str | None = Field(None, description="defaults to 'retrain/<model name>'")
     log_experiment: str | None = Field(None, description="defaults to 'retrain/<model name>/log'")
     request_timeout_seconds: PositiveFloat = 10.0
+    """HTTP timeout of each MLflow request."""
+
     max_retries: int = Field(1, ge=0, le=5)
+    """Retries of a failed MLflow request (bounded: errors come in seconds)."""
 
 
 # --- triggers ----------------------------------------------------------------------------------
@@ -192,8 +232,15 @@ class Rule(_Section):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
     trigger: str = Field(min_length=1)
+    """Name recorded when the rule fires (e.g. `weekly_retraining`)."""
+
     condition: str
+    """`<signal> <op> <number>` joined by and/or; signals: accuracy, precision, recall, f1,
+    roc_auc, days_since_training, new_samples, drift_count, drift_share."""
+
     action: Action = "retrain"
+    """`retrain`, `investigate_and_retrain` (both retrain), `investigate` or `notify`
+    (record only)."""
 
     @field_validator("condition")
     @classmethod
@@ -241,13 +288,28 @@ class CadenceSettings(_Section):
     """The seed's adaptive retraining frequency table as thresholds."""
 
     enabled: bool = True
+    """Let the adaptive cadence trigger when a retrain is due at its frequency."""
+
     moderate_drift_share: Fraction = 0.1
+    """Drift share from which data change counts as moderate (weekly)."""
+
     high_drift_share: Fraction = 0.3
+    """Drift share from which data change counts as high (daily with degradation)."""
+
     degraded_accuracy: Fraction = 0.85
+    """Accuracy below this is performance degradation."""
+
     critical_accuracy: Fraction = 0.75
+    """Accuracy below this is a critical drop: retrain immediately."""
+
     monthly_days: PositiveFloat = 30
+    """Interval of the monthly cadence, days."""
+
     weekly_days: PositiveFloat = 7
+    """Interval of the weekly cadence, days."""
+
     daily_days: PositiveFloat = 1
+    """Interval of the daily cadence, days."""
 
     @model_validator(mode="after")
     def _ordered(self) -> CadenceSettings:
@@ -271,8 +333,13 @@ class SeverityCuts(_Section):
     """
 
     low: float = Field(ge=0)
+    """Effect size from which severity is low."""
+
     medium: float = Field(ge=0)
+    """Effect size from which severity is medium."""
+
     high: float = Field(ge=0)
+    """Effect size from which severity is high."""
 
     @model_validator(mode="after")
     def _ordered(self) -> SeverityCuts:
@@ -295,7 +362,10 @@ class FeatureDriftOverride(_Section):
     """Per-feature thresholds and opt-out."""
 
     enabled: bool = True
+    """Check this feature for drift."""
+
     thresholds: dict[DriftStatistic, SeverityCuts] = {}
+    """Per-statistic cut points for this feature (others: drift.thresholds)."""
 
 
 class DriftSettings(_Section):
@@ -311,7 +381,10 @@ class DriftSettings(_Section):
     min_samples: int = Field(100, ge=1, description="below this many rows severity is capped")
     alpha: float = Field(0.01, gt=0, lt=1, description="significance level of the sanity test")
     thresholds: dict[DriftStatistic, SeverityCuts] = Field(default_factory=_default_cuts)
+    """Cut points per statistic: psi, js, wasserstein, missing_rate, unseen_share."""
+
     features: dict[str, FeatureDriftOverride] = {}
+    """Per-feature overrides."""
 
     @field_validator("thresholds", mode="after")
     @classmethod
@@ -336,10 +409,14 @@ class EvaluationSettings(_Section):
     """The promotion gate."""
 
     thresholds: dict[Metric, Fraction] = Field(default_factory=_seed_gate)
+    """Minimum value of each metric for the gate (the seed: accuracy 0.85)."""
+
     non_inferiority_margin: Fraction = Field(
         0.01, description="how much worse than production the candidate may be"
     )
     compare_metrics: list[Metric] = Field(default_factory=_accuracy_only)
+    """Metrics compared with production for non-inferiority."""
+
     average: Literal["auto", "binary", "macro", "weighted"] = Field(
         "auto", description="auto: binary (positive = last class) for 2 classes, else macro"
     )
@@ -349,11 +426,23 @@ class ABTestSettings(_Section):
     """Offline (paired holdout) and online (split traffic) model comparison."""
 
     enabled: bool = True
+    """Run the offline A/B comparison with the production model."""
+
     alpha: float = Field(0.05, gt=0, lt=1)
+    """Significance level of McNemar / the z-test."""
+
     confidence: float = Field(0.95, gt=0, lt=1)
+    """Confidence level of the bootstrap / z interval."""
+
     n_bootstrap: int = Field(2000, ge=100)
+    """Bootstrap resamples of the accuracy difference."""
+
     min_detectable_effect: float = Field(0.02, gt=0, lt=1)
+    """Online test: accuracy difference it must be able to detect."""
+
     power: float = Field(0.8, gt=0, lt=1)
+    """Online test: power for min_detectable_effect (sets the sample size)."""
+
     pass_if: Literal["not_worse", "better"] = Field(
         "not_worse",
         description="not_worse: fail only if the candidate is significantly worse",
@@ -364,11 +453,16 @@ class DeploymentSettings(_Section):
     """How a passing candidate moves staging -> canary -> production."""
 
     skip_canary: bool = False
+    """Allow staging -> production without a canary."""
+
     require_approval: bool = False
+    """Production needs a human approval (retrain_promote DAG)."""
+
     promote_to_production: Literal["auto", "manual"] = Field(
         "auto", description="auto: promote after the canary checks in the same run"
     )
     canary_traffic_percent: float = Field(10.0, gt=0, le=100)
+    """Traffic share for the canary (used by the online canary)."""
 
 
 # --- airflow-facing ----------------------------------------------------------------------------
@@ -380,16 +474,26 @@ class ScheduleSettings(_Section):
     retrain: str = Field("@weekly", min_length=1, description="cron or preset of the weekly run")
     monitor: str = Field("@hourly", min_length=1, description="cron or preset of the monitor")
     timezone: str = "UTC"
+    """Timezone of the cron schedules."""
+
     retries: int = Field(2, ge=0, le=10)
+    """Task retries (the seed: 2)."""
+
     retry_delay_minutes: float = Field(10, ge=0)
+    """Delay between retries (the seed: 10 minutes)."""
 
 
 class NotificationSettings(_Section):
     """Where rollbacks, failures and promotions are announced."""
 
     kind: Literal["log", "slack", "smtp"] = "log"
+    """`log`, `slack` (webhook) or `smtp` (RETRAIN_SMTP_* env for the server)."""
+
     slack_webhook_url: str | None = None
+    """Slack incoming-webhook URL (use ${VAR})."""
+
     smtp_to: list[str] = []
+    """E-mail recipients."""
 
     @model_validator(mode="after")
     def _target(self) -> NotificationSettings:
@@ -612,3 +716,112 @@ def _resolve_paths(config: RetrainConfig, file: Path) -> RetrainConfig:
         work_dir = str((base / Path(storage.work_dir).expanduser()).resolve())
         storage = storage.model_copy(update={"work_dir": work_dir})
     return config.model_copy(update={"data": data, "storage": storage, "source_path": file})
+
+
+# --- reference documentation ----------------------------------------------------------------------
+
+
+def _type_name(annotation: Any) -> str:
+    import typing
+
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is Annotated:
+        return _type_name(args[0])
+    if origin is Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin in (list, tuple):
+        return f"list[{_type_name(args[0])}]" if args else "list"
+    if origin is dict:
+        return f"map[{_type_name(args[0])}, {_type_name(args[1])}]"
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return " | ".join(_type_name(a) for a in args)
+    if annotation is type(None):
+        return "null"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _default_text(field: Any) -> str:
+    import json as _json
+
+    from pydantic_core import PydanticUndefined
+
+    if field.is_required():
+        return "required"
+    value = field.get_default(call_default_factory=True)
+    if isinstance(value, BaseModel):
+        return "(section)"
+    if isinstance(value, dict) and value and isinstance(next(iter(value.values())), BaseModel):
+        return "see below"
+    if value is PydanticUndefined:
+        return "required"
+    return _json.dumps(value) if not isinstance(value, str) else f"`{value}`"
+
+
+def _sections(annotation: Any) -> list[type[_Section]]:
+    import typing
+
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _sections(typing.get_args(annotation)[0])
+    if isinstance(annotation, type) and issubclass(annotation, _Section):
+        return [annotation]
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return [s for a in typing.get_args(annotation) for s in _sections(a)]
+    return []
+
+
+def _first_line(cls: type) -> str:
+    return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+
+def reference_rows(
+    model: type[BaseModel] = RetrainConfig, prefix: str = ""
+) -> list[tuple[str, str, str, str]]:
+    """``(key, type, default, description)`` for every config key, in file order."""
+    import typing
+
+    rows: list[tuple[str, str, str, str]] = []
+    for name, field in model.model_fields.items():
+        if field.exclude:
+            continue
+        key = f"{prefix}{field.alias or name}"
+        annotation = field.annotation
+        description = " ".join((field.description or "").split())
+        nested = _sections(annotation)
+        if nested:
+            doc = description or " / ".join(_first_line(n) for n in nested)
+            rows.append((key, "section", _default_text(field), doc))
+            for section in nested:
+                sub = key
+                if len(nested) > 1:
+                    kind = typing.get_args(section.model_fields["kind"].annotation)[0]
+                    sub = f"{key} (kind: {kind})"
+                rows.extend(reference_rows(section, f"{sub}."))
+            continue
+        if typing.get_origin(annotation) is dict:
+            value_type = typing.get_args(annotation)[1]
+            inner = _sections(value_type)
+            if inner:
+                key_type = typing.get_args(annotation)[0]
+                placeholder = "<statistic>" if typing.get_origin(key_type) is Literal else "<name>"
+                doc = description or _first_line(inner[0])
+                rows.append((key, f"map[name, {inner[0].__name__}]", _default_text(field), doc))
+                rows.extend(reference_rows(inner[0], f"{key}.{placeholder}."))
+                continue
+        rows.append((key, _type_name(annotation), _default_text(field), description))
+    return rows
+
+
+def reference_markdown() -> str:
+    """The configuration reference as a Markdown table (generated into the README)."""
+    lines = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for key, type_, default, description in reference_rows():
+        cells = [
+            f"`{key}`",
+            type_.replace("|", "\\|"),
+            default.replace("|", "\\|"),
+            description.replace("|", "\\|"),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -30,7 +30,7 @@ SIGNAL_KINDS = {
 }
 
 
-def new_rows(config: RetrainConfig, *, as_of: datetime) -> int:
+def new_rows(config: RetrainConfig, *, as_of: datetime, sql_url: str | None = None) -> int:
     """Rows newer than the production watermark up to ``as_of`` (a cheap poke for sensors)."""
     from retrain.data import read_source
     from retrain.registry import ModelRegistry
@@ -38,7 +38,7 @@ def new_rows(config: RetrainConfig, *, as_of: datetime) -> int:
 
     production = production_version(ModelRegistry(config))
     start = production.record.watermark_time if production else None
-    return int(read_source(config, start=start, end=as_of).num_rows)
+    return int(read_source(config, start=start, end=as_of, sql_url=sql_url).num_rows)
 
 
 def _events(decision: Any) -> dict[str, list[str]]:
@@ -59,7 +59,11 @@ def _events(decision: Any) -> dict[str, list[str]]:
 
 
 def check_and_log(
-    config: RetrainConfig, *, as_of: datetime, run_name: str | None = None
+    config: RetrainConfig,
+    *,
+    as_of: datetime,
+    run_name: str | None = None,
+    sql_url: str | None = None,
 ) -> dict[str, Any]:
     """Measure, decide and log one monitoring check; returns signals, decision and events."""
     import tempfile
@@ -80,6 +84,7 @@ def check_and_log(
             as_of=as_of,
             log=LogStore(client, config.log_experiment_name, config.storage.work_dir),
             report_dir=tmp,
+            sql_url=sql_url,
         )
         decision = TriggerPolicy(config).evaluate(
             live.signals, now=to_utc(live.as_of), last_triggered_at=to_utc(live.last_triggered_at)

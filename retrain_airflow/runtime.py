@@ -181,3 +181,14 @@ def finish_run(config: Any, context: Mapping[str, Any], steps: tuple[str, ...]) 
     if error is not None:
         raise AirflowFailException(f"retraining {ctx.retraining_id} failed at {failed}: {error}")
     return record
+
+
+def sql_url(config: Any) -> str | None:
+    """The SQLAlchemy URL of a ``data.source.conn_id`` Airflow connection (``None`` otherwise)."""
+    source = config.data.source
+    if getattr(source, "kind", None) != "sql" or not getattr(source, "conn_id", None):
+        return None
+    from airflow.sdk import Connection
+
+    uri: str = Connection.get(source.conn_id).get_uri()
+    return uri.replace("postgres://", "postgresql://", 1)
