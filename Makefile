@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help install test lint demo clean
+.PHONY: help install test lint demo airflow airflow-stop clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,12 +27,18 @@ test: $(STAMP)  ## install if needed, then run the whole test suite
 	$(PY) -m pytest -q
 
 lint: $(STAMP)  ## ruff + mypy
-	$(VENV)/bin/ruff check retrain retrain_airflow dags plugins tests benchmarks
-	$(VENV)/bin/ruff format --check retrain retrain_airflow dags plugins tests benchmarks
+	$(VENV)/bin/ruff check retrain retrain_airflow dags plugins tests benchmarks tools
+	$(VENV)/bin/ruff format --check retrain retrain_airflow dags plugins tests benchmarks tools
 	$(VENV)/bin/mypy
 
 demo: $(STAMP)  ## install if needed, then run the end-to-end demo story (state in .state/demo)
 	$(PY) -m retrain_airflow.demo --dir .state/demo
+
+airflow: $(STAMP)  ## start Airflow (:8080) + MLflow (:5000) in the background on .state/demo (or .state/airflow)
+	$(PY) -m retrain_airflow.standalone start
+
+airflow-stop:  ## stop what `make airflow` started
+	$(PY) -m retrain_airflow.standalone stop
 
 clean:  ## remove local state (demo data, MLflow and Airflow databases)
 	rm -rf .state
