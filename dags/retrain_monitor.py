@@ -12,13 +12,12 @@ data-driven `retrain_pipeline` run.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from retrain_airflow import assets_for, dag_config, default_args
+from retrain_airflow import assets_for, dag_config, dag_options
 from retrain_airflow.sensors import NewDataSensor
 
 CONFIG = dag_config()
@@ -28,12 +27,7 @@ ASSETS = assets_for(CONFIG)
 @dag(
     dag_id="retrain_monitor",
     schedule=CronTriggerTimetable(CONFIG.schedule.monitor, timezone=CONFIG.schedule.timezone),
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args(CONFIG, retries=1),
-    doc_md=__doc__,
-    tags=["retrain", CONFIG.model.name],
+    **dag_options(CONFIG, __doc__, retries=1),
 )
 def retrain_monitor() -> None:
     new_data = NewDataSensor(

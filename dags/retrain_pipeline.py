@@ -21,7 +21,6 @@ deploy and a rollback never interleave. Every task calls the same `retrain.pipel
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import (
@@ -34,7 +33,7 @@ from airflow.sdk import (
     task,
 )
 
-from retrain_airflow import POOL, assets_for, dag_config, default_args
+from retrain_airflow import POOL, assets_for, dag_config, dag_options
 from retrain_airflow.runtime import step
 
 CONFIG = dag_config()
@@ -58,12 +57,7 @@ STEPS = (
         timetable=CronTriggerTimetable(CONFIG.schedule.retrain, timezone=CONFIG.schedule.timezone),
         assets=ASSETS["drift"] | ASSETS["volume"] | ASSETS["performance"],
     ),
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args(CONFIG),
-    doc_md=__doc__,
-    tags=["retrain", CONFIG.model.name],
+    **dag_options(CONFIG, __doc__),
     params={
         "reason": Param(
             "",

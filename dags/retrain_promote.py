@@ -11,12 +11,12 @@ canary in place, reference profile stored for monitoring, approval recorded). Ru
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from retrain_airflow import POOL, dag_config, default_args
+from retrain_airflow import POOL, dag_config, dag_options
 
 CONFIG = dag_config()
 NEEDS_APPROVAL = CONFIG.deployment.require_approval
@@ -25,12 +25,7 @@ NEEDS_APPROVAL = CONFIG.deployment.require_approval
 @dag(
     dag_id="retrain_promote",
     schedule=None,
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args(CONFIG, retries=0),
-    doc_md=__doc__,
-    tags=["retrain", CONFIG.model.name],
+    **dag_options(CONFIG, __doc__, retries=0),
     params={
         "reason": Param(
             type="string",

@@ -11,10 +11,17 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["ASSET_KINDS", "POOL", "assets_for", "dag_config", "default_args"]
+__all__ = ["ASSET_KINDS", "POOL", "assets_for", "dag_config", "dag_options", "default_args"]
 
 if TYPE_CHECKING:
-    from retrain_airflow.definitions import ASSET_KINDS, POOL, assets_for, dag_config, default_args
+    from retrain_airflow.definitions import (
+        ASSET_KINDS,
+        POOL,
+        assets_for,
+        dag_config,
+        dag_options,
+        default_args,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -6,7 +6,7 @@ Only ``airflow.sdk`` and ``retrain.config`` (pydantic + yaml) are imported here.
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,15 @@ from airflow.sdk import Asset
 
 from retrain.config import CONFIG_ENV, RetrainConfig, load_config
 
-__all__ = ["ASSET_KINDS", "POOL", "assets_for", "config_path", "dag_config", "default_args"]
+__all__ = [
+    "ASSET_KINDS",
+    "POOL",
+    "assets_for",
+    "config_path",
+    "dag_config",
+    "dag_options",
+    "default_args",
+]
 
 #: One-slot pool serialising registry writes: a deploy and a rollback never interleave.
 POOL = "retrain_registry"
@@ -41,6 +49,19 @@ def assets_for(config: RetrainConfig) -> dict[str, Asset]:
     return {
         kind: Asset(name=f"retrain.{name}.{kind}", uri=f"retrain://{name}/{kind}")
         for kind in ASSET_KINDS
+    }
+
+
+def dag_options(config: RetrainConfig, doc: str | None, **default_overrides: Any) -> dict[str, Any]:
+    """What every retrain DAG shares: start date, no catchup, one run at a time, the seed's
+    retries and the failure notifier (``default_overrides`` e.g. ``retries=0``), docs and tags."""
+    return {
+        "start_date": datetime(2026, 1, 1, tzinfo=UTC),
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": default_args(config, **default_overrides),
+        "doc_md": doc,
+        "tags": ["retrain", config.model.name],
     }
 
 
