@@ -24,6 +24,14 @@ _EXPORTS: dict[str, str] = {
     "TriggerPolicy": "retrain.triggers",
     "CadenceDecision": "retrain.cadence",
     "decide_cadence": "retrain.cadence",
+    "ModelRegistry": "retrain.registry",
+    "VersionRecord": "retrain.registry",
+    "build_profile": "retrain.drift",
+    "check_drift": "retrain.drift",
+    "ReferenceProfile": "retrain.drift",
+    "DriftReport": "retrain.drift",
+    "run_pipeline": "retrain.pipeline",
+    "RetrainingRecord": "retrain.log",
 }
 
 __all__ = [
@@ -31,15 +39,23 @@ __all__ = [
     "ConfigError",
     "DataError",
     "Decision",
+    "DriftReport",
+    "ModelRegistry",
+    "ReferenceProfile",
     "RegistryError",
     "RetrainConfig",
     "RetrainError",
+    "RetrainingRecord",
     "Signals",
     "TriggerPolicy",
+    "VersionRecord",
     "__version__",
+    "build_profile",
+    "check_drift",
     "decide_cadence",
     "load_config",
     "parse_condition",
+    "run_pipeline",
 ]
 
 if TYPE_CHECKING:
@@ -47,6 +63,10 @@ if TYPE_CHECKING:
     from retrain.conditions import parse_condition
     from retrain.config import RetrainConfig, load_config
     from retrain.errors import ConfigError, DataError, RegistryError, RetrainError
+    from retrain.drift import DriftReport, ReferenceProfile, build_profile, check_drift
+    from retrain.log import RetrainingRecord
+    from retrain.pipeline import run_pipeline
+    from retrain.registry import ModelRegistry, VersionRecord
     from retrain.triggers import Decision, Signals, TriggerPolicy
 
 
