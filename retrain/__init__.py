@@ -62,8 +62,8 @@ if TYPE_CHECKING:
     from retrain.cadence import CadenceDecision, decide_cadence
     from retrain.conditions import parse_condition
     from retrain.config import RetrainConfig, load_config
-    from retrain.errors import ConfigError, DataError, RegistryError, RetrainError
     from retrain.drift import DriftReport, ReferenceProfile, build_profile, check_drift
+    from retrain.errors import ConfigError, DataError, RegistryError, RetrainError
     from retrain.log import RetrainingRecord
     from retrain.pipeline import run_pipeline
     from retrain.registry import ModelRegistry, VersionRecord
