@@ -673,11 +673,8 @@ def finish(
     evaluated = results.get("evaluate") or {}
     deployed = results.get("deploy") or {}
     signals = check_result.get("signals") or {}
-    trigger = (
-        ctx.trigger
-        if ctx.trigger == "manual"
-        else f"{ctx.trigger}:{decision.get('trigger', 'none')}"
-    )
+    rule = decision.get("trigger") or "none"
+    trigger = ctx.trigger if ctx.trigger == "manual" or rule == "none" else f"{ctx.trigger}:{rule}"
     record = RetrainingRecord(
         retraining_id=ctx.retraining_id,
         trigger=trigger,
