@@ -405,7 +405,9 @@ def status(settings: Settings) -> int:
     for name in ("airflow", "mlflow"):
         entry = record.get(name, {})
         alive = _alive(entry.get("pid"))
-        url = entry.get("url", "")
+        url = entry.get("url") or (
+            settings.airflow_url if name == "airflow" else settings.mlflow_url
+        )
         if name == "airflow":
             health = _health(url) if alive else {}
             detail = ", ".join(f"{k} {v}" for k, v in health.items()) or "not answering"
