@@ -60,8 +60,8 @@ STEPS = (
     **dag_options(CONFIG, __doc__),
     params={
         "reason": Param(
-            "",
-            type="string",
+            None,
+            type=["null", "string"],
             maxLength=500,
             title="Reason",
             description="Why this run is started by hand. Required when force is on; "

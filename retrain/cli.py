@@ -428,6 +428,24 @@ def _cmd_log(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_config_commands(sub: Any) -> None:
+    """``retrain config validate`` and ``retrain config reference``."""
+    config = sub.add_parser("config", help="Config file commands.")
+    config_sub = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
+    validate = config_sub.add_parser("validate", help="Report every problem in a config file.")
+    validate.set_defaults(handler=_cmd_config_validate)
+    validate.add_argument(
+        "path", nargs="?", help="config file (default: $RETRAIN_CONFIG or config/retraining.yaml)"
+    )
+    validate.add_argument("--config", "-c", help=argparse.SUPPRESS)
+    validate.add_argument("--json", action="store_true", help="print JSON")
+    reference = config_sub.add_parser(
+        "reference", help="Print the configuration reference (every key, default, meaning)."
+    )
+    reference.set_defaults(handler=_cmd_config_reference)
+    reference.add_argument("--json", action="store_true", help="print JSON rows")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(
@@ -513,20 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
     log.add_argument("--id", help="show one record (full, from its JSON artifact)")
     check.add_argument("--as-of", help="ISO-8601 time for live signals (default: now)")
 
-    config = sub.add_parser("config", help="Config file commands.")
-    config_sub = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
-    validate = config_sub.add_parser("validate", help="Report every problem in a config file.")
-    validate.set_defaults(handler=_cmd_config_validate)
-    validate.add_argument(
-        "path", nargs="?", help="config file (default: $RETRAIN_CONFIG or config/retraining.yaml)"
-    )
-    validate.add_argument("--config", "-c", help=argparse.SUPPRESS)
-    validate.add_argument("--json", action="store_true", help="print JSON")
-    reference = config_sub.add_parser(
-        "reference", help="Print the configuration reference (every key, default, meaning)."
-    )
-    reference.set_defaults(handler=_cmd_config_reference)
-    reference.add_argument("--json", action="store_true", help="print JSON rows")
+    _add_config_commands(sub)
     return parser
 
 

@@ -19,6 +19,7 @@ from retrain.config import ParquetSource, RetrainConfig, SqlSource
 from retrain.errors import DataError
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     import pyarrow as pa
     import pyarrow.dataset as ds
@@ -188,14 +189,79 @@ def _read_sql(
 
 
 def content_hash(table: pa.Table) -> str:
-    """A deterministic SHA-256 of the table's rows (column order and row order normalised)."""
+    """A deterministic SHA-256 of the table's rows (column order and row order normalised).
+
+    The digest is that of the rows sorted by every column (name order, stable, missing last)
+    and hashed with :func:`pandas.util.hash_pandas_object`. Row hashes depend on the row's
+    values only, so the rows are hashed once in their own order and the hashes are permuted;
+    the sort permutation is found column by column, only among rows still tied (:func:`_row_order`).
+    """
     import pandas as pd
 
     frame = table.select(sorted(table.column_names)).to_pandas()
-    frame = frame.sort_values(list(frame.columns), kind="stable", ignore_index=True)
     digest = hashlib.sha256(json.dumps(list(frame.columns)).encode())
-    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    digest.update(hashes[_row_order(frame)].tobytes())
     return digest.hexdigest()
+
+
+def _sort_key(series: pd.Series) -> np.ndarray:
+    """Values ordering (and tying) exactly as ``sort_values`` orders the column, missing last.
+
+    pandas sorts each key by its ``Categorical(values, ordered=True)`` codes with missing values
+    last. Plain numeric columns and datetimes without NaT order the same by their raw values
+    (numpy sorts NaN last and ties NaNs); everything else goes through those codes.
+    """
+    import numpy as np
+    import pandas as pd
+
+    dtype = series.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
+        return series.to_numpy()
+    is_time = isinstance(dtype, pd.DatetimeTZDtype) or (
+        isinstance(dtype, np.dtype) and dtype.kind in "mM"
+    )
+    if is_time and not series.isna().any():
+        return np.asarray(series.array.asi8)
+    categorical = pd.Categorical(series.array, ordered=True)
+    codes = categorical.codes.astype(np.int64)
+    codes[codes == -1] = len(categorical.categories)
+    return codes
+
+
+def _row_order(frame: pd.DataFrame) -> np.ndarray:
+    """The permutation of ``frame.sort_values(list(frame.columns), kind="stable")``.
+
+    The first column is sorted stably; each further column only re-sorts the runs of rows still
+    tied on every earlier column, and stops once no ties are left (usually after a few columns).
+    """
+    import numpy as np
+
+    n = len(frame)
+    order = np.arange(n)
+    active = np.arange(n)  # positions (in ``order``) inside a run of tied rows
+    runs = np.zeros(n, dtype=np.int64)  # run id of each active position, increasing
+    for name in frame.columns:
+        if active.size == 0:
+            break
+        rows = order[active]
+        values = _sort_key(frame[name])[rows]
+        within = np.lexsort((values, runs))  # stable; runs are contiguous, so each stays put
+        order[active] = rows[within]
+        values, runs = values[within], runs[within]
+        same = runs[1:] == runs[:-1]
+        if values.dtype.kind == "f":
+            same &= (values[1:] == values[:-1]) | (np.isnan(values[1:]) & np.isnan(values[:-1]))
+        else:
+            same &= values[1:] == values[:-1]
+        tied = np.zeros(active.size, dtype=bool)
+        tied[1:] |= same
+        tied[:-1] |= same
+        starts = np.ones(active.size, dtype=np.int64)
+        starts[1:] = ~same
+        runs = np.cumsum(starts)[tied]
+        active = active[tied]
+    return order
 
 
 def _time_range(table: pa.Table, column: str) -> tuple[datetime | None, datetime | None]:

@@ -128,10 +128,11 @@ def score_model(
     import numpy as np
 
     inputs = frame[features]
-    y_pred = np.asarray(model.predict(inputs))
+    estimator, ready = _final_step(model, inputs)
+    y_pred = np.asarray(estimator.predict(ready))
     y_score = None
     if hasattr(model, "predict_proba"):
-        proba = np.asarray(model.predict_proba(inputs))
+        proba = np.asarray(estimator.predict_proba(ready))
         order = [
             list(model.classes_).index(label) if label in model.classes_ else None
             for label in labels
@@ -143,6 +144,20 @@ def score_model(
         frame[target].to_numpy(), y_pred, y_score, labels=labels, average=average
     )
     return scores, y_pred
+
+
+def _final_step(model: Any, inputs: pd.DataFrame) -> tuple[Any, Any]:
+    """``(final estimator, its input)``: a scikit-learn ``Pipeline``'s transformers run once.
+
+    ``Pipeline.predict`` and ``Pipeline.predict_proba`` each run every transformer and then the
+    final estimator; scoring needs both, so the transformed input is computed once and handed to
+    the final estimator twice (same result, one preprocessing pass less). Other models as is.
+    """
+    from sklearn.pipeline import Pipeline
+
+    if type(model) is Pipeline and len(model.steps) > 1:
+        return model.steps[-1][1], model[:-1].transform(inputs)
+    return model, inputs
 
 
 def gate(

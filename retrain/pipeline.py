@@ -241,6 +241,19 @@ def check(config: RetrainConfig, ctx: RunContext, *, sql_url: str | None = None)
     if proceed and not manual and not decision.bootstrap and not new:
         proceed = False
         why = ["no new rows since the production model's training data: nothing to learn"]
+    days = ctx.window_days or config.data.training_window_days
+    if proceed and not manual and days:
+        from datetime import timedelta
+
+        from retrain.data import read_source
+
+        start = ctx.as_of_time - timedelta(days=days)
+        if read_source(config, start=start, end=ctx.as_of_time, sql_url=sql_url).num_rows == 0:
+            proceed = False
+            why = [
+                f"no rows in the {days}-day training window ending {ctx.as_of}: stale data, "
+                "nothing to train on"
+            ]
     if not proceed and why == ["no rule fired"]:
         why = [
             "no rule fired: "

@@ -1393,8 +1393,10 @@ def _save_model(
     client and run instead of the process-global tracking URI and active run.
     """
     import mlflow
-    import skops.io
     from mlflow.models import Model, infer_signature
+
+    with _quiet_mlflow():  # importing skops probes every loaded module (Airflow shims warn)
+        import skops.io
 
     try:
         predictions = model.predict(example)

@@ -133,7 +133,10 @@ def time_split(
     frame: pd.DataFrame, time_column: str, holdout_fraction: float
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split into (older rows, newest ``holdout_fraction`` of rows) by event time."""
-    ordered = frame.sort_values(time_column, kind="stable", ignore_index=True)
+    if frame[time_column].is_monotonic_increasing:  # extract writes it sorted: no sorted copy
+        ordered = frame.reset_index(drop=True)
+    else:
+        ordered = frame.sort_values(time_column, kind="stable", ignore_index=True)
     n_holdout = max(1, round(len(ordered) * holdout_fraction))
     return ordered.iloc[:-n_holdout], ordered.iloc[-n_holdout:]
 

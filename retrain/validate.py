@@ -167,7 +167,7 @@ class _Checker:
     def duplicates(self, present: set[str]) -> None:
         if not len(self.frame):
             return
-        count = int(self.frame[sorted(present)].duplicated().sum())
+        count = _duplicate_count(self.frame[sorted(present)])
         share = count / len(self.frame)
         limit = self.config.data.validation.max_duplicate_share
         if share > limit:
@@ -175,6 +175,32 @@ class _Checker:
                 f"rows: {count} duplicate rows ({share:.1%}) exceed max_duplicate_share {limit:.1%}"
             )
         self.checks.append(f"duplicate share <= {limit:.1%}")
+
+
+def _duplicate_count(frame: pd.DataFrame) -> int:
+    """``frame.duplicated().sum()``, without comparing every row of every column.
+
+    Equal rows have equal :func:`pandas.util.hash_pandas_object` hashes over the columns whose
+    hash depends on the value alone (numbers with -0.0 and NaN canonicalised, booleans, times,
+    strings), so only rows sharing a hash with another row can be duplicates; ``duplicated()``
+    runs on those candidates only. Without such columns it runs on the whole frame.
+    """
+    import numpy as np
+    import pandas as pd
+
+    def hashable(dtype: object) -> bool:
+        if isinstance(dtype, np.dtype):
+            return dtype.kind in "biufmM"
+        return isinstance(dtype, pd.StringDtype | pd.DatetimeTZDtype)
+
+    keys = [c for c in frame.columns if hashable(frame[c].dtype)]
+    if not keys:
+        return int(frame.duplicated().sum())
+    hashes = pd.Series(pd.util.hash_pandas_object(frame[keys], index=False).to_numpy())
+    candidates = hashes.duplicated(keep=False).to_numpy()
+    if not candidates.any():
+        return 0
+    return int(frame[candidates].duplicated().sum())
 
 
 def check_frame(

@@ -296,7 +296,7 @@ class Demo:
         console.print(
             f"\nState is in {self.root} (re-running `make demo` starts clean).\n"
             f"MLflow UI (running now until the demo exits): {mlflow_url}\n"
-            "Open both UIs on this state: [bold]make airflow DEMO_STATE=1[/] "
+            "Open both UIs on this state: [bold]make airflow[/] "
             "(Airflow at http://127.0.0.1:8080, MLflow at http://127.0.0.1:5000)\n"
             "CLI on this state: RETRAIN_CONFIG=config/demo.yaml "
             f"RETRAIN_TRACKING_URI=<mlflow url> .venv/bin/retrain status | history | log"
@@ -343,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         demo.drift_weeks()
         demo.rollback()
         demo.summary(server.url)
+        local_runner.pause("retrain_pipeline")  # `make airflow` must not start a weekly run
     finally:
         server.stop()
     story.say(f"[bold green]Demo complete[/] in {time.monotonic() - story.started:.0f}s")

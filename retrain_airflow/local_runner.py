@@ -20,7 +20,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["asset_events", "get_dag", "migrate", "run_dag", "states", "unpause", "xcom"]
+__all__ = [
+    "asset_events",
+    "get_dag",
+    "migrate",
+    "pause",
+    "run_dag",
+    "states",
+    "unpause",
+    "xcom",
+]
 
 
 def _airflow(*args: str) -> None:
@@ -62,15 +71,20 @@ def get_dag(dag_id: str, dags_folder: str | Path | None = None) -> Any:
     return dag
 
 
-def unpause(dag_id: str) -> None:
+def unpause(dag_id: str, *, paused: bool = False) -> None:
     """Asset events are queued only for unpaused consumer DAGs."""
     from airflow.models.dag import DagModel
     from airflow.utils.session import create_session
 
     with create_session() as session:
         session.execute(
-            DagModel.__table__.update().where(DagModel.dag_id == dag_id).values(is_paused=False)
+            DagModel.__table__.update().where(DagModel.dag_id == dag_id).values(is_paused=paused)
         )
+
+
+def pause(dag_id: str) -> None:
+    """Pause a DAG again (the scheduler then starts no run of it)."""
+    unpause(dag_id, paused=True)
 
 
 def _queued_events(session: Any, dag_id: str) -> list[Any]:

@@ -240,3 +240,22 @@ class TestIdempotentSteps:
         rec2 = pipeline.finish(config, ctx, {"deploy": second})
         assert rec1["retraining_id"] == rec2["retraining_id"]
         assert len(records(config)) == 1
+
+
+class TestStaleData:
+    def test_scheduled_run_skips_when_the_training_window_is_empty(
+        self, make_config: Callable[..., RetrainConfig], stream: Path, tmp_path: Path
+    ) -> None:
+        config = churn(
+            make_config,
+            stream,
+            tmp_path / "work",
+            triggers={"cooldown_hours": 0},
+            cadence={"monthly_days": 7},
+        )
+        first = pipeline.run_pipeline(config, trigger="manual", as_of=SPEC.start + 4 * WEEK)
+        assert first["status"] == "deployed"
+        late = pipeline.run_pipeline(config, trigger="scheduled", as_of=SPEC.start + 30 * WEEK)
+        assert late["status"] == "skipped"
+        assert "no rows in the 21-day training window" in late["notes"]
+        assert "stale data" in late["notes"]
