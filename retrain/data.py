@@ -229,6 +229,28 @@ def _sort_key(series: pd.Series) -> np.ndarray:
     return codes
 
 
+def _sort_within(values: np.ndarray, runs: np.ndarray) -> np.ndarray:
+    """The stable ``np.lexsort((values, runs))`` for non-decreasing, non-negative ``runs``.
+
+    Small integer keys are folded into one ``runs * span + value`` key (one stable argsort
+    instead of two); a single run needs no ``runs`` key.
+    """
+    import numpy as np
+
+    last_run = int(runs[-1])
+    if values.dtype.kind in "biu":
+        lo, hi = int(values.min()), int(values.max())
+        span = hi - lo + 1
+        if lo > -(2**62) and hi < 2**62 and (last_run + 1) * span < 2**62:
+            key = values.astype(np.int64) - lo
+            if last_run:
+                key += runs * span
+            return np.argsort(key, kind="stable")
+    if last_run == 0:
+        return np.argsort(values, kind="stable")
+    return np.lexsort((values, runs))
+
+
 def _row_order(frame: pd.DataFrame) -> np.ndarray:
     """The permutation of ``frame.sort_values(list(frame.columns), kind="stable")``.
 
@@ -240,13 +262,13 @@ def _row_order(frame: pd.DataFrame) -> np.ndarray:
     n = len(frame)
     order = np.arange(n)
     active = np.arange(n)  # positions (in ``order``) inside a run of tied rows
-    runs = np.zeros(n, dtype=np.int64)  # run id of each active position, increasing
+    runs = np.zeros(n, dtype=np.int64)  # run id of each active position, non-decreasing
     for name in frame.columns:
         if active.size == 0:
             break
         rows = order[active]
         values = _sort_key(frame[name])[rows]
-        within = np.lexsort((values, runs))  # stable; runs are contiguous, so each stays put
+        within = _sort_within(values, runs)
         order[active] = rows[within]
         values, runs = values[within], runs[within]
         same = runs[1:] == runs[:-1]
@@ -257,7 +279,7 @@ def _row_order(frame: pd.DataFrame) -> np.ndarray:
         tied = np.zeros(active.size, dtype=bool)
         tied[1:] |= same
         tied[:-1] |= same
-        starts = np.ones(active.size, dtype=np.int64)
+        starts = np.zeros(active.size, dtype=np.int64)
         starts[1:] = ~same
         runs = np.cumsum(starts)[tied]
         active = active[tied]

@@ -91,8 +91,7 @@ def compute_metrics(
         "recall": float(recall),
         "f1": float(f1),
     }
-    present = set(map(str, y_true)) if y_score is not None else set()
-    if y_score is not None and len(present) >= 2:
+    if y_score is not None and _two_or_more(y_true):
         if binary:
             metrics["roc_auc"] = float(roc_auc_score(y_true, y_score[:, 1], labels=labels))
         else:
@@ -113,6 +112,20 @@ def compute_metrics(
     }
     matrix = confusion_matrix(y_true, y_pred, labels=labels).tolist()
     return ModelScores(metrics, per_class, matrix, [str(x) for x in labels], len(y_pred))
+
+
+def _two_or_more(values: Any) -> bool:
+    """Whether ``values`` holds at least two distinct labels (as text, as ROC AUC needs).
+
+    Integer, boolean and text arrays are compared directly (distinct values have distinct text);
+    anything else by its text, value by value.
+    """
+    import numpy as np
+
+    array = np.asarray(values)
+    if array.ndim == 1 and array.dtype.kind in "iubU":
+        return bool(array.size) and bool((array != array[0]).any())
+    return len(set(map(str, values))) >= 2
 
 
 def score_model(

@@ -167,7 +167,7 @@ class _Checker:
     def duplicates(self, present: set[str]) -> None:
         if not len(self.frame):
             return
-        count = _duplicate_count(self.frame[sorted(present)])
+        count = _duplicate_count(self.frame, sorted(present))
         share = count / len(self.frame)
         limit = self.config.data.validation.max_duplicate_share
         if share > limit:
@@ -177,13 +177,13 @@ class _Checker:
         self.checks.append(f"duplicate share <= {limit:.1%}")
 
 
-def _duplicate_count(frame: pd.DataFrame) -> int:
-    """``frame.duplicated().sum()``, without comparing every row of every column.
+def _duplicate_count(frame: pd.DataFrame, columns: list[str]) -> int:
+    """``frame[columns].duplicated().sum()``, without comparing every row of every column.
 
-    Equal rows have equal :func:`pandas.util.hash_pandas_object` hashes over the columns whose
+    Equal rows have equal :func:`pandas.util.hash_pandas_object` hashes in every column whose
     hash depends on the value alone (numbers with -0.0 and NaN canonicalised, booleans, times,
-    strings), so only rows sharing a hash with another row can be duplicates; ``duplicated()``
-    runs on those candidates only. Without such columns it runs on the whole frame.
+    strings), so only rows sharing their combined hash with another row can be duplicates, and
+    ``duplicated()`` runs on those candidates only (without such columns: on every row).
     """
     import numpy as np
     import pandas as pd
@@ -193,14 +193,17 @@ def _duplicate_count(frame: pd.DataFrame) -> int:
             return dtype.kind in "biufmM"
         return isinstance(dtype, pd.StringDtype | pd.DatetimeTZDtype)
 
-    keys = [c for c in frame.columns if hashable(frame[c].dtype)]
-    if not keys:
-        return int(frame.duplicated().sum())
-    hashes = pd.Series(pd.util.hash_pandas_object(frame[keys], index=False).to_numpy())
-    candidates = hashes.duplicated(keep=False).to_numpy()
+    combined = None
+    for column in columns:
+        if hashable(frame[column].dtype):
+            hashes = pd.util.hash_pandas_object(frame[column], index=False).to_numpy()
+            combined = hashes if combined is None else combined * np.uint64(1_000_003) ^ hashes
+    if combined is None:
+        return int(frame[columns].duplicated().sum())
+    candidates = pd.Series(combined).duplicated(keep=False).to_numpy()
     if not candidates.any():
         return 0
-    return int(frame[candidates].duplicated().sum())
+    return int(frame.loc[candidates, columns].duplicated().sum())
 
 
 def check_frame(
