@@ -315,7 +315,6 @@ def extract(
     The data goes to ``<out_dir>/data.parquet``; re-running with the same inputs rewrites the
     same file with the same data version.
     """
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     as_of = to_utc(as_of) or datetime.now(UTC)
@@ -323,23 +322,22 @@ def extract(
     start = as_of - timedelta(days=days) if days else None
     table = read_source(config, start=start, end=as_of, sql_url=sql_url)
     time_col = config.data.source.event_time_column
-    table = table.sort_by([(time_col, "ascending")])
+    table = _sort_by_time(table, time_col)
     first, last = _time_range(table, time_col)
     watermark = to_utc(watermark)
-    if watermark is None or table.num_rows == 0:
-        new = table.num_rows
-    else:
-        column = table.column(time_col)
-        new = int(pc.sum(pc.greater(column, pa_scalar_like(watermark, column.type))).as_py() or 0)
+    new = _count_after(table, time_col, watermark)
     digest = content_hash(table)
     version = f"{(last or as_of):%Y-%m-%d}_{table.num_rows}rows_{digest[:12]}"
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "data.parquet"
     pq.write_table(table, path)
+    rows, names = table.num_rows, table.column_names
+    del table
+    release_arrow_memory()
     return ExtractResult(
         path=str(path),
-        rows=table.num_rows,
+        rows=rows,
         new_samples=new,
         data_version=version,
         content_hash=digest,
@@ -348,8 +346,30 @@ def extract(
         first_event=first.isoformat() if first else None,
         last_event=last.isoformat() if last else None,
         watermark=watermark.isoformat() if watermark else None,
-        columns=table.column_names,
+        columns=names,
     )
+
+
+def _sort_by_time(table: pa.Table, column: str) -> pa.Table:
+    """``table.sort_by(column)``; a table already in that order (the usual case) as is."""
+    import pyarrow.compute as pc
+
+    values = table.column(column)
+    if values.null_count == 0 and (
+        table.num_rows < 2 or pc.all(pc.less_equal(values[:-1], values[1:])).as_py()
+    ):
+        return table
+    return table.sort_by([(column, "ascending")])
+
+
+def _count_after(table: pa.Table, column: str, watermark: datetime | None) -> int:
+    """Rows with ``column > watermark`` (every row without a watermark)."""
+    import pyarrow.compute as pc
+
+    if watermark is None or table.num_rows == 0:
+        return int(table.num_rows)
+    values = table.column(column)
+    return int(pc.sum(pc.greater(values, pa_scalar_like(watermark, values.type))).as_py() or 0)
 
 
 def pa_scalar_like(value: datetime, type_: pa.DataType) -> pa.Scalar:
@@ -365,6 +385,20 @@ def read_frame(path: str | Path, columns: list[str] | None = None) -> pd.DataFra
     import pandas as pd
 
     try:
-        return pd.read_parquet(path, columns=columns)
+        frame = pd.read_parquet(path, columns=columns)
     except FileNotFoundError:
         raise DataError([f"file not found: {path}"]) from None
+    release_arrow_memory()
+    return frame
+
+
+def release_arrow_memory() -> None:
+    """Return memory that pyarrow's allocator keeps after reading or writing to the OS.
+
+    Decoding a parquet file leaves freed buffers (several times the data) in pyarrow's pool;
+    numpy and scikit-learn allocate elsewhere and cannot reuse them, so without this they stay
+    resident through the fit that follows.
+    """
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
