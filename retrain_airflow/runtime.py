@@ -17,7 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from retrain.errors import ConfigError, DataError
 
-__all__ = ["ERROR_KEY", "as_of", "asset_trigger", "run_options", "step"]
+__all__ = ["ERROR_KEY", "as_of", "asset_trigger", "finish_run", "run_options", "sql_url", "step"]
 
 ERROR_KEY = "retrain_error"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -119,11 +119,6 @@ def run_options(context: Mapping[str, Any]) -> dict[str, Any]:
         "window_days": params.get("window_days"),
         "trigger_reasons": reasons,
     }
-
-
-def xcom_or_none(context: Mapping[str, Any], task_id: str, key: str = "return_value") -> Any:
-    """A task's XCom in this run, or ``None`` when it was skipped or failed before pushing."""
-    return context["ti"].xcom_pull(task_ids=task_id, key=key)
 
 
 def finish_run(config: Any, context: Mapping[str, Any], steps: tuple[str, ...]) -> dict[str, Any]:
