@@ -11,27 +11,36 @@ parquet file holds ``4 + repeat`` weeks of ``rows / 4`` rows each; the pipeline 
 fits on the oldest 80% of them (the newest 20% are the holdout).
 
 Without ``--url`` a throw-away MLflow server (SQLite, local artifacts) is started in the work
-directory and stopped at the end. Per size, every measurement runs in a fresh child process:
+directory and stopped at the end. The config is the defaults plus the window, ``cooldown_hours:
+0`` and ``ab_test.alpha: 0.001`` (so that a tie between two models trained on the same
+distribution is never "significantly worse" by chance: every steady run takes the full path,
+register and promote). Per size, every measurement runs in a fresh child process:
 
 * ``pipeline`` (bootstrap): ``run_pipeline(config, trigger="manual", as_of=week 4)``: no
-  production model yet, so no production scoring and no A/B test.
-* ``pipeline`` (steady state), ``repeat`` times, one week later each: a production model exists,
-  so ``check`` scores it on the week of new rows and checks drift against its profile, and
-  ``evaluate``/``compare`` score both models on the holdout; the candidate is registered and
-  promoted. These are the runs the goals are judged on (medians).
-* ``bare-pipeline``: read the same window, split it the same way, then time
-  ``build_pipeline(config).fit(train)`` (the same scikit-learn Pipeline, preprocessing included)
-  and ``.predict(holdout)``.
-* ``bare-estimator``: the same, but preprocessing is done untimed first and only the
-  ``HistGradientBoostingClassifier`` (same parameters) is timed on the ready numeric matrix.
+  production model yet, so no production scoring and no A/B test. Shown, not judged.
+* ``repeat`` rounds, one week later each, of three adjacent children (same machine load):
+  ``bare-estimator``, ``pipeline`` (steady state) and ``bare-pipeline``. In the steady state a
+  production model exists, so ``check`` scores it on the week of new rows and checks drift
+  against its profile, ``evaluate``/``compare`` score both models on the holdout, and the
+  candidate is registered and promoted. The goals are judged on the medians of these runs.
+* ``bare-estimator``: read the same window, split it the same way (``time_split``), run the
+  config's preprocessing untimed, then time ``HistGradientBoostingClassifier(same params).fit``
+  on the ready numeric matrix and ``.predict`` on the holdout: the honest "bare" baseline.
+* ``bare-pipeline``: the same, but timing ``build_pipeline(config).fit/predict`` (the same
+  scikit-learn Pipeline as the run, preprocessing included).
 
-In the pipeline child, ``sklearn.pipeline.Pipeline.fit``/``predict``/``predict_proba`` are wrapped
-with timers (measurement only) and the progress callback marks the step boundaries. Overhead is
-reported two ways: ``total - fit - every predict/predict_proba inside the run`` (what the run
-spends outside the model) and ``total - bare estimator fit - bare predict`` (the run next to the
-data scientist's two lines). Peak RSS is the child's ``ru_maxrss`` (``os.wait4``), next to the
-in-memory size of the extracted training window (pandas ``memory_usage(deep=True)``).
-``--profile`` also writes a cProfile of each steady-state run and prints its top functions.
+In the pipeline child, scikit-learn ``Pipeline.fit/predict/predict_proba/transform`` and the
+estimator's ``fit/predict/predict_proba`` are wrapped with timers (measurement only; outermost
+calls count) and the progress callback marks the step boundaries. "Model" time is every fit and
+prediction inside the run, preprocessing included (``fit_seconds`` of the train step is the
+``Pipeline.fit``); the overhead is everything else. Also shown: the overhead with preprocessing
+counted as overhead, and the run next to the adjacent bare estimator.
+
+Memory: the peak RSS of the run is ``VmHWM`` of the pipeline child (reset after the imports and
+at every step boundary, so each step's peak is shown too); the bare children's peak is their
+``ru_maxrss`` (``os.wait4``). Both are compared with the in-memory size of the extracted training
+window (pandas ``memory_usage(deep=True)``). ``--profile`` writes a cProfile of each steady-state
+run (it slows Python-heavy code down: use it to attribute, not to time) and prints the top calls.
 """
 
 from __future__ import annotations

@@ -490,6 +490,54 @@ def _new_entry_id() -> str:
     return f"{stamp:%Y%m%dT%H%M%S.%f}Z.{secrets.token_hex(4)}"
 
 
+class _ModelCache:
+    """Fitted models loaded in this process, by artifact location (immutable once logged).
+
+    One retraining loads the production model for the signals and again for the evaluation,
+    and registers a candidate that is checked, fingerprinted and promoted: each is downloaded
+    and deserialised once. ``verified`` remembers a successful load-and-predict check for
+    :data:`VERIFIED_FOR_SECONDS`; a rollback always checks again.
+    """
+
+    size = 4
+    lock = threading.Lock()
+    models: dict[tuple[str, str], Any] = {}
+    verified: dict[tuple[str, str], float] = {}
+
+    @classmethod
+    def get(cls, key: tuple[str, str]) -> Any | None:
+        with cls.lock:
+            model = cls.models.pop(key, None)
+            if model is not None:
+                cls.models[key] = model  # most recently used last
+            return model
+
+    @classmethod
+    def put(cls, key: tuple[str, str], model: Any, *, verified: bool = False) -> None:
+        with cls.lock:
+            cls.models.pop(key, None)
+            cls.models[key] = model
+            while len(cls.models) > cls.size:
+                cls.models.pop(next(iter(cls.models)))
+            if verified:
+                cls.verified[key] = time.monotonic()
+
+    @classmethod
+    def is_verified(cls, key: tuple[str, str]) -> bool:
+        with cls.lock:
+            checked = cls.verified.get(key)
+        return checked is not None and time.monotonic() - checked < VERIFIED_FOR_SECONDS
+
+    @classmethod
+    def clear(cls) -> None:
+        with cls.lock:
+            cls.models.clear()
+            cls.verified.clear()
+
+
+VERIFIED_FOR_SECONDS: Final = 600.0
+
+
 class ModelRegistry:
     """The registered model ``config.model.name`` on ``config.registry.tracking_uri``."""
 
@@ -675,11 +723,23 @@ class ModelRegistry:
         import mlflow
 
         with self._calls(f"loading {self.name!r} {version_or_alias}"):
-            version = self._resolve(version_or_alias)
+            mv = self._mv(self._resolve(version_or_alias))
+            key = self._cache_key(mv)
+            cached = _ModelCache.get(key)
+            if cached is not None:
+                return cached
             with tempfile.TemporaryDirectory(prefix="retrain-model-") as tmp:
-                local = self._download(version, tmp)
+                local = self._download(int(mv.version), tmp, mv)
                 with _quiet_mlflow():
-                    return mlflow.sklearn.load_model(local)
+                    model = mlflow.sklearn.load_model(local)
+            _ModelCache.put(key, model)
+            return model
+
+    def _cache_key(self, mv: ModelVersion) -> tuple[str, str]:
+        """Where a version's artifacts live (unique per logged model), for :class:`_ModelCache`."""
+        tags = mv.tags or {}
+        where = tags.get("retrain.artifact_uri") or f"{mv.source}#{mv.creation_timestamp}"
+        return (self.tracking_uri, where)
 
     def reference_profile(self, version: int | str) -> dict[str, Any] | None:
         """The drift reference profile stored with a version, or ``None`` if it has none."""
@@ -720,11 +780,22 @@ class ModelRegistry:
         )
         return path
 
-    def _check_loads(self, version: int, what: str, mv: ModelVersion | None = None) -> None:
-        """Download a version, load it and predict on its input example; raise if any step fails."""
+    def _check_loads(
+        self, version: int, what: str, mv: ModelVersion | None = None, *, fresh: bool = False
+    ) -> None:
+        """Download a version, load it and predict on its input example; raise if any step fails.
+
+        A check that passed in this process less than :data:`VERIFIED_FOR_SECONDS` ago (the
+        registration's own check) counts, unless ``fresh``.
+        """
+        mv = mv or self._mv(version)
+        key = self._cache_key(mv)
+        if not fresh and _ModelCache.is_verified(key):
+            return
         with tempfile.TemporaryDirectory(prefix="retrain-check-") as tmp:
             local = self._download(version, tmp, mv)
-            _load_and_predict(local, what)
+            model = _load_and_predict(local, what)
+        _ModelCache.put(key, model, verified=True)
 
     # --- registration ------------------------------------------------------------------------
 
@@ -878,7 +949,8 @@ class ModelRegistry:
             local = mlflow.artifacts.download_artifacts(
                 artifact_uri=artifact_uri, dst_path=tmp, tracking_uri=self.tracking_uri
             )
-            _load_and_predict(local, what)
+            model = _load_and_predict(local, what)
+        _ModelCache.put((self.tracking_uri, artifact_uri), model, verified=True)
 
     def _experiment(self, name: str) -> str:
         """Id of experiment ``name``, created if missing."""
@@ -1036,7 +1108,9 @@ class ModelRegistry:
             target = self._rollback_target(current, to_version)
             mv = self._mv(target)
             self._check_transition(self._info(mv, aliases), "production", "rollback")
-            self._check_loads(target, f"rollback target version {target} of {self.name!r}", mv=mv)
+            self._check_loads(
+                target, f"rollback target version {target} of {self.name!r}", mv=mv, fresh=True
+            )
             entry = self._plan_alias(
                 rm,
                 target,
@@ -1284,7 +1358,7 @@ class ModelRegistry:
             target = production.to_version if production else None
             if target is not None and aliases.get("production") != target:
                 try:
-                    self._check_loads(target, f"version {target} of {self.name!r}")
+                    self._check_loads(target, f"version {target} of {self.name!r}", fresh=True)
                 except RegistryError as exc:
                     logger.error("not completing audit entry %s: %s", entry.id, exc)
                     self._finish_entry(entry, "failed")
@@ -1358,8 +1432,9 @@ def _quiet_mlflow() -> Iterator[None]:
         yield
 
 
-def _load_and_predict(local: str, what: str) -> None:
-    """Load an MLflow sklearn model directory and predict on its stored input example."""
+def _load_and_predict(local: str, what: str) -> Any:
+    """Load an MLflow sklearn model directory, predict on its stored input example and return
+    the loaded model."""
     import mlflow
     from mlflow.models import Model
 
@@ -1374,6 +1449,7 @@ def _load_and_predict(local: str, what: str) -> None:
             raise ValueError(f"{len(predictions)} predictions for {len(example)} example rows")
     except Exception as exc:
         raise RegistryError(f"{what} failed its load check: {type(exc).__name__}: {exc}") from exc
+    return model
 
 
 def _save_model(

@@ -790,6 +790,44 @@ class TestQueries:
 
         assert len(model.predict(example)) == len(example)
 
+    def test_a_version_is_downloaded_once_per_process(
+        self, fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        version = fleet.register()  # its load check leaves the loaded model in the cache
+        downloads: list[int] = []
+        download = ModelRegistry._download
+
+        def counting(self: ModelRegistry, number: int, *args: Any, **kwargs: Any) -> str:
+            downloads.append(number)
+            return download(self, number, *args, **kwargs)
+
+        monkeypatch.setattr(ModelRegistry, "_download", counting)
+
+        first = fleet.registry.load_model(version)
+        fleet.registry.promote(version, "canary", reason="canary checks")
+        fleet.registry.promote(version, "production", reason="checked at registration")
+
+        assert fleet.registry.load_model("production") is first
+        assert downloads == []
+
+    def test_a_rollback_checks_its_target_again_even_when_recently_verified(
+        self, fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        first = fleet.to_production()
+        fleet.to_production()
+        downloads: list[int] = []
+        download = ModelRegistry._download
+
+        def counting(self: ModelRegistry, number: int, *args: Any, **kwargs: Any) -> str:
+            downloads.append(number)
+            return download(self, number, *args, **kwargs)
+
+        monkeypatch.setattr(ModelRegistry, "_download", counting)
+
+        fleet.registry.rollback(reason="operator")
+
+        assert downloads == [first]
+
 
 # --- errors --------------------------------------------------------------------------------------
 
