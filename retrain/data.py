@@ -182,10 +182,17 @@ def _read_sql(
         raise DataError(
             [f"event time column {time_col!r} not found in SQL result"], source="data.source"
         )
-    frame[time_col] = pd.to_datetime(frame[time_col], utc=True)
-    return pa.Table.from_pandas(
+    # naive UTC into arrow, then tagged UTC: pyarrow's conversion of a tz-aware column goes
+    # through ``Series.values``, which pandas 3.1 deprecates
+    frame[time_col] = pd.to_datetime(frame[time_col], utc=True).dt.tz_convert(None)
+    table = pa.Table.from_pandas(
         frame[[c for c in wanted if c in frame.columns]], preserve_index=False
     )
+    if time_col not in table.column_names:
+        return table
+    index = table.schema.get_field_index(time_col)
+    unit = table.schema.field(index).type.unit
+    return table.set_column(index, time_col, table.column(index).cast(pa.timestamp(unit, tz="UTC")))
 
 
 def content_hash(table: pa.Table) -> str:

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from retrain.data import extract, read_frame
@@ -90,6 +91,7 @@ class TestExtractSql:
     def test_sqlite_table_with_time_filter(self, tmp_path: Path) -> None:
         db = tmp_path / "events.db"
         frame = pd.concat([generate_week(SPEC, 0), generate_week(SPEC, 1)])
+        first = frame["event_time"].min()
         frame["event_time"] = frame["event_time"].dt.tz_convert(None).astype(str)
         with sqlite3.connect(db) as conn:
             frame.to_sql("events", conn, index=False)
@@ -109,6 +111,9 @@ class TestExtractSql:
         )
         assert result.rows == 1000
         assert result.new_samples == 500
+        times = pq.read_table(result.path).column("event_time")
+        assert times.type.tz == "UTC"
+        assert times[0].as_py() == first
 
     def test_conn_id_outside_airflow_is_explained(self, tmp_path: Path) -> None:
         config = churn_config(
