@@ -746,6 +746,20 @@ def _write_entries_in_process(config: dict[str, Any], worker: int, count: int) -
 # --- queries -------------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def downloads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The version numbers :meth:`ModelRegistry._download` fetches, in order."""
+    fetched: list[int] = []
+    download = ModelRegistry._download
+
+    def counting(self: ModelRegistry, number: int, *args: Any, **kwargs: Any) -> str:
+        fetched.append(number)
+        return download(self, number, *args, **kwargs)
+
+    monkeypatch.setattr(ModelRegistry, "_download", counting)
+    return fetched
+
+
 class TestQueries:
     def test_current_versions_by_alias_with_records(self, fleet: Fleet) -> None:
         production = fleet.to_production(watermark="2024-02-01T00:00:00Z")
@@ -791,18 +805,10 @@ class TestQueries:
         assert len(model.predict(example)) == len(example)
 
     def test_a_version_is_downloaded_once_per_process(
-        self, fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+        self, fleet: Fleet, downloads: list[int]
     ) -> None:
         version = fleet.register()  # its load check leaves the loaded model in the cache
-        downloads: list[int] = []
-        download = ModelRegistry._download
-
-        def counting(self: ModelRegistry, number: int, *args: Any, **kwargs: Any) -> str:
-            downloads.append(number)
-            return download(self, number, *args, **kwargs)
-
-        monkeypatch.setattr(ModelRegistry, "_download", counting)
-
+        downloads.clear()
         first = fleet.registry.load_model(version)
         fleet.registry.promote(version, "canary", reason="canary checks")
         fleet.registry.promote(version, "production", reason="checked at registration")
@@ -811,19 +817,11 @@ class TestQueries:
         assert downloads == []
 
     def test_a_rollback_checks_its_target_again_even_when_recently_verified(
-        self, fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+        self, fleet: Fleet, downloads: list[int]
     ) -> None:
         first = fleet.to_production()
         fleet.to_production()
-        downloads: list[int] = []
-        download = ModelRegistry._download
-
-        def counting(self: ModelRegistry, number: int, *args: Any, **kwargs: Any) -> str:
-            downloads.append(number)
-            return download(self, number, *args, **kwargs)
-
-        monkeypatch.setattr(ModelRegistry, "_download", counting)
-
+        downloads.clear()
         fleet.registry.rollback(reason="operator")
 
         assert downloads == [first]
