@@ -850,6 +850,7 @@ class ModelRegistry:
                 run_id=run_id,
                 artifacts=artifacts or {},
                 requirements=list(pip_requirements or pinned_requirements()),
+                pinned_here=not pip_requirements,
             )
             return self._finish_registration(mv, created=True, run_id=run_id)
 
@@ -871,6 +872,7 @@ class ModelRegistry:
         run_id: str | None,
         artifacts: Mapping[str, str | os.PathLike[str]],
         requirements: list[str],
+        pinned_here: bool,
     ) -> ModelVersion:
         from mlflow.entities import LoggedModelOutput, LoggedModelStatus
 
@@ -900,6 +902,7 @@ class ModelRegistry:
                     profile=profile,
                     artifacts=artifacts,
                     requirements=requirements,
+                    pinned_here=pinned_here,
                 )
                 client.log_model_artifacts(logged.model_id, local)
             self._check_artifacts(logged.artifact_location, f"the new model of {rec.retraining_id}")
@@ -1418,6 +1421,29 @@ def _check_example(input_example: Any) -> pd.DataFrame:
 
 
 @contextlib.contextmanager
+def _no_requirement_check() -> Iterator[None]:
+    """Skip mlflow's check of the pip requirements against the installed distributions.
+
+    The check only warns, and its first call in a process scans every installed distribution
+    (0.7 s here, in every Airflow deploy task). Requirements from :func:`pinned_requirements`
+    are read from those same distributions, so it cannot find a mismatch. If mlflow moves the
+    function, the check simply runs.
+    """
+    from mlflow.utils import environment
+
+    name = "warn_dependency_requirement_mismatches"
+    original = getattr(environment, name, None)
+    if original is None:
+        yield
+        return
+    setattr(environment, name, lambda requirements: None)
+    try:
+        yield
+    finally:
+        setattr(environment, name, original)
+
+
+@contextlib.contextmanager
 def _quiet_mlflow() -> Iterator[None]:
     """Hide warnings that are noise here.
 
@@ -1462,11 +1488,13 @@ def _save_model(
     profile: Mapping[str, Any] | None,
     artifacts: Mapping[str, str | os.PathLike[str]],
     requirements: list[str],
+    pinned_here: bool = False,
 ) -> str:
     """Save ``model`` as an MLflow sklearn model (skops) under ``directory``; returns its path.
 
     Equivalent to ``mlflow.sklearn.log_model(name="model", ...)`` but bound to an explicit
-    client and run instead of the process-global tracking URI and active run.
+    client and run instead of the process-global tracking URI and active run. ``pinned_here``:
+    the requirements come from :func:`pinned_requirements` (see :func:`_no_requirement_check`).
     """
     import mlflow
     from mlflow.models import Model, infer_signature
@@ -1495,7 +1523,8 @@ def _save_model(
         shutil.copyfile(source, target)
         extra.append(str(target))
     local = directory / "model"
-    with _quiet_mlflow():
+    skip = _no_requirement_check() if pinned_here else contextlib.nullcontext()
+    with _quiet_mlflow(), skip:
         trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
         mlflow.sklearn.save_model(
             model,

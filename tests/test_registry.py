@@ -176,6 +176,38 @@ class TestRegister:
         assert fleet.registry.current()["staging"].version == second
         assert fleet.registry.get_version(first).status == "archived"
 
+    @pytest.mark.parametrize(("given", "checked"), [(None, []), (["scikit-learn"], [1])])
+    def test_mlflow_checks_only_requirements_not_read_from_this_environment(
+        self,
+        registry: ModelRegistry,
+        fitted: Pipeline,
+        *,
+        example: pd.DataFrame,
+        monkeypatch: pytest.MonkeyPatch,
+        given: list[str] | None,
+        checked: list[int],
+    ) -> None:
+        from mlflow.utils import environment
+
+        calls: list[int] = []
+
+        def spy(requirements: list[str]) -> None:
+            calls.append(1)
+
+        monkeypatch.setattr(environment, "warn_dependency_requirement_mismatches", spy)
+
+        info = registry.register(
+            fitted,
+            input_example=example,
+            record=record(),
+            idempotency_key=uuid.uuid4().hex,
+            pip_requirements=given,
+        )
+
+        assert calls == checked
+        assert info.version >= 1
+        assert environment.warn_dependency_requirement_mismatches is spy  # put back
+
     def test_stores_extra_artifacts_with_the_model(
         self, registry: ModelRegistry, fitted: Pipeline, example: pd.DataFrame, tmp_path: Path
     ) -> None:
