@@ -245,6 +245,36 @@ class TestPipelineStory:
         assert [r.status for r in log_records(config)] == ["deployed", "skipped", "deployed"]
 
 
+class TestPromote:
+    def test_the_canary_goes_to_production_through_the_promote_dag(
+        self, bag: Any, churn_config: Callable[..., RetrainConfig], tmp_path: Path
+    ) -> None:
+        data = tmp_path / "events"
+        write_stream(data, StreamSpec(weeks=3, rows_per_week=1500, drift_week=None))
+        config = churn_config(data, schedule={"retries": 0})
+        run = af.get_dag("retrain_pipeline").test(
+            run_conf={
+                "force": True,
+                "reason": "first model",
+                "target_stage": "canary",
+                "as_of": (SPEC.start + 3 * WEEK).isoformat(),
+            }
+        )
+        assert str(run.state) == "success", af.states(run)
+        assert af.xcom(run, "finish")["status"] == "canary"
+        current = ModelRegistry(config).current()
+        assert current["canary"].version == 1 and "production" not in current
+
+        run = af.get_dag("retrain_promote").test(run_conf={"reason": "canary looked healthy"})
+
+        assert str(run.state) == "success", af.states(run)
+        assert production(config) == 1
+        assert "canary" not in ModelRegistry(config).current()
+        entry = ModelRegistry(config).history()[0]
+        assert (entry.op, entry.alias, entry.to_version) == ("promote", "production", 1)
+        assert entry.reason == "canary looked healthy"
+
+
 class TestInvalidData:
     def test_validation_fails_log_is_written_production_unchanged(
         self, bag: Any, churn_config: Callable[..., RetrainConfig], tmp_path: Path
