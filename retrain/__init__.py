@@ -18,6 +18,7 @@ _EXPORTS: dict[str, str] = {
     "DataError": "retrain.errors",
     "RegistryError": "retrain.errors",
     "RetrainError": "retrain.errors",
+    "UnknownModelError": "retrain.errors",
     "parse_condition": "retrain.conditions",
     "Decision": "retrain.triggers",
     "Signals": "retrain.triggers",
@@ -48,6 +49,7 @@ __all__ = [
     "RetrainingRecord",
     "Signals",
     "TriggerPolicy",
+    "UnknownModelError",
     "VersionRecord",
     "__version__",
     "build_profile",
@@ -63,7 +65,13 @@ if TYPE_CHECKING:
     from retrain.conditions import parse_condition
     from retrain.config import RetrainConfig, load_config
     from retrain.drift import DriftReport, ReferenceProfile, build_profile, check_drift
-    from retrain.errors import ConfigError, DataError, RegistryError, RetrainError
+    from retrain.errors import (
+        ConfigError,
+        DataError,
+        RegistryError,
+        RetrainError,
+        UnknownModelError,
+    )
     from retrain.log import RetrainingRecord
     from retrain.pipeline import run_pipeline
     from retrain.registry import ModelRegistry, VersionRecord

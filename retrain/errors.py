@@ -9,6 +9,7 @@ __all__ = [
     "DataError",
     "RegistryError",
     "RetrainError",
+    "UnknownModelError",
 ]
 
 
@@ -40,3 +41,7 @@ class DataError(RetrainError, ValueError):
 
 class RegistryError(RetrainError):
     """The model registry refused an operation or could not be reached."""
+
+
+class UnknownModelError(RegistryError):
+    """The registered model does not exist on the tracking server (nothing registered yet)."""

@@ -50,7 +50,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from retrain.errors import RegistryError
+from retrain.errors import RegistryError, UnknownModelError
 from retrain.notify import LogNotifier, Notification, NotificationError, Notifier
 from retrain.tracking import client_env
 
@@ -584,7 +584,7 @@ class ModelRegistry:
                 raise
             except RestException as exc:
                 if exc.error_code == "RESOURCE_DOES_NOT_EXIST" and "Registered Model" in str(exc):
-                    raise RegistryError(
+                    raise UnknownModelError(
                         f"{what}: model {self.name!r} is not registered at {self.tracking_uri} "
                         "(no version has been registered yet)"
                     ) from exc

@@ -55,14 +55,12 @@ class LiveSignals:
 
 def production_version(registry: ModelRegistry) -> ModelVersionInfo | None:
     """The version holding ``production``; ``None`` if there is none or no model registered."""
-    from retrain.errors import RegistryError
+    from retrain.errors import UnknownModelError
 
     try:
         return registry.current().get("production")
-    except RegistryError as exc:
-        if "is not registered" in str(exc):
-            return None
-        raise
+    except UnknownModelError:
+        return None
 
 
 def last_triggered_at(log: LogStore) -> datetime | None:

@@ -21,7 +21,7 @@ from mlflow import MlflowClient
 from sklearn.pipeline import Pipeline
 
 from retrain.config import RetrainConfig, parse_config
-from retrain.errors import RegistryError
+from retrain.errors import RegistryError, UnknownModelError
 from retrain.mlflow_server import MlflowServer, free_port
 from retrain.registry import (
     ALIASES,
@@ -937,7 +937,7 @@ class TestErrors:
         assert "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR" not in os.environ
 
     def test_unknown_model_is_named(self, registry: ModelRegistry) -> None:
-        with pytest.raises(RegistryError, match=rf"model '{registry.name}' is not registered"):
+        with pytest.raises(UnknownModelError, match=rf"model '{registry.name}' is not registered"):
             registry.current()
 
     def test_unknown_version_is_named(self, fleet: Fleet) -> None:
