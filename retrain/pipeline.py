@@ -377,13 +377,13 @@ def evaluate_step(
     config: RetrainConfig, ctx: RunContext, trained: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Score candidate and production on the same holdout, apply the gate, write the report."""
-    import joblib
     import pandas as pd
 
     from retrain.data import read_frame
     from retrain.evaluate import evaluation_report_html, gate, score_model
+    from retrain.train import load_trained
 
-    model = joblib.load(trained["model_path"])
+    model = load_trained(trained)
     holdout = read_frame(trained["holdout_path"])
     features, target = config.model.features.all, config.model.target
     from retrain.signals import production_version
@@ -534,13 +534,11 @@ def deploy_step(
     ``deployment.require_approval``, then ``ctx.approval`` from a human) and
     ``deployment.promote_to_production: auto``. Steps already done are skipped.
     """
-    import joblib
-
     from retrain.checklist import evaluate_checklist, require
     from retrain.data import read_frame
     from retrain.deploy import AUTO_APPROVAL, release
     from retrain.registry import VersionRecord
-    from retrain.train import preprocessing_fingerprint
+    from retrain.train import load_trained, preprocessing_fingerprint
 
     say = progress or (lambda step, text: logger.info("%s: %s", step, text))
     registry = _registry(config)
@@ -553,7 +551,7 @@ def deploy_step(
         compared=compared,
     )
     require(evaluate_checklist(evidence), "staging")
-    model = joblib.load(trained["model_path"])
+    model = load_trained(trained)
     example = read_frame(trained["holdout_path"], columns=config.model.features.all).head(10)
     # numeric features as float in the signature: serving may send NaN for a missing value
     example = example.astype({c: "float64" for c in config.model.features.numeric})

@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any, Final
 from retrain.errors import RegistryError, UnknownModelError
 from retrain.notify import LogNotifier, Notification, NotificationError, Notifier
 from retrain.tracking import client_env
+from retrain.train import quiet_skops
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -1451,10 +1452,8 @@ def _quiet_mlflow() -> Iterator[None]:
     resolves function names by probing every loaded module, which makes Airflow's lazy
     deprecated-import shims warn hundreds of times when the registry runs inside a task.
     """
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), quiet_skops():
         warnings.filterwarnings("ignore", message="Operation with range is deprecated")
-        warnings.filterwarnings("ignore", category=FutureWarning, module=r"skops\.")
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"skops\.")
         yield
 
 

@@ -7,16 +7,19 @@ did. The newest ``data.holdout_fraction`` of rows (by event time) is held out fo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import inspect
 import time
+import warnings
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrain.config import RetrainConfig
-from retrain.errors import ConfigError
+from retrain.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,7 +29,10 @@ __all__ = [
     "TrainResult",
     "build_pipeline",
     "load_estimator_class",
+    "load_trained",
     "preprocessing_fingerprint",
+    "quiet_skops",
+    "skops_io",
     "time_split",
     "train",
 ]
@@ -40,6 +46,7 @@ class TrainResult:
 
     model_path: str
     holdout_path: str
+    trusted_types: list[str]
     train_rows: int
     holdout_rows: int
     train_start: str | None
@@ -149,9 +156,11 @@ def _iso(frame: pd.DataFrame, column: str, which: str) -> str | None:
 
 
 def train(config: RetrainConfig, frame: pd.DataFrame, *, out_dir: str | Path) -> TrainResult:
-    """Fit the pipeline on all but the newest slice; write the model and holdout to ``out_dir``."""
-    import joblib
+    """Fit the pipeline on all but the newest slice; write the model and holdout to ``out_dir``.
 
+    The model is written with skops, not pickle; :func:`load_trained` reads it back trusting
+    only the types recorded here (``trusted_types``), so a swapped file cannot run code.
+    """
     time_col = config.data.source.event_time_column
     features = config.model.features.all
     target = config.model.target
@@ -163,14 +172,19 @@ def train(config: RetrainConfig, frame: pd.DataFrame, *, out_dir: str | Path) ->
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model_path = out / "model.joblib"
+    model_path = out / "model.skops"
     holdout_path = out / "holdout.parquet"
-    joblib.dump(pipeline, model_path)
+    sio = skops_io()
+    with quiet_skops():
+        data = sio.dumps(pipeline)
+        trusted = sorted(sio.get_untrusted_types(data=data))
+    model_path.write_bytes(data)
     holdout.to_parquet(holdout_path, index=False)
     estimator = pipeline.named_steps["model"]
     return TrainResult(
         model_path=str(model_path),
         holdout_path=str(holdout_path),
+        trusted_types=trusted,
         train_rows=len(train_part),
         holdout_rows=len(holdout),
         train_start=_iso(train_part, time_col, "min"),
@@ -186,3 +200,35 @@ def train(config: RetrainConfig, frame: pd.DataFrame, *, out_dir: str | Path) ->
         },
         preprocessing_fingerprint=preprocessing_fingerprint(pipeline),
     )
+
+
+def load_trained(trained: Mapping[str, Any]) -> Any:
+    """The model :func:`train` wrote (``trained`` is its result as a dict, e.g. from XCom)."""
+    path = trained["model_path"]
+    sio = skops_io()
+    try:
+        with quiet_skops():
+            return sio.load(path, trusted=list(trained["trusted_types"]))
+    except FileNotFoundError:
+        raise DataError([f"trained model not found: {path}"]) from None
+
+
+def skops_io() -> Any:
+    """``skops.io``, imported under :func:`quiet_skops`."""
+    with quiet_skops():
+        import skops.io
+
+    return skops.io
+
+
+@contextlib.contextmanager
+def quiet_skops() -> Iterator[None]:
+    """Silence the warnings skops triggers without cause.
+
+    skops resolves names by probing every loaded module; inside an Airflow task that makes the
+    lazy deprecated-import shims warn hundreds of times (attributed to skops).
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"skops\.")
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"skops\.")
+        yield

@@ -2,13 +2,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import joblib
 import pandas as pd
 import pytest
 
-from retrain.errors import ConfigError
+from retrain.errors import ConfigError, DataError
 from retrain.synthetic import NUMERIC, StreamSpec, generate_week
-from retrain.train import build_pipeline, preprocessing_fingerprint, time_split, train
+from retrain.train import (
+    build_pipeline,
+    load_trained,
+    preprocessing_fingerprint,
+    skops_io,
+    time_split,
+    train,
+)
 from tests.helpers import churn_config
 
 FRAME = pd.concat(
@@ -77,7 +83,7 @@ class TestTrain:
             result.algorithm == "sklearn.ensemble._hist_gradient_boosting.gradient_boosting."
             "HistGradientBoostingClassifier"
         )
-        model = joblib.load(result.model_path)
+        model = load_trained(result.to_dict())
         holdout = pd.read_parquet(result.holdout_path)
         features = config.model.features.all
         assert (model.predict(holdout[features]) == model.predict(holdout[features])).all()
@@ -85,12 +91,31 @@ class TestTrain:
         assert result.train_end is not None and result.holdout_start is not None
         assert result.train_end <= result.holdout_start
 
+    def test_the_model_file_is_skops_and_loads_only_its_recorded_types(
+        self, tmp_path: Path
+    ) -> None:
+        result = train(churn_config(Path("/u")), FRAME, out_dir=tmp_path).to_dict()
+        assert result["model_path"].endswith(".skops")
+        assert any(t.endswith(".TreePredictor") for t in result["trusted_types"])
+        # a file swapped for one holding another type is refused, not executed
+        Path(result["model_path"]).write_bytes(skops_io().dumps(Swapped()))
+
+        with pytest.raises(Exception, match="Untrusted types"):
+            load_trained(result)
+
+    def test_a_missing_model_file_is_named(self, tmp_path: Path) -> None:
+        result = train(churn_config(Path("/u")), FRAME, out_dir=tmp_path).to_dict()
+        Path(result["model_path"]).unlink()
+
+        with pytest.raises(DataError, match=r"trained model not found: .*model\.skops"):
+            load_trained(result)
+
     def test_training_is_reproducible(self, tmp_path: Path) -> None:
         config = churn_config(Path("/u"))
         a = train(config, FRAME, out_dir=tmp_path / "a")
         b = train(config, FRAME, out_dir=tmp_path / "b")
         holdout = pd.read_parquet(a.holdout_path)
-        pa, pb = joblib.load(a.model_path), joblib.load(b.model_path)
+        pa, pb = load_trained(a.to_dict()), load_trained(b.to_dict())
         features = config.model.features.all
         assert (pa.predict_proba(holdout[features]) == pb.predict_proba(holdout[features])).all()
 
@@ -103,7 +128,7 @@ class TestTrain:
             model={"estimator": {"class": "sklearn.linear_model.LogisticRegression", "params": {}}},
         )
         result = train(config, frame, out_dir=tmp_path)
-        model = joblib.load(result.model_path)
+        model = load_trained(result.to_dict())
         assert len(model.predict(frame[config.model.features.all])) == len(frame)
 
     def test_fingerprint_changes_with_the_data(self, tmp_path: Path) -> None:
@@ -111,3 +136,7 @@ class TestTrain:
         a = train(config, FRAME, out_dir=tmp_path / "a")
         b = train(config, FRAME.iloc[:900], out_dir=tmp_path / "b")
         assert a.preprocessing_fingerprint != b.preprocessing_fingerprint
+
+
+class Swapped:
+    """Not a type the trained model contains."""
