@@ -52,8 +52,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from retrain.errors import RegistryError, UnknownModelError
 from retrain.notify import LogNotifier, Notification, NotificationError, Notifier
+from retrain.serialization import dumps_trusted, quiet_skops
 from retrain.tracking import client_env
-from retrain.train import quiet_skops
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -1498,9 +1498,6 @@ def _save_model(
     import mlflow
     from mlflow.models import Model, infer_signature
 
-    with _quiet_mlflow():  # importing skops probes every loaded module (Airflow shims warn)
-        import skops.io
-
     try:
         predictions = model.predict(example)
     except Exception as exc:
@@ -1524,7 +1521,7 @@ def _save_model(
     local = directory / "model"
     skip = _no_requirement_check() if pinned_here else contextlib.nullcontext()
     with _quiet_mlflow(), skip:
-        trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+        _, trusted = dumps_trusted(model)
         mlflow.sklearn.save_model(
             model,
             str(local),

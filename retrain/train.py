@@ -7,19 +7,18 @@ did. The newest ``data.holdout_fraction`` of rows (by event time) is held out fo
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib
 import inspect
 import time
-import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrain.config import RetrainConfig
 from retrain.errors import ConfigError, DataError
+from retrain.serialization import dumps_trusted, load_trusted
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,8 +30,6 @@ __all__ = [
     "load_estimator_class",
     "load_trained",
     "preprocessing_fingerprint",
-    "quiet_skops",
-    "skops_io",
     "time_split",
     "train",
 ]
@@ -174,10 +171,7 @@ def train(config: RetrainConfig, frame: pd.DataFrame, *, out_dir: str | Path) ->
     out.mkdir(parents=True, exist_ok=True)
     model_path = out / "model.skops"
     holdout_path = out / "holdout.parquet"
-    sio = skops_io()
-    with quiet_skops():
-        data = sio.dumps(pipeline)
-        trusted = sorted(sio.get_untrusted_types(data=data))
+    data, trusted = dumps_trusted(pipeline)
     model_path.write_bytes(data)
     holdout.to_parquet(holdout_path, index=False)
     estimator = pipeline.named_steps["model"]
@@ -205,30 +199,7 @@ def train(config: RetrainConfig, frame: pd.DataFrame, *, out_dir: str | Path) ->
 def load_trained(trained: Mapping[str, Any]) -> Any:
     """The model :func:`train` wrote (``trained`` is its result as a dict, e.g. from XCom)."""
     path = trained["model_path"]
-    sio = skops_io()
     try:
-        with quiet_skops():
-            return sio.load(path, trusted=list(trained["trusted_types"]))
+        return load_trusted(path, trained["trusted_types"])
     except FileNotFoundError:
         raise DataError([f"trained model not found: {path}"]) from None
-
-
-def skops_io() -> Any:
-    """``skops.io``, imported under :func:`quiet_skops`."""
-    with quiet_skops():
-        import skops.io
-
-    return skops.io
-
-
-@contextlib.contextmanager
-def quiet_skops() -> Iterator[None]:
-    """Silence the warnings skops triggers without cause.
-
-    skops resolves names by probing every loaded module; inside an Airflow task that makes the
-    lazy deprecated-import shims warn hundreds of times (attributed to skops).
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=FutureWarning, module=r"skops\.")
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"skops\.")
-        yield

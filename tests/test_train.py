@@ -6,12 +6,12 @@ import pandas as pd
 import pytest
 
 from retrain.errors import ConfigError, DataError
+from retrain.serialization import skops_io
 from retrain.synthetic import NUMERIC, StreamSpec, generate_week
 from retrain.train import (
     build_pipeline,
     load_trained,
     preprocessing_fingerprint,
-    skops_io,
     time_split,
     train,
 )
