@@ -529,12 +529,6 @@ class _ModelCache:
             checked = cls.verified.get(key)
         return checked is not None and time.monotonic() - checked < VERIFIED_FOR_SECONDS
 
-    @classmethod
-    def clear(cls) -> None:
-        with cls.lock:
-            cls.models.clear()
-            cls.verified.clear()
-
 
 VERIFIED_FOR_SECONDS: Final = 600.0
 
@@ -851,7 +845,6 @@ class ModelRegistry:
                 run_id=run_id,
                 artifacts=artifacts or {},
                 requirements=list(pip_requirements or pinned_requirements()),
-                pinned_here=not pip_requirements,
             )
             return self._finish_registration(mv, created=True, run_id=run_id)
 
@@ -873,7 +866,6 @@ class ModelRegistry:
         run_id: str | None,
         artifacts: Mapping[str, str | os.PathLike[str]],
         requirements: list[str],
-        pinned_here: bool,
     ) -> ModelVersion:
         from mlflow.entities import LoggedModelOutput, LoggedModelStatus
 
@@ -903,7 +895,6 @@ class ModelRegistry:
                     profile=profile,
                     artifacts=artifacts,
                     requirements=requirements,
-                    pinned_here=pinned_here,
                 )
                 client.log_model_artifacts(logged.model_id, local)
             self._check_artifacts(logged.artifact_location, f"the new model of {rec.retraining_id}")
@@ -1487,13 +1478,11 @@ def _save_model(
     profile: Mapping[str, Any] | None,
     artifacts: Mapping[str, str | os.PathLike[str]],
     requirements: list[str],
-    pinned_here: bool = False,
 ) -> str:
     """Save ``model`` as an MLflow sklearn model (skops) under ``directory``; returns its path.
 
     Equivalent to ``mlflow.sklearn.log_model(name="model", ...)`` but bound to an explicit
-    client and run instead of the process-global tracking URI and active run. ``pinned_here``:
-    the requirements come from :func:`pinned_requirements` (see :func:`_no_requirement_check`).
+    client and run instead of the process-global tracking URI and active run.
     """
     import mlflow
     from mlflow.models import Model, infer_signature
@@ -1519,6 +1508,7 @@ def _save_model(
         shutil.copyfile(source, target)
         extra.append(str(target))
     local = directory / "model"
+    pinned_here = requirements == pinned_requirements()
     skip = _no_requirement_check() if pinned_here else contextlib.nullcontext()
     with _quiet_mlflow(), skip:
         _, trusted = dumps_trusted(model)
