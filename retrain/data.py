@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ExtractResult",
     "content_hash",
+    "count_rows",
     "extract",
     "read_frame",
     "read_source",
@@ -120,10 +122,12 @@ def read_source(
     start: datetime | None = None,
     end: datetime | None = None,
     sql_url: str | None = None,
+    columns: Sequence[str] | None = None,
 ) -> pa.Table:
-    """Rows with ``start < event_time <= end`` and the columns the model needs (those present)."""
+    """Rows with ``start < event_time <= end``, with ``columns`` (default: the columns the model
+    needs), those present."""
     source = config.data.source
-    wanted = required_columns(config)
+    wanted = list(columns) if columns is not None else required_columns(config)
     if isinstance(source, ParquetSource):
         dataset = _dataset(source.path)
         names = set(dataset.schema.names)
@@ -136,6 +140,19 @@ def read_source(
         flt = _time_filter(dataset, source.event_time_column, start, end)
         return dataset.to_table(columns=columns, filter=flt)
     return _read_sql(source, wanted, start, end, sql_url)
+
+
+def count_rows(
+    config: RetrainConfig,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    sql_url: str | None = None,
+) -> int:
+    """Rows with ``start < event_time <= end``, reading the event-time column only."""
+    time_col = config.data.source.event_time_column
+    table = read_source(config, start=start, end=end, sql_url=sql_url, columns=[time_col])
+    return int(table.num_rows)
 
 
 def _read_sql(

@@ -32,13 +32,13 @@ SIGNAL_KINDS = {
 
 def new_rows(config: RetrainConfig, *, as_of: datetime, sql_url: str | None = None) -> int:
     """Rows newer than the production watermark up to ``as_of`` (a cheap poke for sensors)."""
-    from retrain.data import read_source
+    from retrain.data import count_rows
     from retrain.registry import ModelRegistry
     from retrain.signals import production_version
 
     production = production_version(ModelRegistry(config))
     start = production.record.watermark_time if production else None
-    return int(read_source(config, start=start, end=as_of, sql_url=sql_url).num_rows)
+    return count_rows(config, start=start, end=as_of, sql_url=sql_url)
 
 
 def _events(decision: Any) -> dict[str, list[str]]:

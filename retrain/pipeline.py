@@ -245,10 +245,10 @@ def check(config: RetrainConfig, ctx: RunContext, *, sql_url: str | None = None)
     if proceed and not manual and days:
         from datetime import timedelta
 
-        from retrain.data import read_source
+        from retrain.data import count_rows
 
         start = ctx.as_of_time - timedelta(days=days)
-        if read_source(config, start=start, end=ctx.as_of_time, sql_url=sql_url).num_rows == 0:
+        if count_rows(config, start=start, end=ctx.as_of_time, sql_url=sql_url) == 0:
             proceed = False
             why = [
                 f"no rows in the {days}-day training window ending {ctx.as_of}: stale data, "

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrain.config import RetrainConfig
-from retrain.data import read_source, to_utc
+from retrain.data import count_rows, read_source, to_utc
 from retrain.triggers import Signals
 
 if TYPE_CHECKING:
@@ -90,10 +90,9 @@ def compute_signals(
     production = production_version(registry)
     notes: list[str] = []
     if production is None:
-        table = read_source(config, end=as_of_utc, sql_url=sql_url)
         notes.append("no production model: bootstrap")
         return LiveSignals(
-            Signals(new_samples=table.num_rows),
+            Signals(new_samples=count_rows(config, end=as_of_utc, sql_url=sql_url)),
             as_of_utc.isoformat(),
             last_triggered_at=last.isoformat() if last else None,
             notes=notes,

@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from retrain.data import extract, read_frame
+from retrain.data import count_rows, extract, read_frame, read_source
 from retrain.errors import DataError
 from retrain.synthetic import StreamSpec, generate_week, write_stream
 from tests.helpers import churn_config
@@ -85,6 +85,15 @@ class TestExtractParquet:
             churn_config(tmp_path / "x.parquet"), out_dir=tmp_path / "o", as_of=SPEC.start + WEEK
         )
         assert "tenure" not in result.columns and result.rows == 500
+
+
+class TestCountRows:
+    def test_counts_the_rows_in_the_time_range(self, stream: Path) -> None:
+        config = churn_config(stream)
+        start, end = SPEC.start + WEEK, SPEC.start + 3 * WEEK
+
+        assert count_rows(config, start=start, end=end) == 1000
+        assert count_rows(config, end=end) == read_source(config, end=end).num_rows == 1500
 
 
 class TestExtractSql:
