@@ -71,8 +71,7 @@ def get_dag(dag_id: str, dags_folder: str | Path | None = None) -> Any:
     return dag
 
 
-def unpause(dag_id: str, *, paused: bool = False) -> None:
-    """Asset events are queued only for unpaused consumer DAGs."""
+def _set_paused(dag_id: str, paused: bool) -> None:
     from airflow.models.dag import DagModel
     from airflow.utils.session import create_session
 
@@ -82,9 +81,14 @@ def unpause(dag_id: str, *, paused: bool = False) -> None:
         )
 
 
+def unpause(dag_id: str) -> None:
+    """Asset events are queued only for unpaused consumer DAGs."""
+    _set_paused(dag_id, False)
+
+
 def pause(dag_id: str) -> None:
     """Pause a DAG again (the scheduler then starts no run of it)."""
-    unpause(dag_id, paused=True)
+    _set_paused(dag_id, True)
 
 
 def _queued_events(session: Any, dag_id: str) -> list[Any]:
