@@ -2,11 +2,50 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from retrain.config import RetrainConfig, parse_config
 from retrain.synthetic import CATEGORICAL, NUMERIC, TARGET
+
+HGB = "sklearn.ensemble.HistGradientBoostingClassifier"
+LOGREG = "sklearn.linear_model.LogisticRegression"
+
+
+def merge_sections(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with each section of ``overrides`` merged one level deep (keys replaced)."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        merged[key] = {**merged.get(key, {}), **value}
+    return merged
+
+
+def churn_sections(
+    data_path: str | Path,
+    *,
+    estimator: str = HGB,
+    params: dict[str, Any] | None = None,
+    **sections: Any,
+) -> dict[str, Any]:
+    """``model`` and ``data`` sections for the synthetic churn stream at ``data_path`` (the
+    estimator by dotted path; ``params`` default ``{"max_iter": 50}``), merged with ``sections``."""
+    base: dict[str, Any] = {
+        "model": {
+            "target": TARGET,
+            "features": {"numeric": list(NUMERIC), "categorical": list(CATEGORICAL)},
+            "estimator": {
+                "class": estimator,
+                "params": {"max_iter": 50} if params is None else params,
+            },
+        },
+        "data": {
+            "source": {"kind": "parquet", "path": str(data_path), "event_time_column": "event_time"}
+        },
+    }
+    return merge_sections(base, sections)
 
 
 def churn_config_dict(
@@ -17,24 +56,17 @@ def churn_config_dict(
     **sections: Any,
 ) -> dict[str, Any]:
     """A config mapping for the synthetic churn stream at ``data_path``."""
-    data: dict[str, Any] = {
-        "model": {
-            "name": model_name,
-            "target": TARGET,
-            "features": {"numeric": list(NUMERIC), "categorical": list(CATEGORICAL)},
-            "estimator": {
-                "class": "sklearn.ensemble.HistGradientBoostingClassifier",
-                "params": {"max_iter": 50},
-            },
-        },
-        "data": {
-            "source": {"kind": "parquet", "path": str(data_path), "event_time_column": "event_time"}
-        },
-        "registry": {"tracking_uri": tracking_uri},
-    }
-    for key, value in sections.items():
-        data[key] = {**data.get(key, {}), **value}
-    return data
+    base = churn_sections(data_path)
+    base["model"] = {"name": model_name, **base["model"]}
+    base["registry"] = {"tracking_uri": tracking_uri}
+    return merge_sections(base, sections)
+
+
+def write_config(config: RetrainConfig, path: Path) -> Path:
+    """``config`` as a YAML file that :func:`retrain.config.load_config` reads back."""
+    data = config.model_dump(mode="json", by_alias=True, exclude={"source_path"})
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
 
 
 def churn_config(data_path: str | Path, **kwargs: Any) -> RetrainConfig:

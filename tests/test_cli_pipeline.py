@@ -10,7 +10,8 @@ import yaml
 
 from retrain.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_REJECTED, EXIT_TRIGGERED, main
 from retrain.config import RetrainConfig
-from retrain.synthetic import CATEGORICAL, NUMERIC, TARGET, StreamSpec, write_stream
+from retrain.synthetic import StreamSpec, write_stream
+from tests.helpers import LOGREG, churn_sections, write_config
 
 SPEC = StreamSpec(weeks=5, rows_per_week=1500, drift_week=None)
 
@@ -19,28 +20,14 @@ SPEC = StreamSpec(weeks=5, rows_per_week=1500, drift_week=None)
 def config_file(make_config: Callable[..., RetrainConfig], tmp_path: Path) -> Path:
     write_stream(tmp_path / "events", SPEC)
     config = make_config(
-        model={
-            "target": TARGET,
-            "features": {"numeric": NUMERIC, "categorical": CATEGORICAL},
-            "estimator": {
-                "class": "sklearn.linear_model.LogisticRegression",
-                "params": {"max_iter": 300},
-            },
-        },
-        data={
-            "source": {
-                "kind": "parquet",
-                "path": str(tmp_path / "events"),
-                "event_time_column": "event_time",
-            }
-        },
-        storage={"work_dir": str(tmp_path / "work")},
+        **churn_sections(
+            tmp_path / "events",
+            estimator=LOGREG,
+            params={"max_iter": 300},
+            storage={"work_dir": str(tmp_path / "work")},
+        )
     )
-    path = tmp_path / "retraining.yaml"
-    path.write_text(
-        yaml.safe_dump(config.model_dump(mode="json", by_alias=True, exclude={"source_path"}))
-    )
-    return path
+    return write_config(config, tmp_path / "retraining.yaml")
 
 
 def as_of(weeks: float) -> str:

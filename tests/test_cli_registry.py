@@ -9,25 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sklearn.pipeline import Pipeline
 
 from retrain.cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, main
 from retrain.config import RetrainConfig
 from retrain.mlflow_server import free_port
 from retrain.registry import ModelRegistry
+from tests.helpers import write_config
 from tests.registry_builders import Fleet, make_data, make_pipeline_model
 
 
 @pytest.fixture(scope="module")
 def fitted() -> Pipeline:
     return make_pipeline_model()
-
-
-def write_config(config: RetrainConfig, path: Path) -> Path:
-    data = config.model_dump(mode="json", by_alias=True, exclude={"source_path"})
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    return path
 
 
 @pytest.fixture

@@ -12,25 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from retrain.config import RetrainConfig
 from retrain.log import LogStore
 from retrain.registry import ModelRegistry
-from retrain.synthetic import CATEGORICAL, NUMERIC, TARGET, StreamSpec, generate_week, write_stream
+from retrain.synthetic import StreamSpec, generate_week, write_stream
 from retrain.tracking import tracking_client
 from tests import airflow_harness as af
+from tests.helpers import churn_sections, write_config
 
 DAG_IDS = {"retrain_pipeline", "retrain_monitor", "retrain_rollback", "retrain_promote"}
 SPEC = StreamSpec(weeks=8, rows_per_week=2000, drift_week=5)
 WEEK = timedelta(weeks=1)
 HEAVY = ("pandas", "sklearn", "mlflow", "scipy", "pyarrow", "matplotlib", "numpy")
-
-
-def write_config(config: RetrainConfig, path: Path) -> Path:
-    data = config.model_dump(mode="json", by_alias=True, exclude={"source_path"})
-    path.write_text(yaml.safe_dump(data))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -46,20 +40,13 @@ def churn_config(
 
     def make(data: Path, **extra: Any) -> RetrainConfig:
         config = make_config(
-            model={
-                "target": TARGET,
-                "features": {"numeric": NUMERIC, "categorical": CATEGORICAL},
-                "estimator": {
-                    "class": "sklearn.ensemble.HistGradientBoostingClassifier",
-                    "params": {"max_iter": 60},
-                },
-            },
-            data={
-                "source": {"kind": "parquet", "path": str(data), "event_time_column": "event_time"},
-                "training_window_days": 21,
-            },
-            storage={"work_dir": str(tmp_path / "work")},
-            triggers={"cooldown_hours": 0},
+            **churn_sections(
+                data,
+                params={"max_iter": 60},
+                data={"training_window_days": 21},
+                storage={"work_dir": str(tmp_path / "work")},
+                triggers={"cooldown_hours": 0},
+            ),
             **extra,
         )
         monkeypatch.setenv("RETRAIN_CONFIG", str(write_config(config, tmp_path / "c.yaml")))

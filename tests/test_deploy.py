@@ -11,7 +11,8 @@ from retrain.config import RetrainConfig
 from retrain.deploy import promote_canary, rollback_with_report
 from retrain.errors import RegistryError
 from retrain.registry import ModelRegistry
-from retrain.synthetic import CATEGORICAL, NUMERIC, TARGET, StreamSpec, write_stream
+from retrain.synthetic import StreamSpec, write_stream
+from tests.helpers import LOGREG, churn_sections
 
 SPEC = StreamSpec(weeks=3, rows_per_week=1500, drift_week=None)
 
@@ -20,23 +21,13 @@ SPEC = StreamSpec(weeks=3, rows_per_week=1500, drift_week=None)
 def config(make_config: Callable[..., RetrainConfig], tmp_path: Path) -> RetrainConfig:
     write_stream(tmp_path / "events", SPEC)
     return make_config(
-        model={
-            "target": TARGET,
-            "features": {"numeric": NUMERIC, "categorical": CATEGORICAL},
-            "estimator": {
-                "class": "sklearn.linear_model.LogisticRegression",
-                "params": {"max_iter": 300},
-            },
-        },
-        data={
-            "source": {
-                "kind": "parquet",
-                "path": str(tmp_path / "events"),
-                "event_time_column": "event_time",
-            }
-        },
-        storage={"work_dir": str(tmp_path / "work")},
-        deployment={"require_approval": True},
+        **churn_sections(
+            tmp_path / "events",
+            estimator=LOGREG,
+            params={"max_iter": 300},
+            storage={"work_dir": str(tmp_path / "work")},
+            deployment={"require_approval": True},
+        )
     )
 
 

@@ -13,8 +13,9 @@ from retrain import pipeline
 from retrain.config import RetrainConfig
 from retrain.log import LogStore
 from retrain.registry import ModelRegistry
-from retrain.synthetic import CATEGORICAL, NUMERIC, TARGET, StreamSpec, generate_week, write_stream
+from retrain.synthetic import StreamSpec, generate_week, write_stream
 from retrain.tracking import tracking_client
+from tests.helpers import churn_sections, merge_sections
 
 SPEC = StreamSpec(weeks=8, rows_per_week=2000, drift_week=5)
 WEEK = timedelta(weeks=1)
@@ -32,26 +33,15 @@ RULES = {
 def churn(
     make_config: Callable[..., RetrainConfig], data: Path, work: Path, **extra: Any
 ) -> RetrainConfig:
-    sections: dict[str, Any] = {
-        "model": {
-            "target": TARGET,
-            "features": {"numeric": NUMERIC, "categorical": CATEGORICAL},
-            "estimator": {
-                "class": "sklearn.ensemble.HistGradientBoostingClassifier",
-                "params": {"max_iter": 60},
-            },
-        },
-        "data": {
-            "source": {"kind": "parquet", "path": str(data), "event_time_column": "event_time"},
-            "training_window_days": 21,
-        },
-        "retraining_rules": RULES,
-        "triggers": {"cooldown_hours": 0},
-        "storage": {"work_dir": str(work)},
-    }
-    for key, value in extra.items():
-        sections[key] = {**sections.get(key, {}), **value}
-    return make_config(**sections)
+    sections = churn_sections(
+        data,
+        params={"max_iter": 60},
+        data={"training_window_days": 21},
+        retraining_rules=RULES,
+        triggers={"cooldown_hours": 0},
+        storage={"work_dir": str(work)},
+    )
+    return make_config(**merge_sections(sections, extra))
 
 
 @pytest.fixture(scope="module")
