@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from retrain.config import ParquetSource, RetrainConfig, SqlSource
 from retrain.errors import DataError
+from retrain.handoff import recall, remember
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
     import pyarrow as pa
     import pyarrow.dataset as ds
@@ -34,6 +34,7 @@ __all__ = [
     "read_source",
     "required_columns",
     "to_utc",
+    "write_frame",
 ]
 
 
@@ -212,102 +213,21 @@ def _read_sql(
     return table.set_column(index, time_col, table.column(index).cast(pa.timestamp(unit, tz="UTC")))
 
 
-def content_hash(table: pa.Table) -> str:
-    """A deterministic SHA-256 of the table's rows (column order and row order normalised).
+def content_hash(frame: pd.DataFrame) -> str:
+    """A deterministic SHA-256 of the frame's rows, independent of column and row order.
 
-    The digest is that of the rows sorted by every column (name order, stable, missing last)
-    and hashed with :func:`pandas.util.hash_pandas_object`. Row hashes depend on the row's
-    values only, so the rows are hashed once in their own order and the hashes are permuted;
-    the sort permutation is found column by column, only among rows still tied (:func:`_row_order`).
+    Each row is hashed with :func:`pandas.util.hash_pandas_object` (columns in name order; the
+    hash depends on the row's values only); the digest covers the column names and the sorted row
+    hashes, i.e. the multiset of rows.
     """
+    import numpy as np
     import pandas as pd
 
-    frame = table.select(sorted(table.column_names)).to_pandas()
-    digest = hashlib.sha256(json.dumps(list(frame.columns)).encode())
-    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    digest.update(hashes[_row_order(frame)].tobytes())
+    ordered = frame[sorted(frame.columns)]
+    digest = hashlib.sha256(json.dumps(list(ordered.columns)).encode())
+    hashes = pd.util.hash_pandas_object(ordered, index=False).to_numpy()
+    digest.update(np.sort(hashes).tobytes())
     return digest.hexdigest()
-
-
-def _sort_key(series: pd.Series) -> np.ndarray:
-    """Values ordering (and tying) exactly as ``sort_values`` orders the column, missing last.
-
-    pandas sorts each key by its ``Categorical(values, ordered=True)`` codes with missing values
-    last. Plain numeric columns and datetimes without NaT order the same by their raw values
-    (numpy sorts NaN last and ties NaNs); everything else goes through those codes.
-    """
-    import numpy as np
-    import pandas as pd
-
-    dtype = series.dtype
-    if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
-        return series.to_numpy()
-    is_time = isinstance(dtype, pd.DatetimeTZDtype) or (
-        isinstance(dtype, np.dtype) and dtype.kind in "mM"
-    )
-    if is_time and not series.isna().any():
-        return np.asarray(series.array.asi8)
-    categorical = pd.Categorical(series.array, ordered=True)
-    codes = categorical.codes.astype(np.int64)
-    codes[codes == -1] = len(categorical.categories)
-    return codes
-
-
-def _sort_within(values: np.ndarray, runs: np.ndarray) -> np.ndarray:
-    """The stable ``np.lexsort((values, runs))`` for non-decreasing, non-negative ``runs``.
-
-    Small integer keys are folded into one ``runs * span + value`` key (one stable argsort
-    instead of two); a single run needs no ``runs`` key.
-    """
-    import numpy as np
-
-    last_run = int(runs[-1])
-    if values.dtype.kind in "biu":
-        lo, hi = int(values.min()), int(values.max())
-        span = hi - lo + 1
-        if lo > -(2**62) and hi < 2**62 and (last_run + 1) * span < 2**62:
-            key = values.astype(np.int64) - lo
-            if last_run:
-                key += runs * span
-            return np.argsort(key, kind="stable")
-    if last_run == 0:
-        return np.argsort(values, kind="stable")
-    return np.lexsort((values, runs))
-
-
-def _row_order(frame: pd.DataFrame) -> np.ndarray:
-    """The permutation of ``frame.sort_values(list(frame.columns), kind="stable")``.
-
-    The first column is sorted stably; each further column only re-sorts the runs of rows still
-    tied on every earlier column, and stops once no ties are left (usually after a few columns).
-    """
-    import numpy as np
-
-    n = len(frame)
-    order = np.arange(n)
-    active = np.arange(n)  # positions (in ``order``) inside a run of tied rows
-    runs = np.zeros(n, dtype=np.int64)  # run id of each active position, non-decreasing
-    for name in frame.columns:
-        if active.size == 0:
-            break
-        rows = order[active]
-        values = _sort_key(frame[name])[rows]
-        within = _sort_within(values, runs)
-        order[active] = rows[within]
-        values, runs = values[within], runs[within]
-        same = runs[1:] == runs[:-1]
-        if values.dtype.kind == "f":
-            same &= (values[1:] == values[:-1]) | (np.isnan(values[1:]) & np.isnan(values[:-1]))
-        else:
-            same &= values[1:] == values[:-1]
-        tied = np.zeros(active.size, dtype=bool)
-        tied[1:] |= same
-        tied[:-1] |= same
-        starts = np.zeros(active.size, dtype=np.int64)
-        starts[1:] = ~same
-        runs = np.cumsum(starts)[tied]
-        active = active[tied]
-    return order
 
 
 def _time_range(table: pa.Table, column: str) -> tuple[datetime | None, datetime | None]:
@@ -350,14 +270,16 @@ def extract(
     first, last = _time_range(table, time_col)
     watermark = to_utc(watermark)
     new = _count_after(table, time_col, watermark)
-    digest = content_hash(table)
+    frame = table.to_pandas()
+    digest = content_hash(frame)
     version = f"{(last or as_of):%Y-%m-%d}_{table.num_rows}rows_{digest[:12]}"
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "data.parquet"
     pq.write_table(table, path)
+    remember(path, frame)
     rows, names = table.num_rows, table.column_names
-    del table
+    del table, frame
     release_arrow_memory()
     return ExtractResult(
         path=str(path),
@@ -404,10 +326,24 @@ def pa_scalar_like(value: datetime, type_: pa.DataType) -> pa.Scalar:
     return pa.scalar(naive_ok, type=pa.timestamp("us", tz=type_.tz)).cast(type_)
 
 
+def write_frame(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write a step's frame to parquet (no index), for :func:`read_frame` in the next step."""
+    frame.to_parquet(path, index=False)
+    remember(path, frame.reset_index(drop=True))
+
+
 def read_frame(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a parquet file written by a step back into pandas."""
+    """Read a parquet file written by a step back into pandas.
+
+    Inside :func:`retrain.handoff.shared_outputs` (``retrain run``) the frame the step wrote is
+    handed over from memory while the file is unchanged (same result as decoding the file).
+    """
     import pandas as pd
 
+    shared: pd.DataFrame | None = recall(path)
+    if shared is not None:
+        # copy-on-write (pandas 3): the caller's changes never reach the shared frame
+        return shared[columns] if columns is not None else shared.copy(deep=False)
     try:
         frame = pd.read_parquet(path, columns=columns)
     except FileNotFoundError:

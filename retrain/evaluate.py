@@ -142,10 +142,13 @@ def score_model(
 
     inputs = frame[features]
     estimator, ready = _final_step(model, inputs)
-    y_pred = np.asarray(estimator.predict(ready))
+    proba = np.asarray(estimator.predict_proba(ready)) if hasattr(model, "predict_proba") else None
+    if proba is not None and _predict_is_argmax(estimator):
+        y_pred = np.asarray(estimator.classes_).take(proba.argmax(axis=1))
+    else:
+        y_pred = np.asarray(estimator.predict(ready))
     y_score = None
-    if hasattr(model, "predict_proba"):
-        proba = np.asarray(estimator.predict_proba(ready))
+    if proba is not None:
         order = [
             list(model.classes_).index(label) if label in model.classes_ else None
             for label in labels
@@ -157,6 +160,31 @@ def score_model(
         frame[target].to_numpy(), y_pred, y_score, labels=labels, average=average
     )
     return scores, y_pred
+
+
+def _predict_is_argmax(estimator: Any) -> bool:
+    """Whether ``estimator.predict`` is the class of highest ``predict_proba``.
+
+    True for scikit-learn's single-output tree ensembles and trees, whose ``predict`` computes
+    ``predict_proba`` (forests, trees) or the raw scores it is a monotonic function of
+    (histogram gradient boosting: equal unless two classes' probabilities round to an exact
+    tie). Scoring then predicts once instead of twice; other estimators are asked both.
+    """
+    from sklearn.ensemble import (
+        ExtraTreesClassifier,
+        HistGradientBoostingClassifier,
+        RandomForestClassifier,
+    )
+    from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
+
+    argmax_types = (
+        HistGradientBoostingClassifier,
+        RandomForestClassifier,
+        ExtraTreesClassifier,
+        DecisionTreeClassifier,
+        ExtraTreeClassifier,
+    )
+    return type(estimator) in argmax_types and getattr(estimator, "n_outputs_", 1) == 1
 
 
 def _final_step(model: Any, inputs: pd.DataFrame) -> tuple[Any, Any]:

@@ -379,7 +379,7 @@ def evaluate_step(
     """Score candidate and production on the same holdout, apply the gate, write the report."""
     import pandas as pd
 
-    from retrain.data import read_frame
+    from retrain.data import read_frame, write_frame
     from retrain.evaluate import evaluation_report_html, gate, score_model
     from retrain.train import load_trained
 
@@ -415,7 +415,7 @@ def evaluate_step(
         force_reason=ctx.force_reason,
     )
     pred_path = Path(ctx.work_dir) / "predictions.parquet"
-    predictions.to_parquet(pred_path, index=False)
+    write_frame(predictions, pred_path)
     report_path = Path(ctx.work_dir) / "evaluation.html"
     report_path.write_text(
         evaluation_report_html(
@@ -447,14 +447,13 @@ def compare_step(
     config: RetrainConfig, ctx: RunContext, evaluated: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Offline A/B: McNemar + bootstrap CI on the paired holdout predictions."""
-    import pandas as pd
-
     from retrain.compare import compare_offline
+    from retrain.data import read_frame
 
     if ctx.skip_ab or not config.ab_test.enabled:
         why = "skipped by the run's skip_ab option" if ctx.skip_ab else "ab_test.enabled is false"
         return {"skipped": True, "passed": True, "reasons": [why]}
-    predictions = pd.read_parquet(evaluated["predictions_path"])
+    predictions = read_frame(evaluated["predictions_path"])
     current = predictions["production"].to_numpy() if "production" in predictions else None
     result = compare_offline(
         predictions["y_true"].to_numpy(),
@@ -574,6 +573,7 @@ def deploy_step(
         reference_profile=profile,
         run_id=ctx.mlflow_run_id,
         artifacts={"evaluation_report": evaluated["report_path"]},
+        trusted_types=trained["trusted_types"],
     )
     version = info.version
     say("deploy", f"registered version {version} -> staging")
@@ -746,9 +746,25 @@ def run_pipeline(
 ) -> dict[str, Any]:
     """Run every step in-process (``retrain run``); returns the retraining log record.
 
-    ``options`` go to :func:`start` (``run_key``, ``as_of``, ``force``, ``force_reason``,
-    ``skip_ab``, ``target_stage``, ``window_days``, ``trigger_reasons``).
+    The steps still write their files, but each hands what it wrote to the next in memory
+    (:mod:`retrain.handoff`) instead of the next decoding it again. ``options`` go to
+    :func:`start` (``run_key``, ``as_of``, ``force``, ``force_reason``, ``skip_ab``,
+    ``target_stage``, ``window_days``, ``trigger_reasons``).
     """
+    from retrain.handoff import shared_outputs
+
+    with shared_outputs():
+        return _run_steps(config, trigger=trigger, progress=progress, sql_url=sql_url, **options)
+
+
+def _run_steps(
+    config: RetrainConfig,
+    *,
+    trigger: str,
+    progress: Progress | None,
+    sql_url: str | None,
+    **options: Any,
+) -> dict[str, Any]:
     say = progress or (lambda step, text: logger.info("%s: %s", step, text))
     approval = options.pop("approval", None)
     ctx = start(config, trigger=trigger, **options)

@@ -805,6 +805,7 @@ class ModelRegistry:
         run_id: str | None = None,
         artifacts: Mapping[str, str | os.PathLike[str]] | None = None,
         pip_requirements: Sequence[str] | None = None,
+        trusted_types: Sequence[str] | None = None,
     ) -> ModelVersionInfo:
         """Log ``model`` (skops) and register it as a new version, announced as ``staging``.
 
@@ -815,6 +816,9 @@ class ModelRegistry:
         predict on the example *before* a version exists: a model that fails gets no version.
         Registering again with the same ``idempotency_key`` returns the existing version
         (``created=False``) and finishes its announcement if a crash interrupted it.
+        ``trusted_types``: the types skops must trust to load the model, when the caller already
+        knows them (``TrainResult.trusted_types``); otherwise found by serialising it once more.
+        A wrong list fails the load check, so it can cost a registration but never admit one.
         """
         if not idempotency_key or not idempotency_key.strip():
             raise ValueError("idempotency_key must be a non-empty string")
@@ -845,6 +849,7 @@ class ModelRegistry:
                 run_id=run_id,
                 artifacts=artifacts or {},
                 requirements=list(pip_requirements or pinned_requirements()),
+                trusted_types=trusted_types,
             )
             return self._finish_registration(mv, created=True, run_id=run_id)
 
@@ -866,6 +871,7 @@ class ModelRegistry:
         run_id: str | None,
         artifacts: Mapping[str, str | os.PathLike[str]],
         requirements: list[str],
+        trusted_types: Sequence[str] | None,
     ) -> ModelVersion:
         from mlflow.entities import LoggedModelOutput, LoggedModelStatus
 
@@ -895,6 +901,7 @@ class ModelRegistry:
                     profile=profile,
                     artifacts=artifacts,
                     requirements=requirements,
+                    trusted_types=trusted_types,
                 )
                 client.log_model_artifacts(logged.model_id, local)
             self._check_artifacts(logged.artifact_location, f"the new model of {rec.retraining_id}")
@@ -1478,6 +1485,7 @@ def _save_model(
     profile: Mapping[str, Any] | None,
     artifacts: Mapping[str, str | os.PathLike[str]],
     requirements: list[str],
+    trusted_types: Sequence[str] | None = None,
 ) -> str:
     """Save ``model`` as an MLflow sklearn model (skops) under ``directory``; returns its path.
 
@@ -1511,7 +1519,7 @@ def _save_model(
     pinned_here = requirements == pinned_requirements()
     skip = _no_requirement_check() if pinned_here else contextlib.nullcontext()
     with _quiet_mlflow(), skip:
-        _, trusted = dumps_trusted(model)
+        trusted = list(trusted_types) if trusted_types is not None else dumps_trusted(model)[1]
         mlflow.sklearn.save_model(
             model,
             str(local),

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrain.config import RetrainConfig
+from retrain.data import write_frame
 from retrain.errors import ConfigError, DataError
+from retrain.handoff import recall, remember
 from retrain.serialization import dumps_trusted, load_trusted
 
 if TYPE_CHECKING:
@@ -173,7 +175,8 @@ def train(config: RetrainConfig, frame: pd.DataFrame, *, out_dir: str | Path) ->
     holdout_path = out / "holdout.parquet"
     data, trusted = dumps_trusted(pipeline)
     model_path.write_bytes(data)
-    holdout.to_parquet(holdout_path, index=False)
+    remember(model_path, pipeline)
+    write_frame(holdout, holdout_path)
     estimator = pipeline.named_steps["model"]
     return TrainResult(
         model_path=str(model_path),
@@ -199,6 +202,9 @@ def train(config: RetrainConfig, frame: pd.DataFrame, *, out_dir: str | Path) ->
 def load_trained(trained: Mapping[str, Any]) -> Any:
     """The model :func:`train` wrote (``trained`` is its result as a dict, e.g. from XCom)."""
     path = trained["model_path"]
+    shared = recall(path)  # the fitted object itself inside ``retrain run``
+    if shared is not None:
+        return shared
     try:
         return load_trusted(path, trained["trusted_types"])
     except FileNotFoundError:

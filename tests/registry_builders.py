@@ -75,6 +75,18 @@ class BrokenPredict(ClassifierMixin, BaseEstimator):
         raise ValueError("this model cannot predict")
 
 
+class Majority(ClassifierMixin, BaseEstimator):
+    """Predicts the majority class; a type skops does not trust unless told to."""
+
+    def fit(self, frame: Any, y: Any) -> Majority:
+        self.classes_ = np.unique(y)
+        self.majority_ = int(np.bincount(np.asarray(y)).argmax())
+        return self
+
+    def predict(self, frame: Any) -> Any:
+        return np.full(len(frame), self.majority_)
+
+
 class LosesStateWhenSaved(ClassifierMixin, BaseEstimator):
     """Predicts in memory but drops its fitted state when serialised (fails after loading)."""
 

@@ -8,8 +8,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from retrain.data import count_rows, extract, read_frame, read_source
+from retrain.data import content_hash, count_rows, extract, read_frame, read_source, write_frame
 from retrain.errors import DataError
+from retrain.handoff import shared_outputs
 from retrain.synthetic import StreamSpec, generate_week, write_stream
 from tests.helpers import churn_config
 
@@ -85,6 +86,56 @@ class TestExtractParquet:
             churn_config(tmp_path / "x.parquet"), out_dir=tmp_path / "o", as_of=SPEC.start + WEEK
         )
         assert "tenure" not in result.columns and result.rows == 500
+
+
+class TestContentHash:
+    FRAME = pd.DataFrame(
+        {
+            "a": [1.0, float("nan"), 3.0, 1.0],
+            "b": ["x", None, "z", "x"],
+            "t": pd.to_datetime(["2026-01-01", "2026-01-02", None, "2026-01-01"], utc=True),
+        }
+    )
+
+    def test_row_and_column_order_do_not_matter(self) -> None:
+        shuffled = self.FRAME.sample(frac=1, random_state=3)[["t", "b", "a"]]
+        assert content_hash(shuffled) == content_hash(self.FRAME)
+        assert content_hash(shuffled.reset_index(drop=True)) == content_hash(self.FRAME)
+
+    def test_any_change_of_content_changes_it(self) -> None:
+        base = content_hash(self.FRAME)
+        changed = self.FRAME.copy()
+        changed.loc[2, "a"] = 3.5
+        assert content_hash(changed) != base
+        assert content_hash(self.FRAME.iloc[:3]) != base, "a duplicate row dropped"
+        assert content_hash(self.FRAME.rename(columns={"b": "c"})) != base
+        swapped = self.FRAME.assign(a=self.FRAME["a"].iloc[::-1].to_numpy())
+        assert content_hash(swapped) != base, "same column values, other rows"
+
+
+class TestHandoff:
+    def test_extract_hands_the_same_frame_the_file_holds(
+        self, stream: Path, tmp_path: Path
+    ) -> None:
+        config = churn_config(stream)
+        with shared_outputs():
+            result = extract(config, out_dir=tmp_path, as_of=SPEC.start + 2 * WEEK)
+            shared = read_frame(result.path)
+            again = read_frame(result.path)
+            assert again is not shared and len(again) == 1000
+            part = read_frame(result.path, columns=["tenure", "contract"])
+        pd.testing.assert_frame_equal(shared, read_frame(result.path))
+        pd.testing.assert_frame_equal(part, read_frame(result.path, columns=["tenure", "contract"]))
+
+    def test_changes_to_a_handed_frame_stay_with_the_caller(self, tmp_path: Path) -> None:
+        path = tmp_path / "f.parquet"
+        frame = pd.DataFrame({"x": [1, 2, 3]}, index=[7, 8, 9])
+        with shared_outputs():
+            write_frame(frame, path)
+            first = read_frame(path)
+            first.loc[0, "x"] = 100
+            assert read_frame(path)["x"].tolist() == [1, 2, 3]
+            pd.testing.assert_frame_equal(read_frame(path), pd.read_parquet(path))
 
 
 class TestCountRows:

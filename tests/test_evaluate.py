@@ -1,11 +1,19 @@
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
+import pandas as pd
 import pytest
+from sklearn.datasets import make_classification
 from sklearn.metrics import f1_score, roc_auc_score
 
 from retrain.config import EvaluationSettings
-from retrain.evaluate import compute_metrics, gate
+from retrain.evaluate import compute_metrics, gate, score_model
+from retrain.synthetic import StreamSpec, generate_week
+from retrain.train import build_pipeline
+from tests.helpers import churn_config
 
 SETTINGS = EvaluationSettings()
 
@@ -28,6 +36,54 @@ class TestComputeMetrics:
         scores = compute_metrics(y, pred, None, labels=[0, 1, 2])
         assert scores.metrics["f1"] == pytest.approx(f1_score(y, pred, average="macro"))
         assert "roc_auc" not in scores.metrics
+
+
+ESTIMATORS = [
+    ("sklearn.ensemble.HistGradientBoostingClassifier", {"max_iter": 30}),
+    ("sklearn.ensemble.RandomForestClassifier", {"n_estimators": 15}),
+    ("sklearn.ensemble.ExtraTreesClassifier", {"n_estimators": 15}),
+    ("sklearn.tree.DecisionTreeClassifier", {"max_depth": 6}),
+    ("sklearn.linear_model.LogisticRegression", {}),  # asked predict() itself
+]
+
+
+class TestScoreModel:
+    """Scoring returns exactly what ``model.predict`` returns, whichever way it gets there."""
+
+    @pytest.mark.parametrize(("path", "params"), ESTIMATORS, ids=lambda v: str(v).split(".")[-1])
+    def test_churn_binary(self, path: str, params: dict[str, Any]) -> None:
+        config = churn_config(
+            Path("/unused"), model={"estimator": {"class": path, "params": params}}
+        )
+        spec = StreamSpec(rows_per_week=1500, drift_week=None)
+        train, test = generate_week(spec, 0), generate_week(spec, 1)
+        features, target = config.model.features.all, config.model.target
+        model = build_pipeline(config).fit(train[features], train[target])
+
+        scores, predicted = score_model(
+            model, test, features=features, target=target, labels=[0, 1]
+        )
+        np.testing.assert_array_equal(predicted, model.predict(test[features]))
+        assert scores.metrics["accuracy"] == np.mean(predicted == test[target].to_numpy())
+        assert "roc_auc" in scores.metrics
+
+    @pytest.mark.parametrize(("path", "params"), ESTIMATORS, ids=lambda v: str(v).split(".")[-1])
+    def test_multiclass_with_text_labels(self, path: str, params: dict[str, Any]) -> None:
+        import importlib
+
+        module, _, name = path.rpartition(".")
+        x, y = make_classification(3000, n_features=6, n_informative=4, n_classes=3, random_state=0)
+        frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(6)])
+        frame["y"] = np.array(["low", "mid", "high"])[y]
+        model = getattr(importlib.import_module(module), name)(**params, random_state=0)
+        features = list(frame.columns[:6])
+        model.fit(frame[features][:2000], frame["y"][:2000])
+        test = frame[2000:]
+
+        _, predicted = score_model(
+            model, test, features=features, target="y", labels=["high", "low", "mid"]
+        )
+        np.testing.assert_array_equal(predicted, model.predict(test[features]))
 
 
 class TestGate:

@@ -32,11 +32,13 @@ from retrain.registry import (
     VersionRecord,
     allowed_transition,
 )
+from retrain.serialization import dumps_trusted
 from tests.registry_builders import (
     FEATURES,
     BrokenPredict,
     Fleet,
     LosesStateWhenSaved,
+    Majority,
     RecordingNotifier,
     config_dict,
     make_data,
@@ -254,6 +256,31 @@ class TestRegister:
         assert registry.versions() == []
         assert registry.current() == {}
         assert registry.history() == []
+
+    def test_known_trusted_types_are_used_and_a_wrong_list_admits_nothing(
+        self, registry: ModelRegistry, example: pd.DataFrame
+    ) -> None:
+        model = make_pipeline_model(Majority())
+        _, trusted = dumps_trusted(model)
+        assert trusted == ["tests.registry_builders.Majority"]
+
+        with pytest.raises(RegistryError, match="untrusted types"):
+            registry.register(
+                model, input_example=example, record=record(), idempotency_key="k", trusted_types=[]
+            )
+        assert registry.versions() == [] and registry.current() == {}
+
+        info = registry.register(
+            model,
+            input_example=example,
+            record=record(),
+            idempotency_key="k",
+            trusted_types=trusted,
+        )
+        assert info.version == 1
+        np.testing.assert_array_equal(
+            registry.load_model(1).predict(example), model.predict(example)
+        )
 
     def test_a_failed_load_check_marks_the_logged_model_failed(
         self, registry: ModelRegistry, example: pd.DataFrame, tracking_uri: str
