@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,11 +22,13 @@ from retrain.errors import DataError
 from retrain.handoff import recall, remember
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     import pyarrow as pa
     import pyarrow.dataset as ds
 
 __all__ = [
+    "ROW_HASHES",
     "ExtractResult",
     "content_hash",
     "count_rows",
@@ -33,9 +36,13 @@ __all__ = [
     "read_frame",
     "read_source",
     "required_columns",
+    "row_hashes",
     "to_utc",
     "write_frame",
 ]
+
+
+ROW_HASHES = "row_hashes"  # handoff part: (sorted columns, row_hashes) of an extracted file
 
 
 @dataclass(frozen=True)
@@ -213,20 +220,30 @@ def _read_sql(
     return table.set_column(index, time_col, table.column(index).cast(pa.timestamp(unit, tz="UTC")))
 
 
-def content_hash(frame: pd.DataFrame) -> str:
-    """A deterministic SHA-256 of the frame's rows, independent of column and row order.
+def row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """One 64-bit hash per row of ``frame`` with its columns in name order.
 
-    Each row is hashed with :func:`pandas.util.hash_pandas_object` (columns in name order; the
-    hash depends on the row's values only); the digest covers the column names and the sorted row
-    hashes, i.e. the multiset of rows.
+    :func:`pandas.util.hash_pandas_object` without the index: a row's hash depends on its values
+    only, so equal rows (of typed columns) hash equal. The basis of :func:`content_hash` and of
+    the duplicate-row check.
     """
-    import numpy as np
     import pandas as pd
 
     ordered = frame[sorted(frame.columns)]
-    digest = hashlib.sha256(json.dumps(list(ordered.columns)).encode())
-    hashes = pd.util.hash_pandas_object(ordered, index=False).to_numpy()
-    digest.update(np.sort(hashes).tobytes())
+    return pd.util.hash_pandas_object(ordered, index=False).to_numpy()
+
+
+def content_hash(frame: pd.DataFrame, hashes: np.ndarray | None = None) -> str:
+    """A deterministic SHA-256 of the frame's rows, independent of column and row order.
+
+    The digest covers the column names and the sorted :func:`row_hashes` (pass them as
+    ``hashes`` if already computed), i.e. the multiset of rows.
+    """
+    import numpy as np
+
+    digest = hashlib.sha256(json.dumps(sorted(frame.columns)).encode())
+    values = row_hashes(frame) if hashes is None else hashes
+    digest.update(np.sort(values).tobytes())
     return digest.hexdigest()
 
 
@@ -270,16 +287,20 @@ def extract(
     first, last = _time_range(table, time_col)
     watermark = to_utc(watermark)
     new = _count_after(table, time_col, watermark)
-    frame = table.to_pandas()
-    digest = content_hash(frame)
-    version = f"{(last or as_of):%Y-%m-%d}_{table.num_rows}rows_{digest[:12]}"
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "data.parquet"
-    pq.write_table(table, path)
+    frame = table.to_pandas()
+    with ThreadPoolExecutor(1) as pool:  # pyarrow writes without the GIL: hash meanwhile
+        written = pool.submit(pq.write_table, table, path)
+        hashes = row_hashes(frame)
+        digest = content_hash(frame, hashes)
+        written.result()
+    version = f"{(last or as_of):%Y-%m-%d}_{table.num_rows}rows_{digest[:12]}"
     remember(path, frame)
+    remember(path, (sorted(frame.columns), hashes), ROW_HASHES)
     rows, names = table.num_rows, table.column_names
-    del table, frame
+    del table, frame, hashes
     release_arrow_memory()
     return ExtractResult(
         path=str(path),

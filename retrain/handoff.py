@@ -19,7 +19,7 @@ from typing import Any
 __all__ = ["recall", "remember", "shared_outputs"]
 
 _Key = tuple[int, int]
-_SHARED: ContextVar[dict[str, tuple[_Key, Any]] | None] = ContextVar(
+_SHARED: ContextVar[dict[tuple[str, str], tuple[_Key, Any]] | None] = ContextVar(
     "retrain_shared_outputs", default=None
 )
 
@@ -42,24 +42,26 @@ def _stamp(path: Path) -> _Key | None:
     return stat.st_size, stat.st_mtime_ns
 
 
-def remember(path: str | os.PathLike[str], value: Any) -> None:
-    """Keep ``value`` as the content of the file just written at ``path`` (inside the block)."""
+def remember(path: str | os.PathLike[str], value: Any, part: str = "") -> None:
+    """Keep ``value`` as the content of the file just written at ``path`` (inside the block).
+
+    ``part`` names something else derived from the same file (e.g. its row hashes)."""
     shared = _SHARED.get()
     if shared is None:
         return
     resolved = Path(path).resolve()
     stamp = _stamp(resolved)
     if stamp is not None:
-        shared[str(resolved)] = (stamp, value)
+        shared[str(resolved), part] = (stamp, value)
 
 
-def recall(path: str | os.PathLike[str]) -> Any | None:
-    """What was remembered for ``path``, if the file has not changed since; else ``None``."""
+def recall(path: str | os.PathLike[str], part: str = "") -> Any | None:
+    """What was remembered for ``path`` (and ``part``), if the file has not changed since."""
     shared = _SHARED.get()
     if not shared:
         return None
     resolved = Path(path).resolve()
-    hit = shared.get(str(resolved))
+    hit = shared.get((str(resolved), part))
     if hit is None or hit[0] != _stamp(resolved):
         return None
     return hit[1]

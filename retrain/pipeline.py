@@ -316,11 +316,17 @@ def validate_step(
     config: RetrainConfig, ctx: RunContext, extracted: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Check the extracted data against the contract; :class:`DataError` names each problem."""
-    from retrain.data import read_frame
+    from retrain.data import ROW_HASHES, read_frame
+    from retrain.handoff import recall
     from retrain.validate import check_frame
 
     frame = read_frame(extracted["path"])
-    report = check_frame(config, frame, known_categories=_known_categories(config))
+    report = check_frame(
+        config,
+        frame,
+        known_categories=_known_categories(config),
+        row_hashes=recall(extracted["path"], ROW_HASHES),
+    )
     _mlflow(config, ctx, tags={"retrain.validation": "passed" if report.ok else "failed"})
     if not report.ok:
         raise DataError(report.problems, source=f"validation of {extracted['data_version']}")

@@ -16,7 +16,10 @@ from retrain.config import RetrainConfig
 from retrain.errors import DataError
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
+
+RowHashes = tuple[list[str], "np.ndarray"]
 
 __all__ = ["ValidationReport", "check_frame", "validate"]
 
@@ -164,10 +167,10 @@ class _Checker:
         if missing:
             self.problems.append(f"column {column!r}: {missing} missing event times")
 
-    def duplicates(self, present: set[str]) -> None:
+    def duplicates(self, present: set[str], row_hashes: RowHashes | None) -> None:
         if not len(self.frame):
             return
-        count = _duplicate_count(self.frame, sorted(present))
+        count = _duplicate_count(self.frame, sorted(present), row_hashes)
         share = count / len(self.frame)
         limit = self.config.data.validation.max_duplicate_share
         if share > limit:
@@ -177,13 +180,17 @@ class _Checker:
         self.checks.append(f"duplicate share <= {limit:.1%}")
 
 
-def _duplicate_count(frame: pd.DataFrame, columns: list[str]) -> int:
+def _duplicate_count(
+    frame: pd.DataFrame, columns: list[str], row_hashes: RowHashes | None = None
+) -> int:
     """``frame[columns].duplicated().sum()``, without comparing every row of every column.
 
     Equal rows have equal :func:`pandas.util.hash_pandas_object` hashes in every column whose
     hash depends on the value alone (numbers with -0.0 and NaN canonicalised, booleans, times,
     strings), so only rows sharing their combined hash with another row can be duplicates, and
     ``duplicated()`` runs on those candidates only (without such columns: on every row).
+    ``row_hashes`` (``(columns, hashes)`` of :func:`retrain.data.row_hashes`, computed by the
+    extract) stand in for the combined hash when they cover exactly ``columns``, all hashable.
     """
     import numpy as np
     import pandas as pd
@@ -194,10 +201,18 @@ def _duplicate_count(frame: pd.DataFrame, columns: list[str]) -> int:
         return isinstance(dtype, pd.StringDtype | pd.DatetimeTZDtype)
 
     combined = None
-    for column in columns:
-        if hashable(frame[column].dtype):
-            hashes = pd.util.hash_pandas_object(frame[column], index=False).to_numpy()
-            combined = hashes if combined is None else combined * np.uint64(1_000_003) ^ hashes
+    if (
+        row_hashes is not None
+        and list(row_hashes[0]) == columns
+        and len(row_hashes[1]) == len(frame)
+        and all(hashable(frame[c].dtype) for c in columns)
+    ):
+        combined = row_hashes[1]
+    else:
+        for column in columns:
+            if hashable(frame[column].dtype):
+                hashes = pd.util.hash_pandas_object(frame[column], index=False).to_numpy()
+                combined = hashes if combined is None else combined * np.uint64(1_000_003) ^ hashes
     if combined is None:
         return int(frame[columns].duplicated().sum())
     candidates = pd.Series(combined).duplicated(keep=False).to_numpy()
@@ -211,8 +226,12 @@ def check_frame(
     frame: pd.DataFrame,
     *,
     known_categories: Mapping[str, Collection[str]] | None = None,
+    row_hashes: RowHashes | None = None,
 ) -> ValidationReport:
-    """Check ``frame`` against the contract and return every problem found."""
+    """Check ``frame`` against the contract and return every problem found.
+
+    ``row_hashes``: ``(columns, hashes)`` the extract already computed (saves hashing again).
+    """
     checker = _Checker(config, frame)
     present = checker.columns()
     checker.rows()
@@ -229,7 +248,7 @@ def check_frame(
         checker.label()
     if config.data.source.event_time_column in present:
         checker.event_time()
-    checker.duplicates(present)
+    checker.duplicates(present, row_hashes)
     return ValidationReport(len(frame), checker.problems, checker.warnings, checker.checks)
 
 

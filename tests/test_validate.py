@@ -126,3 +126,30 @@ class TestValidate:
         messages = report.problems if blocking else report.warnings
         assert any("never saw: 'none'" in m for m in messages)
         assert report.ok is not blocking
+
+
+class TestDuplicateRowsFromExtractHashes:
+    """The extract's row hashes stand in for hashing again, with the same verdict."""
+
+    DUPED = pd.concat([FRAME, FRAME.iloc[:200]], ignore_index=True)
+
+    def test_same_count_with_the_extract_hashes(self) -> None:
+        from retrain.data import row_hashes
+
+        hashes = (sorted(self.DUPED.columns), row_hashes(self.DUPED))
+        with_hashes = check_frame(CONFIG, self.DUPED, row_hashes=hashes)
+        without = check_frame(CONFIG, self.DUPED)
+        assert with_hashes.problems == without.problems
+        assert any("200 duplicate rows" in p for p in with_hashes.problems)
+
+    def test_hashes_of_other_columns_or_rows_are_not_used(self) -> None:
+        from retrain.data import row_hashes
+
+        wrong_columns = (["tenure"], row_hashes(self.DUPED[["tenure"]]))
+        wrong_rows = (sorted(FRAME.columns), row_hashes(FRAME))
+        for hashes in (wrong_columns, wrong_rows):
+            report = check_frame(CONFIG, self.DUPED, row_hashes=hashes)
+            assert any("200 duplicate rows" in p for p in report.problems)
+        unique = np.arange(len(self.DUPED), dtype=np.uint64)  # "no duplicates", but not believed
+        report = check_frame(CONFIG, self.DUPED, row_hashes=(["tenure"], unique))
+        assert any("200 duplicate rows" in p for p in report.problems)
