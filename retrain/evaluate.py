@@ -70,6 +70,7 @@ def compute_metrics(
     ``average="auto"`` means ``binary`` (positive class = the last label) for two classes and
     ``macro`` otherwise. ``y_score`` is ``predict_proba`` output with columns in ``labels`` order.
     """
+    import numpy as np
     from sklearn.metrics import (
         accuracy_score,
         confusion_matrix,
@@ -79,12 +80,20 @@ def compute_metrics(
 
     binary = len(labels) == 2
     mode = ("binary" if binary else "macro") if average == "auto" else average
-    kwargs: dict[str, Any] = {"labels": labels, "zero_division": 0}
-    if mode == "binary":
-        kwargs["pos_label"] = labels[-1]
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        y_true, y_pred, average=mode, **kwargs
+    p, r, f, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, average=None, zero_division=0
     )
+    # the averages from the per-class values, as scikit-learn defines them (one pass, not two)
+    if mode == "binary" and binary:
+        precision, recall, f1 = p[-1], r[-1], f[-1]  # positive class = the last label
+    elif mode == "macro":
+        precision, recall, f1 = p.mean(), r.mean(), f.mean()
+    elif mode == "weighted" and support.sum() > 0:
+        precision, recall, f1 = (np.average(v, weights=support) for v in (p, r, f))
+    else:  # anything else as scikit-learn decides (and explains)
+        precision, recall, f1, _ = precision_recall_fscore_support(
+            y_true, y_pred, average=mode, labels=labels, zero_division=0
+        )
     metrics = {
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "precision": float(precision),
@@ -98,9 +107,6 @@ def compute_metrics(
             metrics["roc_auc"] = float(
                 roc_auc_score(y_true, y_score, labels=labels, multi_class="ovr", average="macro")
             )
-    p, r, f, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, average=None, zero_division=0
-    )
     per_class = {
         str(label): {
             "precision": float(p[i]),

@@ -12,6 +12,7 @@ import importlib
 import inspect
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -173,10 +174,12 @@ def train(config: RetrainConfig, frame: pd.DataFrame, *, out_dir: str | Path) ->
     out.mkdir(parents=True, exist_ok=True)
     model_path = out / "model.skops"
     holdout_path = out / "holdout.parquet"
-    data, trusted = dumps_trusted(pipeline)
-    model_path.write_bytes(data)
+    with ThreadPoolExecutor(1) as pool:  # parquet is written mostly outside the GIL
+        written = pool.submit(write_frame, holdout, holdout_path)
+        data, trusted = dumps_trusted(pipeline)
+        model_path.write_bytes(data)
+        written.result()
     remember(model_path, pipeline)
-    write_frame(holdout, holdout_path)
     estimator = pipeline.named_steps["model"]
     return TrainResult(
         model_path=str(model_path),

@@ -30,6 +30,39 @@ class TestComputeMetrics:
         assert sum(map(sum, scores.confusion_matrix)) == 500
         assert set(scores.per_class) == {"0", "1"}
 
+    @pytest.mark.parametrize("average", ["auto", "binary", "macro", "weighted"])
+    @pytest.mark.parametrize(
+        ("y", "pred", "labels"),
+        [
+            pytest.param([0, 1, 1, 0, 1, 1], [0, 1, 0, 0, 1, 1], [0, 1], id="binary"),
+            pytest.param([0, 0, 0, 0], [0, 0, 0, 0], [0, 1], id="positive class never seen"),
+            pytest.param(
+                ["a", "b", "c", "c", "b", "a", "c"],
+                ["a", "c", "c", "c", "b", "b", "a"],
+                ["a", "b", "c"],
+                id="three text classes",
+            ),
+            pytest.param([0, 1, 2, 2], [0, 1, 1, 1], [0, 1, 2, 3], id="a label nobody has"),
+        ],
+    )
+    def test_averages_equal_sklearn_computing_them_directly(
+        self, y: list[Any], pred: list[Any], labels: list[Any], average: str
+    ) -> None:
+        from sklearn.metrics import precision_recall_fscore_support
+
+        mode = ("binary" if len(labels) == 2 else "macro") if average == "auto" else average
+        if mode == "binary" and len(labels) != 2:
+            with pytest.raises(ValueError, match="binary"):
+                compute_metrics(np.array(y), np.array(pred), None, labels=labels, average=average)
+            return
+        scores = compute_metrics(np.array(y), np.array(pred), None, labels=labels, average=average)
+        extra = {"pos_label": labels[-1]} if mode == "binary" else {}
+        expected = precision_recall_fscore_support(
+            y, pred, labels=labels, average=mode, zero_division=0, **extra
+        )[:3]
+        got = tuple(scores.metrics[k] for k in ("precision", "recall", "f1"))
+        assert got == pytest.approx(expected, abs=1e-12)
+
     def test_multiclass_uses_macro_average(self) -> None:
         y = np.array([0, 1, 2, 2, 1, 0])
         pred = np.array([0, 2, 2, 2, 1, 0])
