@@ -121,7 +121,8 @@ def _mlflow(
     client = tracking_client(config)
     stamp = int(time.time() * 1000)
     with bounded(config, f"logging to MLflow run {ctx.mlflow_run_id}"):
-        existing = client.get_run(ctx.mlflow_run_id).data.params
+        # params cannot be logged twice with another value: a re-run skips the ones it has
+        existing = client.get_run(ctx.mlflow_run_id).data.params if params else {}
         fresh = {k: str(v)[:6000] for k, v in (params or {}).items() if k not in existing}
         client.log_batch(
             ctx.mlflow_run_id,
