@@ -185,36 +185,33 @@ def _duplicate_count(
 ) -> int:
     """``frame[columns].duplicated().sum()``, without comparing every row of every column.
 
-    Equal rows have equal :func:`pandas.util.hash_pandas_object` hashes in every column whose
-    hash depends on the value alone (numbers with -0.0 and NaN canonicalised, booleans, times,
-    strings), so only rows sharing their combined hash with another row can be duplicates, and
-    ``duplicated()`` runs on those candidates only (without such columns: on every row).
-    ``row_hashes`` (``(columns, hashes)`` of :func:`retrain.data.row_hashes`, computed by the
-    extract) stand in for the combined hash when they cover exactly ``columns``, all hashable.
+    Equal rows have equal :func:`retrain.data.row_hashes` over the columns whose hash depends on
+    the value alone (numbers with -0.0 and NaN canonicalised, booleans, times, strings), so only
+    rows sharing that hash with another row can be duplicates, and ``duplicated()`` runs on
+    those candidates only (without such columns: on every row). ``row_hashes`` (``(columns,
+    hashes)``, computed by the extract) are used when they cover exactly those columns.
     """
     import numpy as np
     import pandas as pd
+
+    from retrain.data import row_hashes as hash_rows
 
     def hashable(dtype: object) -> bool:
         if isinstance(dtype, np.dtype):
             return dtype.kind in "biufmM"
         return isinstance(dtype, pd.StringDtype | pd.DatetimeTZDtype)
 
-    combined = None
+    hashed = sorted(c for c in columns if hashable(frame[c].dtype))
+    if not hashed:
+        return int(frame[columns].duplicated().sum())
     if (
         row_hashes is not None
-        and list(row_hashes[0]) == columns
+        and list(row_hashes[0]) == hashed
         and len(row_hashes[1]) == len(frame)
-        and all(hashable(frame[c].dtype) for c in columns)
     ):
         combined = row_hashes[1]
     else:
-        for column in columns:
-            if hashable(frame[column].dtype):
-                hashes = pd.util.hash_pandas_object(frame[column], index=False).to_numpy()
-                combined = hashes if combined is None else combined * np.uint64(1_000_003) ^ hashes
-    if combined is None:
-        return int(frame[columns].duplicated().sum())
+        combined = hash_rows(frame[hashed])
     candidates = pd.Series(combined).duplicated(keep=False).to_numpy()
     if not candidates.any():
         return 0
