@@ -87,16 +87,8 @@ class Majority(ClassifierMixin, BaseEstimator):
         return np.full(len(frame), self.majority_)
 
 
-class LosesStateWhenSaved(ClassifierMixin, BaseEstimator):
+class LosesStateWhenSaved(Majority):
     """Predicts in memory but drops its fitted state when serialised (fails after loading)."""
-
-    def fit(self, frame: Any, y: Any) -> LosesStateWhenSaved:
-        self.classes_ = np.unique(y)
-        self.majority_ = int(np.bincount(np.asarray(y)).argmax())
-        return self
-
-    def predict(self, frame: Any) -> Any:
-        return np.full(len(frame), self.majority_)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

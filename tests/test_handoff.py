@@ -3,33 +3,37 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from retrain.handoff import recall, remember, shared_outputs
 
 
-def test_nothing_is_remembered_outside_the_block(tmp_path: Path) -> None:
-    path = tmp_path / "a.bin"
-    path.write_bytes(b"x")
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    """A file just written by a step."""
+    written = tmp_path / "a.bin"
+    written.write_bytes(b"x")
+    return written
+
+
+def test_nothing_is_remembered_outside_the_block(path: Path) -> None:
     remember(path, "value")
     assert recall(path) is None
     with shared_outputs():
         assert recall(path) is None, "remembered before the block: not kept"
 
 
-def test_recall_inside_the_block_then_dropped(tmp_path: Path) -> None:
-    path = tmp_path / "a.bin"
-    path.write_bytes(b"x")
+def test_recall_inside_the_block_then_dropped(path: Path) -> None:
     value = object()
     with shared_outputs():
         remember(path, value)
         assert recall(path) is value
-        assert recall(tmp_path / "." / "a.bin") is value, "same file, another spelling"
-        assert recall(tmp_path / "b.bin") is None
+        assert recall(path.parent / "." / "a.bin") is value, "same file, another spelling"
+        assert recall(path.parent / "b.bin") is None
     assert recall(path) is None
 
 
-def test_a_changed_or_removed_file_is_read_again(tmp_path: Path) -> None:
-    path = tmp_path / "a.bin"
-    path.write_bytes(b"x")
+def test_a_changed_or_removed_file_is_read_again(path: Path) -> None:
     with shared_outputs():
         remember(path, "old")
         path.write_bytes(b"longer")
@@ -43,9 +47,7 @@ def test_a_changed_or_removed_file_is_read_again(tmp_path: Path) -> None:
         assert recall(path) is None
 
 
-def test_blocks_nest_without_leaking(tmp_path: Path) -> None:
-    path = tmp_path / "a.bin"
-    path.write_bytes(b"x")
+def test_blocks_nest_without_leaking(path: Path) -> None:
     with shared_outputs():
         remember(path, "outer")
         with shared_outputs():
