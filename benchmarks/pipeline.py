@@ -1,14 +1,17 @@
 """Benchmark: the whole ``retrain run`` against bare ``fit + predict`` of the same estimator.
 
     .venv/bin/python benchmarks/pipeline.py [--rows 100000 1000000] [--repeat 3]
-        [--workdir /tmp/pipeline-bench] [--profile] [--url http://127.0.0.1:5000]
+        [--encoding onehot|native] [--workdir /tmp/pipeline-bench] [--profile]
+        [--url http://127.0.0.1:5000]
 
 Data: the 25 features of ``benchmarks/drift_data.py`` (20 numeric, two with 5% NaN, + 5 string
 categoricals, one with 50 categories), a learnable binary label (a noisy logistic function of
 six features; HistGradientBoosting reaches ~0.92 accuracy) and an ``event_time`` column. The
 parquet file holds ``4 + repeat`` weeks of ``rows / 4`` rows each; the pipeline trains on a
 28-day window (``data.training_window_days``), so every run extracts exactly ``rows`` rows and
-fits on the oldest 80% of them (the newest 20% are the holdout).
+fits on the oldest 80% of them (the newest 20% are the holdout). ``--encoding`` sets
+``model.categorical_encoding`` (default ``onehot``, the config default: 89 matrix columns;
+``native``: 25 columns, the categoricals as ordinal codes for the estimator's own support).
 
 Without ``--url`` a throw-away MLflow server (SQLite, local artifacts) is started in the work
 directory and stopped at the end. The config is the defaults plus the window, ``cooldown_hours:
@@ -132,7 +135,9 @@ def write_data(rows: int, weeks: int, path: Path) -> None:
     stamp.write_text(f"{rows}x{weeks}")
 
 
-def config_dict(data: Path, work: Path, url: str, name: str) -> dict[str, Any]:
+def config_dict(
+    data: Path, work: Path, url: str, name: str, encoding: str = "onehot"
+) -> dict[str, Any]:
     from benchmarks.drift_data import CATEGORICAL, NUMERIC
 
     return {
@@ -141,6 +146,7 @@ def config_dict(data: Path, work: Path, url: str, name: str) -> dict[str, Any]:
             "target": "label",
             "features": {"numeric": list(NUMERIC), "categorical": list(CATEGORICAL)},
             "estimator": {"class": "sklearn.ensemble.HistGradientBoostingClassifier"},
+            "categorical_encoding": encoding,
         },
         "data": {
             "source": {"kind": "parquet", "path": str(data), "event_time_column": "event_time"},
@@ -400,22 +406,27 @@ def _print_profile(path: str, limit: int = 40) -> None:
     )
 
 
-def bench_size(rows: int, repeat: int, workdir: Path, url: str, profile: bool) -> dict[str, Any]:
+def bench_size(
+    rows: int, repeat: int, workdir: Path, url: str, *, profile: bool, encoding: str
+) -> dict[str, Any]:
     """Bootstrap once, then ``repeat`` x (bare estimator, steady-state run, bare Pipeline), each
     in a fresh child; adjacent children see about the same machine load."""
     me = [sys.executable, str(Path(__file__).resolve())]
     data = workdir / f"events_{rows}.parquet"
     write_data(rows, 4 + repeat, data)
     name = f"bench-pipeline-{rows}-{uuid.uuid4().hex[:6]}"
-    config = json.dumps(config_dict(data, workdir / f"work_{rows}", url, name))
-    print(f"\n== {rows:,} rows x 25 features (window {WINDOW_DAYS} days; 80% fit, 20% holdout)")
+    config = json.dumps(config_dict(data, workdir / f"work_{rows}", url, name, encoding))
+    print(
+        f"\n== {rows:,} rows x 25 features (window {WINDOW_DAYS} days; 80% fit, 20% holdout; "
+        f"{encoding} categorical encoding)"
+    )
 
     def child(kind: str, as_of: datetime, prof: str | None = None) -> dict[str, Any]:
         argv = [*me, "--child", kind, "--config", config, "--as-of", as_of.isoformat()]
         load = os.getloadavg()[0]
         return {**run_child([*argv, *(["--profile", prof] if prof else [])]), "load": load}
 
-    result: dict[str, Any] = {"rows": rows}
+    result: dict[str, Any] = {"rows": rows, "encoding": encoding}
     result["bootstrap"] = child("pipeline", START + 4 * WEEK)
     _summarise_run("bootstrap", result["bootstrap"])
     steady, bare_p, bare_e = [], [], []
@@ -464,7 +475,7 @@ def report(rows: int, result: dict[str, Any]) -> dict[str, Any]:
     bp_fit, bp_pred = _med(r["fit"] for r in bare_p), _med(r["predict"] for r in bare_p)
     print(
         f"  {'bare estimator fit + predict':<34} {be_fit + be_pred:8.2f}   (fit {be_fit:.2f}, "
-        f"predict {be_pred:.2f}; ready one-hot matrix)"
+        f"predict {be_pred:.2f}; ready {result['encoding']} matrix)"
     )
     print(
         f"  {'bare sklearn Pipeline fit + predict':<34} {bp_fit + bp_pred:8.2f}   (fit "
@@ -492,7 +503,7 @@ def report(rows: int, result: dict[str, Any]) -> dict[str, Any]:
     est_peak = _med(r["peak_rss_mb"] for r in bare_e)
     print(
         f"  training window in memory {data_mb:.0f} MB ({bare_p[0]['rows']:,} rows x 27 "
-        f"columns); one-hot matrix {bare_e[0]['matrix_mb']:.0f} MB "
+        f"columns); {result['encoding']} matrix {bare_e[0]['matrix_mb']:.0f} MB "
         f"({bare_e[0]['matrix_columns']} columns, train + holdout)"
     )
     print(
@@ -536,6 +547,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=3, help="steady-state runs per size")
+    parser.add_argument(
+        "--encoding",
+        choices=["onehot", "native"],
+        default="onehot",
+        help="model.categorical_encoding (default: onehot, the config default)",
+    )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/pipeline-bench"))
     parser.add_argument("--url", help="an MLflow server to use (default: start a throw-away one)")
     parser.add_argument(
@@ -563,11 +580,13 @@ def main() -> int:
     results: dict[str, Any] = {}
     try:
         for rows in args.rows:
-            results[str(rows)] = bench_size(rows, args.repeat, args.workdir, url, args.profile)
+            results[str(rows)] = bench_size(
+                rows, args.repeat, args.workdir, url, profile=args.profile, encoding=args.encoding
+            )
     finally:
         if server is not None:
             server.stop()
-    out = args.workdir / "results.json"
+    out = args.workdir / f"results-{args.encoding}.json"
     out.write_text(json.dumps(results, indent=2, default=str))
     print(f"\nresults: {out}")
     return 0

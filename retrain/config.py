@@ -77,10 +77,10 @@ class Features(_Section):
     """Feature columns by kind."""
 
     numeric: list[Annotated[str, Field(min_length=1)]] = []
-    """Numeric feature columns (median-imputed and scaled in the pipeline)."""
+    """Numeric feature columns (median-imputed and scaled with onehot encoding)."""
 
     categorical: list[Annotated[str, Field(min_length=1)]] = []
-    """Categorical feature columns (one-hot encoded; unseen values ignored)."""
+    """Categorical feature columns (encoded per model.categorical_encoding)."""
 
     @model_validator(mode="after")
     def _distinct(self) -> Features:
@@ -117,6 +117,13 @@ class ModelSettings(_Section):
     target: str = Field(min_length=1, description="label column")
     features: Features
     estimator: Estimator = Estimator()
+    categorical_encoding: Literal["onehot", "native"] = Field(
+        "onehot",
+        description="onehot: impute, scale numerics, one-hot categoricals (any estimator); "
+        "native: numerics as they are and categoricals as ordinal codes for an estimator that "
+        "handles missing values and categories itself (categorical_features, e.g. "
+        "HistGradientBoostingClassifier): a fraction of the memory, several times faster",
+    )
     random_state: int = Field(42, ge=0, description="seed for every random step")
 
     @model_validator(mode="after")

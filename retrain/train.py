@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 MAX_ONE_HOT_CATEGORIES = 50
+MAX_NATIVE_CATEGORIES = 255  # HistGradientBoosting: codes below max_bins (<= 255)
 
 
 @dataclass(frozen=True)
@@ -77,44 +78,110 @@ def load_estimator_class(path: str) -> type[Any]:
 
 
 def build_pipeline(config: RetrainConfig) -> Pipeline:
-    """The unfitted preprocessing + estimator pipeline described by ``config.model``."""
+    """The unfitted preprocessing + estimator pipeline described by ``config.model``.
+
+    ``categorical_encoding: onehot`` imputes and scales the numerics and one-hot encodes the
+    categoricals, for any estimator. ``native`` hands the numerics over as they are (missing
+    values included) and the categoricals as ordinal codes, and tells the estimator which columns
+    those are (``categorical_features``): unseen and infrequent values get no code of their own
+    (unseen ones are treated as missing).
+    """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.preprocessing import StandardScaler
 
     model = config.model
     cls = load_estimator_class(model.estimator.class_path)
     params = dict(model.estimator.params)
-    if "random_state" in inspect.signature(cls).parameters and "random_state" not in params:
+    accepted = inspect.signature(cls).parameters
+    if "random_state" in accepted and "random_state" not in params:
         params["random_state"] = model.random_state
+    native = model.categorical_encoding == "native"
+    if native:
+        params["categorical_features"] = _native_categorical_columns(config, accepted, params)
     try:
         estimator = cls(**params)
     except TypeError as exc:
         raise ConfigError([f"model.estimator.params: {exc}"]) from None
     transformers: list[tuple[str, Any, list[str]]] = []
     if model.features.numeric:
-        numeric = Pipeline(
-            [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+        numeric: Any = (
+            "passthrough"
+            if native
+            else Pipeline(
+                [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+            )
         )
         transformers.append(("numeric", numeric, list(model.features.numeric)))
     if model.features.categorical:
-        categorical = Pipeline(
-            [
-                ("impute", SimpleImputer(strategy="constant", fill_value="__missing__")),
-                (
-                    "encode",
-                    OneHotEncoder(
-                        handle_unknown="infrequent_if_exist",
-                        max_categories=MAX_ONE_HOT_CATEGORIES,
-                        sparse_output=False,
-                    ),
-                ),
-            ]
+        categorical = (
+            _ordinal_encoder(estimator.get_params().get("max_bins", MAX_NATIVE_CATEGORIES))
+            if native
+            else _one_hot_encoder()
         )
         transformers.append(("categorical", categorical, list(model.features.categorical)))
     preprocess = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
     return Pipeline([("preprocess", preprocess), ("model", estimator)])
+
+
+def _native_categorical_columns(
+    config: RetrainConfig, accepted: Mapping[str, Any], params: Mapping[str, Any]
+) -> list[int]:
+    """The positions of the categorical columns in the preprocessed matrix (numerics first)."""
+    model = config.model
+    if "categorical_features" not in accepted:
+        raise ConfigError(
+            [
+                f"model.categorical_encoding: 'native' needs an estimator with a "
+                f"categorical_features parameter (HistGradientBoostingClassifier has one); "
+                f"{model.estimator.class_path!r} has none: use 'onehot'"
+            ]
+        )
+    if "categorical_features" in params:
+        raise ConfigError(
+            [
+                "model.estimator.params.categorical_features: set by model.categorical_encoding:"
+                " native from model.features.categorical; remove it"
+            ]
+        )
+    first = len(model.features.numeric)
+    return list(range(first, first + len(model.features.categorical)))
+
+
+def _one_hot_encoder() -> Any:
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    return Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="constant", fill_value="__missing__")),
+            (
+                "encode",
+                OneHotEncoder(
+                    handle_unknown="infrequent_if_exist",
+                    max_categories=MAX_ONE_HOT_CATEGORIES,
+                    sparse_output=False,
+                ),
+            ),
+        ]
+    )
+
+
+def _ordinal_encoder(max_bins: Any) -> Any:
+    """Codes ``0 .. max_bins - 1`` (the rarest categories share the last); missing and unseen:
+    NaN, which a native-categorical estimator treats as missing."""
+    import numpy as np
+    from sklearn.preprocessing import OrdinalEncoder
+
+    limit = max_bins if isinstance(max_bins, int) and max_bins >= 2 else MAX_NATIVE_CATEGORIES
+    return OrdinalEncoder(
+        handle_unknown="use_encoded_value",
+        unknown_value=np.nan,
+        encoded_missing_value=np.nan,
+        max_categories=limit,
+    )
 
 
 def preprocessing_fingerprint(pipeline: Pipeline) -> str:

@@ -232,6 +232,25 @@ class TestIdempotentSteps:
         assert len(records(config)) == 1
 
 
+class TestNativeCategoricalEncoding:
+    def test_bootstrap_and_drift_runs_register_models_that_load(
+        self, make_config: Callable[..., RetrainConfig], stream: Path, tmp_path: Path
+    ) -> None:
+        config = churn(
+            make_config, stream, tmp_path / "work", model={"categorical_encoding": "native"}
+        )
+        first = pipeline.run_pipeline(config, trigger="scheduled", as_of=SPEC.start + 4 * WEEK)
+        assert first["status"] == "deployed", first["notes"]
+        assert all(item["passed"] for item in first["checklist"])
+        drift = pipeline.run_pipeline(config, trigger="scheduled", as_of=SPEC.start + 7 * WEEK)
+        assert drift["status"] == "deployed", drift["notes"]
+        assert drift["metrics"]["accuracy"] > drift["baseline_metrics"]["accuracy"] + 0.1
+        served = ModelRegistry(config).load_model("production")
+        encoder = served.named_steps["preprocess"].named_transformers_["categorical"]
+        assert type(encoder).__name__ == "OrdinalEncoder"
+        assert served.named_steps["model"].is_categorical_.sum() == 3
+
+
 class TestStaleData:
     def test_scheduled_run_skips_when_the_training_window_is_empty(
         self, make_config: Callable[..., RetrainConfig], stream: Path, tmp_path: Path

@@ -140,3 +140,86 @@ class TestTrain:
 
 class Swapped:
     """Not a type the trained model contains."""
+
+
+def native(**params: object) -> dict[str, object]:
+    """The ``model`` section for native categorical encoding (HistGradientBoosting)."""
+    return {
+        "categorical_encoding": "native",
+        "estimator": {
+            "class": "sklearn.ensemble.HistGradientBoostingClassifier",
+            "params": {"max_iter": 50, **params},
+        },
+    }
+
+
+class TestNativeCategoricalEncoding:
+    def test_numerics_pass_through_and_categoricals_become_codes(self) -> None:
+        pipeline = build_pipeline(churn_config(Path("/u"), model=native()))
+        preprocess = pipeline.named_steps["preprocess"]
+        kinds = {name: step for name, step, _ in preprocess.transformers}
+        assert kinds["numeric"] == "passthrough"
+        assert type(kinds["categorical"]).__name__ == "OrdinalEncoder"
+        # the categoricals come after the five numerics in the matrix
+        assert pipeline.named_steps["model"].categorical_features == [5, 6, 7]
+
+    def test_one_column_per_feature_and_as_accurate_as_one_hot(self, tmp_path: Path) -> None:
+        onehot = churn_config(Path("/u"))
+        config = churn_config(Path("/u"), model=native())
+        a = train(onehot, FRAME, out_dir=tmp_path / "onehot")
+        b = train(config, FRAME, out_dir=tmp_path / "native")
+        holdout = pd.read_parquet(b.holdout_path)
+        features, target = config.model.features.all, config.model.target
+        model_a, model_b = load_trained(a.to_dict()), load_trained(b.to_dict())
+        assert model_b.named_steps["preprocess"].transform(holdout[features]).shape[1] == 8
+        assert model_a.named_steps["preprocess"].transform(holdout[features]).shape[1] > 8
+        accuracy_a = (model_a.predict(holdout[features]) == holdout[target]).mean()
+        accuracy_b = (model_b.predict(holdout[features]) == holdout[target]).mean()
+        assert accuracy_b > 0.85
+        assert accuracy_b >= accuracy_a - 0.03
+
+    def test_missing_and_unseen_values_are_treated_as_missing(self, tmp_path: Path) -> None:
+        frame = FRAME.copy()
+        frame.loc[::7, NUMERIC[0]] = float("nan")
+        frame.loc[::5, "contract"] = None
+        config = churn_config(Path("/u"), model=native())
+        model = load_trained(train(config, frame, out_dir=tmp_path).to_dict())
+        rows = frame[config.model.features.all].iloc[:200].copy()
+        unseen, missing = rows.copy(), rows.copy()
+        unseen["contract"] = "brand-new-contract"
+        missing["contract"] = None
+        assert (model.predict_proba(unseen) == model.predict_proba(missing)).all()
+        assert not (model.predict_proba(rows) == model.predict_proba(missing)).all()
+
+    def test_categories_beyond_max_bins_share_the_last_code(self, tmp_path: Path) -> None:
+        frame = FRAME.copy()
+        frame["contract"] = [f"c{i % 40}" for i in range(len(frame))]
+        config = churn_config(Path("/u"), model=native(max_bins=16))
+        model = load_trained(train(config, frame, out_dir=tmp_path).to_dict())
+        codes = model.named_steps["preprocess"].transform(frame[config.model.features.all])[:, 5]
+        assert set(codes) == set(range(16)), "16 codes: 15 categories + the infrequent rest"
+
+    @pytest.mark.parametrize(
+        ("model", "fragment"),
+        [
+            pytest.param(
+                {
+                    "categorical_encoding": "native",
+                    "estimator": {"class": "sklearn.linear_model.LogisticRegression"},
+                },
+                r"model.categorical_encoding: 'native' needs an estimator with a "
+                r"categorical_features parameter .*LogisticRegression",
+                id="estimator without native categories",
+            ),
+            pytest.param(
+                native(categorical_features=[0]),
+                "model.estimator.params.categorical_features: set by",
+                id="categorical_features set by hand",
+            ),
+        ],
+    )
+    def test_a_config_native_cannot_serve_is_named(
+        self, model: dict[str, object], fragment: str
+    ) -> None:
+        with pytest.raises(ConfigError, match=fragment):
+            build_pipeline(churn_config(Path("/u"), model=model))
