@@ -492,15 +492,16 @@ def _new_entry_id() -> str:
 
 
 class _ModelCache:
-    """Fitted models loaded in this process, by artifact location (immutable once logged).
+    """Fitted models (and the text of their reference profiles) loaded in this process, by
+    artifact location (immutable once logged).
 
-    One retraining loads the production model for the signals and again for the evaluation,
-    and registers a candidate that is checked, fingerprinted and promoted: each is downloaded
-    and deserialised once. ``verified`` remembers a successful load-and-predict check for
-    :data:`VERIFIED_FOR_SECONDS`; a rollback always checks again.
+    One retraining loads the production model and its profile for the signals and again for the
+    evaluation and validation, and registers a candidate that is checked, fingerprinted and
+    promoted: each is downloaded and deserialised once. ``verified`` remembers a successful
+    load-and-predict check for :data:`VERIFIED_FOR_SECONDS`; a rollback always checks again.
     """
 
-    size = 4
+    size = 8
     lock = threading.Lock()
     models: dict[tuple[str, str], Any] = {}
     verified: dict[tuple[str, str], float] = {}
@@ -744,15 +745,22 @@ class ModelRegistry:
             mv = self._mv(self._resolve(version))
             if mv.tags.get("retrain.reference_profile") != PROFILE_FILE:
                 return None
-            uri = self._client.get_model_version_download_uri(self.name, mv.version)
-            with tempfile.TemporaryDirectory(prefix="retrain-profile-") as tmp:
-                # not mlflow.artifacts.load_dict: it resolves against the global tracking URI
-                path = mlflow.artifacts.download_artifacts(
-                    artifact_uri=f"{uri.rstrip('/')}/extra_files/{PROFILE_FILE}",
-                    dst_path=tmp,
-                    tracking_uri=self.tracking_uri,
-                )
-                profile: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+            tracking_uri, where = self._cache_key(mv)
+            key = (tracking_uri, f"{where}#{PROFILE_FILE}")  # immutable once logged, like the model
+            text = _ModelCache.get(key)
+            if text is None:
+                uri = (mv.tags or {}).get("retrain.artifact_uri")
+                uri = uri or self._client.get_model_version_download_uri(self.name, mv.version)
+                with tempfile.TemporaryDirectory(prefix="retrain-profile-") as tmp:
+                    # not mlflow.artifacts.load_dict: it resolves against the global tracking URI
+                    path = mlflow.artifacts.download_artifacts(
+                        artifact_uri=f"{uri.rstrip('/')}/extra_files/{PROFILE_FILE}",
+                        dst_path=tmp,
+                        tracking_uri=self.tracking_uri,
+                    )
+                    text = Path(path).read_text(encoding="utf-8")
+                _ModelCache.put(key, text)
+            profile: dict[str, Any] = json.loads(text)
             return profile
 
     def _resolve(self, version_or_alias: int | str) -> int:

@@ -97,6 +97,9 @@ class TestRegister:
         )
         loaded = registry.load_model("staging")
         np.testing.assert_array_equal(loaded.predict(example), fitted.predict(example))
+        profile = registry.reference_profile(1)
+        assert profile == {"features": {"x1": {"bins": [0, 1]}}}
+        profile["features"].clear()  # a caller's change never reaches the next reader
         assert registry.reference_profile(1) == {"features": {"x1": {"bins": [0, 1]}}}
 
     def test_version_carries_the_seed_record_and_lineage(
