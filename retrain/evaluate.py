@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from retrain.config import EvaluationSettings
+from retrain.data import select_columns
 
 if TYPE_CHECKING:
     import numpy as np
@@ -146,7 +147,7 @@ def score_model(
     """Predict ``frame`` with ``model``; return its scores and the predictions."""
     import numpy as np
 
-    inputs = frame[features]
+    inputs = select_columns(frame, features)
     estimator, ready = _final_step(model, inputs)
     proba = np.asarray(estimator.predict_proba(ready)) if hasattr(model, "predict_proba") else None
     if proba is not None and _predict_is_argmax(estimator):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrain.config import RetrainConfig
-from retrain.data import write_frame
+from retrain.data import select_columns, write_frame
 from retrain.errors import ConfigError, DataError
 from retrain.handoff import recall, remember
 from retrain.serialization import dumps_trusted, load_trusted
@@ -234,7 +234,7 @@ def train(config: RetrainConfig, frame: pd.DataFrame, *, out_dir: str | Path) ->
     train_part, holdout = time_split(frame, time_col, config.data.holdout_fraction)
     pipeline = build_pipeline(config)
     started = time.perf_counter()
-    pipeline.fit(train_part[features], train_part[target])
+    pipeline.fit(select_columns(train_part, features), train_part[target])
     fit_seconds = time.perf_counter() - started
 
     out = Path(out_dir)

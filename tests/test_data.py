@@ -4,11 +4,21 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from retrain.data import content_hash, count_rows, extract, read_frame, read_source, write_frame
+from retrain.data import (
+    content_hash,
+    count_rows,
+    extract,
+    read_frame,
+    read_source,
+    row_hashes,
+    select_columns,
+    write_frame,
+)
 from retrain.errors import DataError
 from retrain.handoff import shared_outputs
 from retrain.synthetic import StreamSpec, generate_week, write_stream
@@ -102,6 +112,12 @@ class TestContentHash:
         assert content_hash(shuffled) == content_hash(self.FRAME)
         assert content_hash(shuffled.reset_index(drop=True)) == content_hash(self.FRAME)
 
+    def test_row_hashes_are_pandas_hashes_of_the_columns_in_name_order(self) -> None:
+        frame = self.FRAME[["t", "b", "a"]].set_axis([10, 11, 12, 13])
+        expected = pd.util.hash_pandas_object(self.FRAME[["a", "b", "t"]], index=False)
+        assert row_hashes(frame).tolist() == expected.tolist()
+        assert frame.columns.tolist() == ["t", "b", "a"], "the caller's frame is left alone"
+
     def test_any_change_of_content_changes_it(self) -> None:
         base = content_hash(self.FRAME)
         changed = self.FRAME.copy()
@@ -111,6 +127,23 @@ class TestContentHash:
         assert content_hash(self.FRAME.rename(columns={"b": "c"})) != base
         swapped = self.FRAME.assign(a=self.FRAME["a"].iloc[::-1].to_numpy())
         assert content_hash(swapped) != base, "same column values, other rows"
+
+
+class TestSelectColumns:
+    def test_the_named_columns_in_order_sharing_their_values(self) -> None:
+        frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": ["x", "y", "z"], "c": [4, 5, 6]})
+        rows = frame.iloc[1:]
+        picked = select_columns(rows, ["c", "a"])
+        pd.testing.assert_frame_equal(picked, rows[["c", "a"]])
+        assert np.shares_memory(picked["a"].to_numpy(), frame["a"].to_numpy())
+
+    def test_a_change_on_either_side_stays_there(self) -> None:
+        frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [7, 8, 9]})
+        picked = select_columns(frame, ["a"])
+        picked.loc[0, "a"] = 100.0
+        frame.loc[1, "a"] = -1.0
+        assert frame["a"].tolist() == [1.0, -1.0, 3.0]
+        assert picked["a"].tolist() == [100.0, 2.0, 3.0]
 
 
 class TestHandoff:
