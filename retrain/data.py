@@ -239,9 +239,12 @@ def select_columns(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
 
     ``frame[names]`` copies every selected value (a 1M-row window's features: ~200 MB); this
     frame shares them, and pandas copy-on-write keeps a change on either side to that side.
+    ``names`` must be distinct.
     """
     import pandas as pd
 
+    if len(set(names)) != len(names):
+        raise ValueError(f"select_columns: a column is named twice in {list(names)}")
     return pd.DataFrame({name: frame[name] for name in names}, index=frame.index, copy=False)
 
 

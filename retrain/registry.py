@@ -492,16 +492,15 @@ def _new_entry_id() -> str:
 
 
 class _ModelCache:
-    """Fitted models (and the text of their reference profiles) loaded in this process, by
-    artifact location (immutable once logged).
+    """Fitted models loaded in this process, by artifact location (immutable once logged).
 
-    One retraining loads the production model and its profile for the signals and again for the
-    evaluation and validation, and registers a candidate that is checked, fingerprinted and
-    promoted: each is downloaded and deserialised once. ``verified`` remembers a successful
+    One retraining loads the production model for the signals and again for the evaluation,
+    and registers a candidate that is checked, fingerprinted and promoted: each is downloaded
+    and deserialised once. ``verified`` remembers a successful
     load-and-predict check for :data:`VERIFIED_FOR_SECONDS`; a rollback always checks again.
     """
 
-    size = 8
+    size = 4
     lock = threading.Lock()
     models: dict[tuple[str, str], Any] = {}
     verified: dict[tuple[str, str], float] = {}
@@ -532,6 +531,19 @@ class _ModelCache:
 
 
 VERIFIED_FOR_SECONDS: Final = 600.0
+
+
+@functools.lru_cache(maxsize=16)
+def _artifact_text(tracking_uri: str, artifact_uri: str) -> str:
+    """A small text artifact of a logged model (immutable once logged: read once per process)."""
+    import mlflow
+
+    with tempfile.TemporaryDirectory(prefix="retrain-artifact-") as tmp:
+        # not mlflow.artifacts.load_text: it resolves against the global tracking URI
+        path = mlflow.artifacts.download_artifacts(
+            artifact_uri=artifact_uri, dst_path=tmp, tracking_uri=tracking_uri
+        )
+        return Path(path).read_text(encoding="utf-8")
 
 
 class ModelRegistry:
@@ -739,27 +751,14 @@ class ModelRegistry:
 
     def reference_profile(self, version: int | str) -> dict[str, Any] | None:
         """The drift reference profile stored with a version, or ``None`` if it has none."""
-        import mlflow
-
         with self._calls(f"reading the reference profile of {self.name!r} v{version}"):
             mv = self._mv(self._resolve(version))
             if mv.tags.get("retrain.reference_profile") != PROFILE_FILE:
                 return None
-            tracking_uri, where = self._cache_key(mv)
-            key = (tracking_uri, f"{where}#{PROFILE_FILE}")  # immutable once logged, like the model
-            text = _ModelCache.get(key)
-            if text is None:
-                uri = (mv.tags or {}).get("retrain.artifact_uri")
-                uri = uri or self._client.get_model_version_download_uri(self.name, mv.version)
-                with tempfile.TemporaryDirectory(prefix="retrain-profile-") as tmp:
-                    # not mlflow.artifacts.load_dict: it resolves against the global tracking URI
-                    path = mlflow.artifacts.download_artifacts(
-                        artifact_uri=f"{uri.rstrip('/')}/extra_files/{PROFILE_FILE}",
-                        dst_path=tmp,
-                        tracking_uri=self.tracking_uri,
-                    )
-                    text = Path(path).read_text(encoding="utf-8")
-                _ModelCache.put(key, text)
+            uri = (mv.tags or {}).get("retrain.artifact_uri")
+            uri = uri or self._client.get_model_version_download_uri(self.name, mv.version)
+            where = f"{uri.rstrip('/')}/extra_files/{PROFILE_FILE}"
+            text = _artifact_text(self.tracking_uri, where)
             profile: dict[str, Any] = json.loads(text)
             return profile
 

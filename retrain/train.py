@@ -81,10 +81,10 @@ def build_pipeline(config: RetrainConfig) -> Pipeline:
     """The unfitted preprocessing + estimator pipeline described by ``config.model``.
 
     ``categorical_encoding: onehot`` imputes and scales the numerics and one-hot encodes the
-    categoricals, for any estimator. ``native`` hands the numerics over as they are (missing
-    values included) and the categoricals as ordinal codes, and tells the estimator which columns
-    those are (``categorical_features``): unseen and infrequent values get no code of their own
-    (unseen ones are treated as missing).
+    categoricals, for any estimator. ``native`` hands the numerics over as they are (as float64,
+    missing values included) and the categoricals as ordinal codes, and tells the estimator which
+    columns those are (``categorical_features``): unseen values are treated as missing, the
+    rarest categories beyond ``max_bins`` share one code.
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
@@ -107,7 +107,7 @@ def build_pipeline(config: RetrainConfig) -> Pipeline:
     transformers: list[tuple[str, Any, list[str]]] = []
     if model.features.numeric:
         numeric: Any = (
-            "passthrough"
+            _as_float()
             if native
             else Pipeline(
                 [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
@@ -169,13 +169,28 @@ def _one_hot_encoder() -> Any:
     )
 
 
+def _as_float() -> Any:
+    """The numerics as they are, as float64 (pandas' ``NA`` in a nullable column becomes NaN)."""
+    from sklearn.preprocessing import FunctionTransformer
+    from sklearn.utils import check_array
+
+    return FunctionTransformer(
+        check_array,
+        kw_args={"dtype": "float64", "ensure_all_finite": False},
+        feature_names_out="one-to-one",
+    )
+
+
 def _ordinal_encoder(max_bins: Any) -> Any:
-    """Codes ``0 .. max_bins - 1`` (the rarest categories share the last); missing and unseen:
-    NaN, which a native-categorical estimator treats as missing."""
+    """Codes ``0 .. max_bins - 1`` (the rarest categories share the last); NaN and unseen
+    values: NaN, which a native-categorical estimator treats as missing."""
+    import numbers
+
     import numpy as np
     from sklearn.preprocessing import OrdinalEncoder
 
-    limit = max_bins if isinstance(max_bins, int) and max_bins >= 2 else MAX_NATIVE_CATEGORIES
+    usable = isinstance(max_bins, numbers.Integral) and not isinstance(max_bins, bool)
+    limit = int(max_bins) if usable and max_bins >= 2 else MAX_NATIVE_CATEGORIES
     return OrdinalEncoder(
         handle_unknown="use_encoded_value",
         unknown_value=np.nan,

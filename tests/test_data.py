@@ -131,11 +131,18 @@ class TestContentHash:
 
 class TestSelectColumns:
     def test_the_named_columns_in_order_sharing_their_values(self) -> None:
-        frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": ["x", "y", "z"], "c": [4, 5, 6]})
+        # one float block: ``frame[names]`` copies it, select_columns does not
+        frame = pd.DataFrame(np.arange(12.0).reshape(3, 4), columns=["a", "b", "c", "d"])
         rows = frame.iloc[1:]
-        picked = select_columns(rows, ["c", "a"])
-        pd.testing.assert_frame_equal(picked, rows[["c", "a"]])
-        assert np.shares_memory(picked["a"].to_numpy(), frame["a"].to_numpy())
+        picked = select_columns(rows, ["d", "a", "b"])
+        pd.testing.assert_frame_equal(picked, rows[["d", "a", "b"]])
+        for name in ("d", "a", "b"):
+            assert np.shares_memory(picked[name].to_numpy(), frame[name].to_numpy())
+
+    def test_a_name_given_twice_is_refused(self) -> None:
+        frame = pd.DataFrame({"a": [1.0]})
+        with pytest.raises(ValueError, match="named twice"):
+            select_columns(frame, ["a", "a"])
 
     def test_a_change_on_either_side_stays_there(self) -> None:
         frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [7, 8, 9]})

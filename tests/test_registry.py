@@ -30,6 +30,7 @@ from retrain.registry import (
     AuditEntry,
     ModelRegistry,
     VersionRecord,
+    _artifact_text,
     allowed_transition,
 )
 from retrain.serialization import dumps_trusted
@@ -100,7 +101,9 @@ class TestRegister:
         profile = registry.reference_profile(1)
         assert profile == {"features": {"x1": {"bins": [0, 1]}}}
         profile["features"].clear()  # a caller's change never reaches the next reader
+        downloads = _artifact_text.cache_info().misses
         assert registry.reference_profile(1) == {"features": {"x1": {"bins": [0, 1]}}}
+        assert _artifact_text.cache_info().misses == downloads, "downloaded once per process"
 
     def test_version_carries_the_seed_record_and_lineage(
         self, registry: ModelRegistry, fitted: Pipeline, example: pd.DataFrame

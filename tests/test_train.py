@@ -154,11 +154,13 @@ def native(**params: object) -> dict[str, object]:
 
 
 class TestNativeCategoricalEncoding:
-    def test_numerics_pass_through_and_categoricals_become_codes(self) -> None:
+    def test_numerics_go_through_unscaled_and_categoricals_become_codes(self) -> None:
         pipeline = build_pipeline(churn_config(Path("/u"), model=native()))
         preprocess = pipeline.named_steps["preprocess"]
         kinds = {name: step for name, step, _ in preprocess.transformers}
-        assert kinds["numeric"] == "passthrough"
+        assert type(kinds["numeric"]).__name__ == "FunctionTransformer"
+        x = FRAME[NUMERIC].iloc[:5]
+        assert (kinds["numeric"].fit_transform(x) == x.to_numpy(dtype="float64")).all()
         assert type(kinds["categorical"]).__name__ == "OrdinalEncoder"
         # the categoricals come after the five numerics in the matrix
         assert pipeline.named_steps["model"].categorical_features == [5, 6, 7]
@@ -190,6 +192,25 @@ class TestNativeCategoricalEncoding:
         missing["contract"] = None
         assert (model.predict_proba(unseen) == model.predict_proba(missing)).all()
         assert not (model.predict_proba(rows) == model.predict_proba(missing)).all()
+
+    def test_nullable_numeric_columns_are_read_as_float(self, tmp_path: Path) -> None:
+        config = churn_config(Path("/u"), model=native())
+        model = load_trained(train(config, FRAME, out_dir=tmp_path).to_dict())
+        rows = FRAME[config.model.features.all].iloc[:50].copy()
+        expected = rows.copy()
+        expected.loc[rows.index[::3], NUMERIC[0]] = float("nan")
+        nullable = rows.astype({NUMERIC[0]: "Float64"})
+        nullable.loc[rows.index[::3], NUMERIC[0]] = pd.NA
+        assert (model.predict_proba(nullable) == model.predict_proba(expected)).all()
+
+    def test_max_bins_as_a_numpy_integer_limits_the_codes(self) -> None:
+        import numpy as np
+
+        config = churn_config(Path("/u"), model=native(max_bins=np.int64(16)))
+        preprocess = build_pipeline(config).named_steps["preprocess"]
+        assert (
+            dict((n, t) for n, t, _ in preprocess.transformers)["categorical"].max_categories == 16
+        )
 
     def test_categories_beyond_max_bins_share_the_last_code(self, tmp_path: Path) -> None:
         frame = FRAME.copy()
