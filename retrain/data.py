@@ -28,11 +28,12 @@ if TYPE_CHECKING:
     import pyarrow.dataset as ds
 
 __all__ = [
-    "ROW_HASHES",
     "ExtractResult",
+    "RowHashes",
     "content_hash",
     "count_rows",
     "extract",
+    "extracted_row_hashes",
     "read_frame",
     "read_source",
     "required_columns",
@@ -43,7 +44,8 @@ __all__ = [
 ]
 
 
-ROW_HASHES = "row_hashes"  # handoff part: (sorted columns, row_hashes) of an extracted file
+_ROW_HASHES = "row_hashes"  # handoff part: (sorted columns, row_hashes) of an extracted file
+RowHashes = tuple[list[str], "np.ndarray"]
 
 
 @dataclass(frozen=True)
@@ -221,8 +223,8 @@ def _read_sql(
     return table.set_column(index, time_col, table.column(index).cast(pa.timestamp(unit, tz="UTC")))
 
 
-def row_hashes(frame: pd.DataFrame) -> np.ndarray:
-    """One 64-bit hash per row of ``frame`` with its columns in name order.
+def row_hashes(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> np.ndarray:
+    """One 64-bit hash per row of ``frame`` over ``columns`` (default: all), in name order.
 
     :func:`pandas.util.hash_pandas_object` without the index: a row's hash depends on its values
     only, so equal rows (of typed columns) hash equal. The basis of :func:`content_hash` and of
@@ -230,7 +232,7 @@ def row_hashes(frame: pd.DataFrame) -> np.ndarray:
     """
     import pandas as pd
 
-    ordered = select_columns(frame, sorted(frame.columns))
+    ordered = select_columns(frame, sorted(frame.columns if columns is None else columns))
     return pd.util.hash_pandas_object(ordered, index=False).to_numpy()
 
 
@@ -315,7 +317,7 @@ def extract(
         written.result()
     version = f"{(last or as_of):%Y-%m-%d}_{table.num_rows}rows_{digest[:12]}"
     remember(path, frame)
-    remember(path, (sorted(frame.columns), hashes), ROW_HASHES)
+    remember(path, (sorted(frame.columns), hashes), _ROW_HASHES)
     rows, names = table.num_rows, table.column_names
     del table, frame, hashes
     release_arrow_memory()
@@ -379,6 +381,13 @@ def write_frame(frame: pd.DataFrame, path: str | Path) -> None:
     remember(path, frame.reset_index(drop=True))
 
 
+def extracted_row_hashes(path: str | Path) -> RowHashes | None:
+    """``(sorted columns, row_hashes)`` of the file :func:`extract` wrote at ``path``, if it
+    handed them over (inside :func:`retrain.handoff.shared_outputs` and the file unchanged)."""
+    hashes: RowHashes | None = recall(path, _ROW_HASHES)
+    return hashes
+
+
 def read_frame(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
     """Read a parquet file written by a step back into pandas.
 
@@ -390,7 +399,7 @@ def read_frame(path: str | Path, columns: list[str] | None = None) -> pd.DataFra
     shared: pd.DataFrame | None = recall(path)
     if shared is not None:
         # copy-on-write (pandas 3): the caller's changes never reach the shared frame
-        return shared[columns] if columns is not None else shared.copy(deep=False)
+        return select_columns(shared, columns) if columns is not None else shared.copy(deep=False)
     try:
         frame = pd.read_parquet(path, columns=columns)
     except FileNotFoundError:

@@ -317,8 +317,7 @@ def validate_step(
     config: RetrainConfig, ctx: RunContext, extracted: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Check the extracted data against the contract; :class:`DataError` names each problem."""
-    from retrain.data import ROW_HASHES, read_frame
-    from retrain.handoff import recall
+    from retrain.data import extracted_row_hashes, read_frame
     from retrain.validate import check_frame
 
     frame = read_frame(extracted["path"])
@@ -326,7 +325,7 @@ def validate_step(
         config,
         frame,
         known_categories=_known_categories(config),
-        row_hashes=recall(extracted["path"], ROW_HASHES),
+        row_hashes=extracted_row_hashes(extracted["path"]),
     )
     _mlflow(config, ctx, tags={"retrain.validation": "passed" if report.ok else "failed"})
     if not report.ok:

@@ -16,10 +16,9 @@ from retrain.config import RetrainConfig
 from retrain.errors import DataError
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
-RowHashes = tuple[list[str], "np.ndarray"]
+    from retrain.data import RowHashes
 
 __all__ = ["ValidationReport", "check_frame", "validate"]
 
@@ -211,7 +210,7 @@ def _duplicate_count(
     ):
         combined = row_hashes[1]
     else:
-        combined = hash_rows(frame[hashed])
+        combined = hash_rows(frame, hashed)
     candidates = pd.Series(combined).duplicated(keep=False).to_numpy()
     if not candidates.any():
         return 0
