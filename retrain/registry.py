@@ -496,8 +496,8 @@ class _ModelCache:
 
     One retraining loads the production model for the signals and again for the evaluation,
     and registers a candidate that is checked, fingerprinted and promoted: each is downloaded
-    and deserialised once. ``verified`` remembers a successful
-    load-and-predict check for :data:`VERIFIED_FOR_SECONDS`; a rollback always checks again.
+    and deserialised once. ``verified`` remembers a successful load-and-predict check for
+    :data:`VERIFIED_FOR_SECONDS`; a rollback always checks again.
     """
 
     size = 4
@@ -737,7 +737,7 @@ class ModelRegistry:
             if cached is not None:
                 return cached
             with tempfile.TemporaryDirectory(prefix="retrain-model-") as tmp:
-                local = self._download(int(mv.version), tmp, mv)
+                local = self._download(mv, tmp)
                 with _quiet_mlflow():
                     model = mlflow.sklearn.load_model(local)
             _ModelCache.put(key, model)
@@ -755,9 +755,7 @@ class ModelRegistry:
             mv = self._mv(self._resolve(version))
             if mv.tags.get("retrain.reference_profile") != PROFILE_FILE:
                 return None
-            uri = (mv.tags or {}).get("retrain.artifact_uri")
-            uri = uri or self._client.get_model_version_download_uri(self.name, mv.version)
-            where = f"{uri.rstrip('/')}/extra_files/{PROFILE_FILE}"
+            where = f"{self._artifact_uri(mv).rstrip('/')}/extra_files/{PROFILE_FILE}"
             text = _artifact_text(self.tracking_uri, where)
             profile: dict[str, Any] = json.loads(text)
             return profile
@@ -770,15 +768,21 @@ class ModelRegistry:
             raise RegistryError(f"model {self.name!r} has no {version_or_alias!r} version")
         return aliases[str(version_or_alias)]
 
-    def _download(self, version: int, directory: str, mv: ModelVersion | None = None) -> str:
+    def _artifact_uri(self, mv: ModelVersion) -> str:
+        """Where a version's model files are: the location logged at registration, else MLflow's
+        download URI (one more request, for versions retrain did not register)."""
+        uri = (mv.tags or {}).get("retrain.artifact_uri")
+        return uri or self._client.get_model_version_download_uri(self.name, str(mv.version))
+
+    def _download(self, mv: ModelVersion, directory: str) -> str:
         import mlflow
 
-        uri = (mv.tags or {}).get("retrain.artifact_uri") if mv is not None else None
-        uri = uri or self._client.get_model_version_download_uri(self.name, str(version))
         # mlflow-artifacts URI + explicit tracking_uri: a models:/ URI would be resolved against
         # the process-global registry (and silently create ./mlflow.db), not this server.
         path: str = mlflow.artifacts.download_artifacts(
-            artifact_uri=uri, dst_path=directory, tracking_uri=self.tracking_uri
+            artifact_uri=self._artifact_uri(mv),
+            dst_path=directory,
+            tracking_uri=self.tracking_uri,
         )
         return path
 
@@ -795,7 +799,7 @@ class ModelRegistry:
         if not fresh and _ModelCache.is_verified(key):
             return
         with tempfile.TemporaryDirectory(prefix="retrain-check-") as tmp:
-            local = self._download(version, tmp, mv)
+            local = self._download(mv, tmp)
             model = _load_and_predict(local, what)
         _ModelCache.put(key, model, verified=True)
 

@@ -817,9 +817,9 @@ def downloads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     fetched: list[int] = []
     download = ModelRegistry._download
 
-    def counting(self: ModelRegistry, number: int, *args: Any, **kwargs: Any) -> str:
-        fetched.append(number)
-        return download(self, number, *args, **kwargs)
+    def counting(self: ModelRegistry, mv: Any, *args: Any, **kwargs: Any) -> str:
+        fetched.append(int(mv.version))
+        return download(self, mv, *args, **kwargs)
 
     monkeypatch.setattr(ModelRegistry, "_download", counting)
     return fetched
