@@ -23,6 +23,17 @@ FRAME = pd.concat(
 )
 
 
+def native(**params: object) -> dict[str, object]:
+    """The ``model`` section for native categorical encoding (HistGradientBoosting)."""
+    return {
+        "categorical_encoding": "native",
+        "estimator": {
+            "class": "sklearn.ensemble.HistGradientBoostingClassifier",
+            "params": {"max_iter": 50, **params},
+        },
+    }
+
+
 class TestBuildPipeline:
     def test_preprocessing_and_estimator_from_config(self) -> None:
         pipeline = build_pipeline(churn_config(Path("/u")))
@@ -43,30 +54,49 @@ class TestBuildPipeline:
         assert build_pipeline(config).named_steps["model"].C == 0.5
 
     @pytest.mark.parametrize(
-        ("estimator", "fragment"),
+        ("model", "fragment"),
         [
             pytest.param(
-                {"class": "sklearn.ensemble.NoSuchModel"},
+                {"estimator": {"class": "sklearn.ensemble.NoSuchModel"}},
                 "cannot import",
                 id="class that does not exist",
             ),
             pytest.param(
-                {"class": "os.path.join"},
+                {"estimator": {"class": "os.path.join"}},
                 "is not an estimator class",
                 id="a function, not an estimator",
             ),
             pytest.param(
-                {"class": "sklearn.linear_model.LogisticRegression", "params": {"bogus": 1}},
+                {
+                    "estimator": {
+                        "class": "sklearn.linear_model.LogisticRegression",
+                        "params": {"bogus": 1},
+                    }
+                },
                 "model.estimator.params",
                 id="unknown parameter",
             ),
+            pytest.param(
+                {
+                    "categorical_encoding": "native",
+                    "estimator": {"class": "sklearn.linear_model.LogisticRegression"},
+                },
+                r"model.categorical_encoding: 'native' needs an estimator with a "
+                r"categorical_features parameter .*LogisticRegression",
+                id="native encoding, estimator without native categories",
+            ),
+            pytest.param(
+                native(categorical_features=[0]),
+                "model.estimator.params.categorical_features: set by",
+                id="native encoding, categorical_features set by hand",
+            ),
         ],
     )
-    def test_bad_estimator_is_a_config_error(
-        self, estimator: dict[str, object], fragment: str
+    def test_a_bad_model_section_is_a_config_error(
+        self, model: dict[str, object], fragment: str
     ) -> None:
         with pytest.raises(ConfigError, match=fragment):
-            build_pipeline(churn_config(Path("/u"), model={"estimator": estimator}))
+            build_pipeline(churn_config(Path("/u"), model=model))
 
 
 class TestTrain:
@@ -142,17 +172,6 @@ class Swapped:
     """Not a type the trained model contains."""
 
 
-def native(**params: object) -> dict[str, object]:
-    """The ``model`` section for native categorical encoding (HistGradientBoosting)."""
-    return {
-        "categorical_encoding": "native",
-        "estimator": {
-            "class": "sklearn.ensemble.HistGradientBoostingClassifier",
-            "params": {"max_iter": 50, **params},
-        },
-    }
-
-
 class TestNativeCategoricalEncoding:
     def test_numerics_go_through_unscaled_and_categoricals_become_codes(self) -> None:
         pipeline = build_pipeline(churn_config(Path("/u"), model=native()))
@@ -219,28 +238,3 @@ class TestNativeCategoricalEncoding:
         model = load_trained(train(config, frame, out_dir=tmp_path).to_dict())
         codes = model.named_steps["preprocess"].transform(frame[config.model.features.all])[:, 5]
         assert set(codes) == set(range(16)), "16 codes: 15 categories + the infrequent rest"
-
-    @pytest.mark.parametrize(
-        ("model", "fragment"),
-        [
-            pytest.param(
-                {
-                    "categorical_encoding": "native",
-                    "estimator": {"class": "sklearn.linear_model.LogisticRegression"},
-                },
-                r"model.categorical_encoding: 'native' needs an estimator with a "
-                r"categorical_features parameter .*LogisticRegression",
-                id="estimator without native categories",
-            ),
-            pytest.param(
-                native(categorical_features=[0]),
-                "model.estimator.params.categorical_features: set by",
-                id="categorical_features set by hand",
-            ),
-        ],
-    )
-    def test_a_config_native_cannot_serve_is_named(
-        self, model: dict[str, object], fragment: str
-    ) -> None:
-        with pytest.raises(ConfigError, match=fragment):
-            build_pipeline(churn_config(Path("/u"), model=model))
