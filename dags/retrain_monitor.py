@@ -43,15 +43,13 @@ def retrain_monitor() -> None:
     @task(doc_md="Measure the signals, evaluate the rules, log the check to MLflow.")
     def measure(rows: int) -> dict[str, Any]:
         from retrain.monitor import check_and_log
-        from retrain_airflow.runtime import as_of, sql_url
+        from retrain_airflow.runtime import as_of, services
 
         context = get_current_context()
-        config = dag_config()
         result = check_and_log(
-            config,
+            services(dag_config()),
             as_of=as_of(context),
             run_name=f"monitor {context['dag_run'].run_id}",
-            sql_url=sql_url(config),
         )
         print("signals:", result["signals"])
         print("decision:", "TRIGGERED" if result["triggered"] else "quiet", result["reasons"])

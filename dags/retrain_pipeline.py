@@ -15,40 +15,21 @@ deploy | reject -> finish`
 
 `finish` always runs (also after a failure) and writes the retraining log record to MLflow; a run
 with a failed step still ends failed. `deploy` uses the one-slot `retrain_registry` pool, so a
-deploy and a rollback never interleave. Every task calls the same `retrain.pipeline` function as
-`retrain run`.
+deploy and a rollback never interleave. The tasks and their order come from the step graph
+(`retrain.pipeline.graph`) that `retrain run` walks, and each task runs the same step function.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import (
-    AssetOrTimeSchedule,
-    CronTriggerTimetable,
-    Param,
-    TriggerRule,
-    dag,
-    get_current_context,
-    task,
-)
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, TriggerRule, dag, task
 
+from retrain.pipeline.graph import FINISH, GRAPH, START, Gate, leaves
 from retrain_airflow import POOL, assets_for, dag_config, dag_options
-from retrain_airflow.runtime import step
 
 CONFIG = dag_config()
 ASSETS = assets_for(CONFIG)
-STEPS = (
-    "start",
-    "check",
-    "extract",
-    "validate",
-    "train",
-    "evaluate",
-    "compare",
-    "deploy",
-    "reject",
-)
 
 
 @dag(
@@ -114,118 +95,44 @@ STEPS = (
     },
 )
 def retrain_pipeline() -> None:
-    from retrain import pipeline as lib
+    from retrain_airflow import runtime
 
-    def ctx_of(run: dict[str, Any]) -> lib.RunContext:
-        return lib.RunContext.from_dict(run)
+    def node_task(node: Any) -> Any:
+        if isinstance(node, Gate):
 
-    @task(doc_md="Open the retraining's MLflow run; derive trigger and options from the run.")
-    @step
-    def start() -> dict[str, Any]:
-        from retrain_airflow.runtime import run_options
+            def decide() -> Any:
+                return runtime.run_gate(node.name)
 
-        return lib.start(dag_config(), **run_options(get_current_context())).to_dict()
+            if node.choices:
+                return task.branch(task_id=node.name, doc_md=node.doc)(decide)
+            return task.short_circuit(
+                task_id=node.name, doc_md=node.doc, ignore_downstream_trigger_rules=False
+            )(decide)
 
-    @task(doc_md="Measure live signals (drift, volume, accuracy, age) and apply the rules.")
-    @step
-    def check(run: dict[str, Any]) -> dict[str, Any]:
-        from retrain_airflow.runtime import sql_url
+        def run() -> Any:
+            return runtime.run_step(dag_config(), node.name)
 
-        config = dag_config()
-        result = lib.check(config, ctx_of(run), sql_url=sql_url(config))
-        print("decision:", "RETRAIN" if result["proceed"] else "SKIP", result["reasons"])
-        return result
+        pool = {"pool": POOL} if node.registry_writes else {}
+        return task(task_id=node.name, doc_md=node.doc, **pool)(run)
 
-    @task.short_circuit(
-        ignore_downstream_trigger_rules=False,
-        doc_md="Stop here (cleanly) when nothing triggered the run.",
-    )
-    def proceed(checked: dict[str, Any]) -> bool:
-        return bool(checked["proceed"])
-
-    @task(doc_md="Read the training window and count new rows since the production watermark.")
-    @step
-    def extract(checked: dict[str, Any]) -> dict[str, Any]:
-        from retrain_airflow.runtime import sql_url
-
-        config = dag_config()
-        return lib.extract_step(config, ctx_of(checked["context"]), sql_url=sql_url(config))
-
-    @task(doc_md="Check the data contract; fails (no retry) naming every problem.")
-    @step
-    def validate(checked: dict[str, Any], extracted: dict[str, Any]) -> dict[str, Any]:
-        return lib.validate_step(dag_config(), ctx_of(checked["context"]), extracted)
-
-    @task(doc_md="Fit the preprocessing + estimator pipeline; build the drift reference profile.")
-    @step
-    def train(checked: dict[str, Any], extracted: dict[str, Any]) -> dict[str, Any]:
-        return lib.train_step(dag_config(), ctx_of(checked["context"]), extracted)
-
-    @task(doc_md="Score candidate and production on the same holdout; apply the gate.")
-    @step
-    def evaluate(checked: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
-        return lib.evaluate_step(dag_config(), ctx_of(checked["context"]), trained)
-
-    @task(doc_md="Offline A/B: McNemar test and bootstrap CI of the accuracy difference.")
-    @step
-    def compare(checked: dict[str, Any], evaluated: dict[str, Any]) -> dict[str, Any]:
-        return lib.compare_step(dag_config(), ctx_of(checked["context"]), evaluated)
-
-    @task.branch(doc_md="Deploy when gate and A/B pass (or the run is forced), else reject.")
-    def decide(evaluated: dict[str, Any], compared: dict[str, Any]) -> str:
-        return "deploy" if lib.should_deploy(evaluated, compared) else "reject"
-
-    @task(pool=POOL, doc_md="Register -> staging -> canary -> production, checklist enforced.")
-    @step
-    def deploy(
-        checked: dict[str, Any],
-        extracted: dict[str, Any],
-        validated: dict[str, Any],
-        trained: dict[str, Any],
-        evaluated: dict[str, Any],
-        compared: dict[str, Any],
-    ) -> dict[str, Any]:
-        return lib.deploy_step(
-            dag_config(),
-            ctx_of(checked["context"]),
-            extracted=extracted,
-            validated=validated,
-            trained=trained,
-            evaluated=evaluated,
-            compared=compared,
-        )
-
-    @task(doc_md="Record why the candidate is not deployed; nothing moves.")
-    @step
-    def reject(
-        checked: dict[str, Any], evaluated: dict[str, Any], compared: dict[str, Any]
-    ) -> dict[str, Any]:
-        return lib.reject_step(dag_config(), ctx_of(checked["context"]), evaluated, compared)
+    @task(task_id=START, doc_md="Open the retraining's MLflow run; options from the run.")
+    def start() -> Any:
+        return runtime.run_start(dag_config())
 
     @task(
+        task_id=FINISH,
         trigger_rule=TriggerRule.ALL_DONE,
         retries=0,
         doc_md="Always runs: write the retraining log record; fail the run if a step failed.",
     )
-    def finish() -> dict[str, Any]:
-        from retrain_airflow.runtime import finish_run
+    def finish() -> Any:
+        return runtime.finish_run(dag_config())
 
-        return finish_run(dag_config(), get_current_context(), STEPS)
-
-    run = start()
-    checked = check(run)
-    extracted = extract(checked)
-    validated = validate(checked, extracted)
-    trained = train(checked, extracted)
-    evaluated = evaluate(checked, trained)
-    compared = compare(checked, evaluated)
-    branch = decide(evaluated, compared)
-    deployed = deploy(checked, extracted, validated, trained, evaluated, compared)
-    rejected = reject(checked, evaluated, compared)
-    proceed(checked) >> extracted
-    validated >> trained
-    branch >> [deployed, rejected]
-    [run, checked, deployed, rejected, validated, trained, evaluated, compared] >> finish()
+    tasks = {START: start()}
+    for node in GRAPH:
+        tasks[node.name] = node_task(node)()
+        tasks[node.after] >> tasks[node.name]
+    [tasks[name] for name in leaves()] >> finish()
 
 
 retrain_pipeline()

@@ -46,26 +46,24 @@ NEEDS_APPROVAL = CONFIG.deployment.require_approval
 def retrain_promote() -> None:
     @task(pool=POOL, doc_md="Re-check the production checklist and move the alias.")
     def promote(approved_by: str) -> dict[str, Any]:
-        from retrain.deploy import promote_canary
-        from retrain.notify import notifier_from_config
-        from retrain.registry import ModelRegistry
+        from retrain.deploy import promote
+        from retrain.pipeline.codec import encode
+        from retrain_airflow.runtime import services
 
         context = get_current_context()
         params = context["params"]
         config = dag_config()
-        result = promote_canary(
+        result = promote(
             config,
-            ModelRegistry(config, notifier=notifier_from_config(config)),
+            services(config).registry,
+            to="production",
             reason=params["reason"],
             approval=approved_by,
             version=params.get("version"),
             run_id=f"{context['dag_run'].dag_id}/{context['dag_run'].run_id}",
         )
-        print(
-            f"v{result['version']} -> production (was v{result['from_version']}); "
-            f"approval: {approved_by}"
-        )
-        return result
+        print(f"v{result.version} -> production (was v{result.from_version}); {approved_by}")
+        return encode(result)
 
     if NEEDS_APPROVAL:
         from airflow.providers.standard.operators.hitl import ApprovalOperator

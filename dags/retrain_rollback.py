@@ -47,18 +47,22 @@ def retrain_rollback() -> None:
     @task(pool=POOL, doc_md="Check the target, move the alias, write the audit entry, notify.")
     def rollback() -> dict[str, Any]:
         from retrain.deploy import rollback_with_report
+        from retrain.pipeline.codec import encode
+        from retrain_airflow.runtime import services
 
         context = get_current_context()
         params = context["params"]
+        config = dag_config()
         report = rollback_with_report(
-            dag_config(),
+            config,
+            services(config).registry,
             reason=params["reason"],
             to_version=params.get("to_version"),
             run_id=f"{context['dag_run'].dag_id}/{context['dag_run'].run_id}",
         )
-        for line in report["lines"]:
+        for line in report.lines:
             print(line)
-        return report
+        return encode(report)
 
     rollback()
 

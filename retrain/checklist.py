@@ -9,24 +9,21 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from retrain.errors import RetrainError
+from retrain.config import RetrainConfig
+from retrain.constants import MONITORING_SIGNALS, Stage
+from retrain.errors import ChecklistError
 
-__all__ = ["ChecklistError", "Evidence", "ItemResult", "evaluate_checklist", "require"]
-
-Stage = Literal["staging", "canary", "production"]
-_ORDER: dict[str, int] = {"staging": 0, "canary": 1, "production": 2}
-
-
-class ChecklistError(RetrainError):
-    """A required checklist item is not met; promotion is refused."""
-
-    def __init__(self, stage: str, failed: list[ItemResult]) -> None:
-        self.stage = stage
-        self.failed = failed
-        items = "; ".join(f"{i.title}: {i.evidence}" for i in failed)
-        super().__init__(f"checklist blocks promotion to {stage}: {items}")
+__all__ = [
+    "ChecklistError",
+    "Evidence",
+    "ItemResult",
+    "evaluate_checklist",
+    "monitoring_rules",
+    "require",
+    "required_by",
+]
 
 
 @dataclass
@@ -87,7 +84,7 @@ def _data_items(ev: Evidence) -> list[ItemResult]:
         _item(
             "data_validated",
             "New data collected and validated",
-            "staging",
+            Stage.STAGING,
             ev.validation_ok is True,
             "contract passed"
             if ev.validation_ok
@@ -96,7 +93,7 @@ def _data_items(ev: Evidence) -> list[ItemResult]:
         _item(
             "preprocessing_consistent",
             "Preprocessing applied consistently",
-            "staging",
+            Stage.STAGING,
             same_pre,
             f"fitted preprocessing {ev.fingerprint_trained} travels inside the model"
             + (
@@ -108,7 +105,7 @@ def _data_items(ev: Evidence) -> list[ItemResult]:
         _item(
             "trained_on_full_window",
             "Model trained on full dataset",
-            "staging",
+            Stage.STAGING,
             window_ok,
             f"{ev.rows_trained} training + {ev.rows_holdout} holdout rows of "
             f"{ev.rows_extracted} extracted",
@@ -124,14 +121,14 @@ def _model_items(ev: Evidence) -> list[ItemResult]:
         _item(
             "metrics_computed",
             "Performance metrics calculated",
-            "staging",
+            Stage.STAGING,
             finite,
             ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())) or "no metrics",
         ),
         _item(
             "compared_with_baseline",
             "Compared against baseline",
-            "canary",
+            Stage.CANARY,
             compared,
             "first model: no baseline exists"
             if ev.first_model and not ev.baseline_compared
@@ -144,7 +141,7 @@ def _model_items(ev: Evidence) -> list[ItemResult]:
         _item(
             "above_threshold",
             "Performance acceptable (> threshold)",
-            "canary",
+            Stage.CANARY,
             ev.gate_status in {"passed", "forced"} and ev.ab_passed is not False,
             f"gate {ev.gate_status or 'not run'}; A/B "
             f"{'passed' if ev.ab_passed else 'failed' if ev.ab_passed is False else 'n/a'}",
@@ -152,7 +149,7 @@ def _model_items(ev: Evidence) -> list[ItemResult]:
         _item(
             "passes_tests",
             "New model passes tests",
-            "canary",
+            Stage.CANARY,
             ev.load_check_ok is True,
             "loaded back from the registry, predicted its input example, signature matches"
             if ev.load_check_ok
@@ -161,7 +158,7 @@ def _model_items(ev: Evidence) -> list[ItemResult]:
         _item(
             "registered",
             "Model versioned and registered",
-            "canary",
+            Stage.CANARY,
             ev.version is not None,
             f"version {ev.version}" if ev.version else "not registered",
         ),
@@ -174,14 +171,14 @@ def _deploy_items(ev: Evidence) -> list[ItemResult]:
         _item(
             "deployment_approved",
             "Deployment approved",
-            "production",
+            Stage.PRODUCTION,
             ev.approval is not None,
             ev.approval or "awaiting approval",
         ),
         _item(
             "canary_in_place",
             "Canary deployment in place",
-            "production",
+            Stage.PRODUCTION,
             canary_ok,
             "skipped by deployment.skip_canary"
             if ev.skip_canary
@@ -194,11 +191,20 @@ def _deploy_items(ev: Evidence) -> list[ItemResult]:
         _item(
             "monitoring_configured",
             "Monitoring alerts configured",
-            "production",
+            Stage.PRODUCTION,
             bool(ev.profile_stored) and bool(ev.monitoring_rules),
             f"reference profile stored: {bool(ev.profile_stored)}; monitoring rules: "
             f"{', '.join(ev.monitoring_rules) or 'none'}",
         ),
+    ]
+
+
+def monitoring_rules(config: RetrainConfig) -> list[str]:
+    """The config's rules that watch the production model (performance or drift signals)."""
+    return [
+        name
+        for name, rule in config.retraining_rules.items()
+        if rule.parsed.signals & MONITORING_SIGNALS
     ]
 
 
@@ -207,8 +213,14 @@ def evaluate_checklist(evidence: Evidence) -> list[ItemResult]:
     return [*_data_items(evidence), *_model_items(evidence), *_deploy_items(evidence)]
 
 
-def require(items: list[ItemResult], stage: Stage) -> None:
+def required_by(items: list[ItemResult], stage: Stage | str) -> list[ItemResult]:
+    """The items required at or before ``stage``."""
+    rank = Stage(stage).rank
+    return [i for i in items if Stage(i.required_for).rank <= rank]
+
+
+def require(items: list[ItemResult], stage: Stage | str) -> None:
     """Raise :class:`ChecklistError` if an item required at or before ``stage`` is not met."""
-    failed = [i for i in items if not i.passed and _ORDER[i.required_for] <= _ORDER[stage]]
+    failed = [i for i in required_by(items, stage) if not i.passed]
     if failed:
-        raise ChecklistError(stage, failed)
+        raise ChecklistError(str(stage), failed)

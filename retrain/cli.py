@@ -6,13 +6,17 @@ Exit codes: 0 = success / not triggered, 10 = ``check`` triggered, 2 = bad input
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from retrain.errors import ConfigError, DataError, RetrainError
+from retrain.constants import RunStatus, Stage, Trigger
+from retrain.errors import EXIT_BAD_INPUT, EXIT_FAILURE, DataError, RetrainError, exit_code
+from retrain.times import now_utc
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -24,10 +28,10 @@ __all__ = [
 ]
 
 EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_BAD_INPUT = 2
 EXIT_REJECTED = 3
 EXIT_TRIGGERED = 10
+#: Where ``--json`` output goes (stdout as it was when the command started).
+_JSON_OUT: ContextVar[TextIO | None] = ContextVar("retrain_json_out", default=None)
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -39,7 +43,9 @@ def _console(stderr: bool = False) -> Any:
 
 
 def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    """The command's JSON document, on the stdout the command was started with."""
+    stream = _JSON_OUT.get() or sys.stdout
+    stream.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 # --- config -----------------------------------------------------------------------------------
@@ -76,17 +82,17 @@ def _cmd_config_reference(args: argparse.Namespace) -> int:
 # --- check ------------------------------------------------------------------------------------
 
 
-def _render_decision(decision: Any) -> None:
+def _render_decision(decision: Any, proceed: bool, reasons: Sequence[str]) -> None:
     from rich.table import Table
 
     console = _console()
-    verdict = "[bold red]RETRAIN[/]" if decision.triggered else "[bold green]no retraining[/]"
+    verdict = "[bold red]RETRAIN[/]" if proceed else "[bold green]no retraining[/]"
     console.print(f"Decision: {verdict}  (trigger: {decision.trigger}, action: {decision.action})")
     table = Table("signal", "value")
     for name, value in decision.signals.items():
         table.add_row(name, "unknown" if value is None else f"{value:g}")
     console.print(table)
-    for reason in decision.reasons:
+    for reason in reasons:
         console.print(f"  - {reason}")
     for note in decision.notes:
         console.print(f"  [yellow]![/] {note}")
@@ -97,54 +103,55 @@ def _render_decision(decision: Any) -> None:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    """The decision a pipeline run's ``check`` step would make (vetoes included)."""
     from retrain.config import load_config
+    from retrain.pipeline import RunOptions, Services, assess, decide
+    from retrain.pipeline.context import parse_as_of
+    from retrain.signals import production_baseline
     from retrain.triggers import TriggerPolicy, read_signals_file
 
     config = load_config(args.config)
+    options = RunOptions(
+        trigger=Trigger.MANUAL if args.force else Trigger.SCHEDULED,
+        as_of=parse_as_of(args.as_of),
+        force=args.force,
+        force_reason=args.reason,
+    )
     live = None
     if args.signals is not None:
         signals, now, last = read_signals_file(args.signals)
-    else:
-        live = _live_signals(config, args.as_of)
-        signals, now, last = (
-            live.signals,
-            _parse_as_of(live.as_of),
-            _parse_as_of(live.last_triggered_at),
+        decision = decide(
+            TriggerPolicy(config),
+            signals,
+            trigger=options.trigger,
+            now=now,
+            last_triggered_at=last,
+            force_reason=options.force_reason,
         )
-    decision = TriggerPolicy(config).evaluate(
-        signals, now=now, last_triggered_at=last, force=args.force, force_reason=args.reason
-    )
-    if args.json:
-        _print_json({**decision.to_dict(), "live": live.to_dict() if live else None})
     else:
-        _render_decision(decision)
+        services = Services.build(config)
+        assessment = assess(
+            services,
+            as_of=options.as_of or now_utc(),
+            baseline=production_baseline(services.registry),
+            trigger=options.trigger,
+            force_reason=options.force_reason,
+        )
+        live, decision = assessment.live, assessment.decision
+    if args.json:
+        _print_json(
+            {
+                **decision.policy.to_dict(),
+                "proceed": decision.proceed,
+                "run_reasons": list(decision.reasons),
+                "live": live.to_dict() if live else None,
+            }
+        )
+    else:
+        _render_decision(decision.policy, decision.proceed, decision.reasons)
         if live is not None:
             _render_live(live)
-    return EXIT_TRIGGERED if decision.triggered else EXIT_OK
-
-
-def _parse_as_of(value: str | None) -> Any:
-    from retrain.data import to_utc
-
-    try:
-        return to_utc(value)
-    except ValueError:
-        raise DataError([f"--as-of: not an ISO-8601 time: {value!r}"]) from None
-
-
-def _live_signals(config: Any, as_of: str | None) -> Any:
-    from datetime import UTC, datetime
-
-    from retrain.log import LogStore
-    from retrain.notify import notifier_from_config
-    from retrain.registry import ModelRegistry
-    from retrain.signals import compute_signals
-    from retrain.tracking import tracking_client
-
-    when = _parse_as_of(as_of) or datetime.now(UTC)
-    registry = ModelRegistry(config, notifier=notifier_from_config(config))
-    log = LogStore(tracking_client(config), config.log_experiment_name, config.storage.work_dir)
-    return compute_signals(config, registry=registry, as_of=when, log=log)
+    return EXIT_TRIGGERED if decision.proceed else EXIT_OK
 
 
 def _render_live(live: Any) -> None:
@@ -228,13 +235,15 @@ def _cmd_drift(args: argparse.Namespace) -> int:
 # --- registry ---------------------------------------------------------------------------------
 
 
-def _registry(args: argparse.Namespace) -> Any:
+def _services(args: argparse.Namespace) -> Any:
     from retrain.config import load_config
-    from retrain.notify import notifier_from_config
-    from retrain.registry import ModelRegistry
+    from retrain.pipeline import Services
 
-    config = load_config(args.config)
-    return ModelRegistry(config, actor=args.actor, notifier=notifier_from_config(config))
+    return Services.build(load_config(args.config), actor=getattr(args, "actor", None))
+
+
+def _registry(args: argparse.Namespace) -> Any:
+    return _services(args).registry
 
 
 def _age(seconds: float) -> str:
@@ -321,26 +330,56 @@ def _cmd_history(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_move(args: argparse.Namespace, verb: str, entry: Any) -> None:
+def _print_move(args: argparse.Namespace, verb: str, entry: dict[str, Any]) -> None:
     if args.json:
-        _print_json(entry.to_dict())
+        _print_json(entry)
         return
     _console().print(
-        f"{verb} {entry.alias}: {_version_label(entry.from_version)} -> "
-        f"{_version_label(entry.to_version)} (audit {entry.id})"
+        f"{verb} {entry['alias']}: {_version_label(entry['from_version'])} -> "
+        f"{_version_label(entry['to_version'])} (audit {entry['id']})"
     )
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
-    entry = _registry(args).rollback(reason=args.reason, to_version=args.to, run_id=args.run_id)
-    _print_move(args, "[bold red]Rolled back[/]", entry)
+    """The rollback DAG's function: aliases before/after, audited, announced."""
+    from retrain.deploy import rollback_with_report
+
+    services = _services(args)
+    report = rollback_with_report(
+        services.config,
+        services.registry,
+        reason=args.reason,
+        to_version=args.to,
+        run_id=args.run_id,
+    )
+    if not args.json:
+        for line in report.lines[:2]:
+            _console().print(line)
+    _print_move(args, "[bold red]Rolled back[/]", report.entry)
     return EXIT_OK
 
 
 def _cmd_promote(args: argparse.Namespace) -> int:
-    registry = _registry(args)
-    entry = registry.promote(args.version, args.to, reason=args.reason, run_id=args.run_id)
-    _print_move(args, "[green]Promoted[/]", entry)
+    """The promote DAG's function: the checklist of the target stage is re-checked first."""
+    from retrain.deploy import promote
+
+    services = _services(args)
+    approval = f"operator {services.registry.actor} via retrain promote"
+    result = promote(
+        services.config,
+        services.registry,
+        to=args.to,
+        version=args.version,
+        reason=args.reason,
+        approval=approval,
+        run_id=args.run_id,
+    )
+    assert result.entry is not None  # a promotion always moves an alias
+    _print_move(args, "[green]Promoted[/]", result.entry)
+    if not args.json:
+        for item in result.checklist:
+            mark = "[green]ok[/]" if item.passed else "[red]no[/]"
+            _console().print(f"  {mark} {item.title}: {item.evidence}")
     return EXIT_OK
 
 
@@ -351,37 +390,35 @@ def _cmd_promote(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    """Every step in-process, through the same graph and step functions as the DAG."""
     from retrain.config import load_config
-    from retrain.pipeline import run_pipeline
+    from retrain.pipeline import RunOptions, run_pipeline
+    from retrain.pipeline.context import parse_as_of
 
     config = load_config(args.config)
-    if args.force and not (args.reason and args.reason.strip()):
-        raise DataError(["--force needs --reason: a forced promotion must say why"])
+    options = RunOptions(
+        trigger=Trigger(args.trigger),
+        as_of=parse_as_of(args.as_of),
+        force=args.force,
+        force_reason=args.reason,
+        skip_ab=args.skip_ab,
+        target_stage=Stage(args.target_stage),
+        window_days=args.window_days,
+    )
     err = _console(stderr=True)
 
     def progress(step: str, text: str) -> None:
         err.print(f"[bold cyan]{step:>9}[/] {text}")
 
-    record = run_pipeline(
-        config,
-        trigger=args.trigger,
-        progress=progress,
-        as_of=_parse_as_of(args.as_of),
-        force=args.force,
-        force_reason=args.reason,
-        skip_ab=args.skip_ab,
-        target_stage=args.target_stage,
-        window_days=args.window_days,
-    )
+    outcome = run_pipeline(config, progress=progress, **vars(options))
+    record = outcome.record.to_dict()
     if args.json:
         _print_json(record)
     else:
         _render_records([record])
-    status = record["status"]
-    if status == "failed":
-        bad_input = str(record.get("error") or "").startswith(("DataError", "ConfigError"))
-        return EXIT_BAD_INPUT if bad_input else EXIT_FAILURE
-    return EXIT_REJECTED if status == "rejected" else EXIT_OK
+    if outcome.error is not None:
+        return exit_code(outcome.error)
+    return EXIT_REJECTED if outcome.record.status == RunStatus.REJECTED else EXIT_OK
 
 
 def _render_records(records: list[dict[str, Any]]) -> None:
@@ -407,12 +444,10 @@ def _render_records(records: list[dict[str, Any]]) -> None:
 
 
 def _cmd_log(args: argparse.Namespace) -> int:
-    from retrain.config import load_config
-    from retrain.log import LogStore
-    from retrain.tracking import bounded, tracking_client
+    from retrain.tracking import bounded
 
-    config = load_config(args.config)
-    store = LogStore(tracking_client(config), config.log_experiment_name, config.storage.work_dir)
+    services = _services(args)
+    config, store = services.config, services.log
     with bounded(config, "reading the retraining log"):
         if args.id:
             found = store.get(args.id)
@@ -542,20 +577,23 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``retrain`` console script."""
+    """Entry point of the ``retrain`` console script.
+
+    With ``--json``, stdout carries the JSON document only: anything else a command or a library
+    prints on the way (MLflow's "View run" lines, say) goes to stderr. Errors exit with the code
+    their type carries (:func:`retrain.errors.exit_code`).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    token = _JSON_OUT.set(sys.stdout)
     try:
-        code: int = args.handler(args)
-    except (ConfigError, DataError) as exc:
+        with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+            code: int = args.handler(args)
+    except (RetrainError, ValueError) as exc:
         sys.stderr.write(f"error: {exc}\n")
-        return EXIT_BAD_INPUT
-    except ValueError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return EXIT_BAD_INPUT
-    except RetrainError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return EXIT_FAILURE
+        return exit_code(exc)
+    finally:
+        _JSON_OUT.reset(token)
     return code
 
 

@@ -21,6 +21,9 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from retrain.constants import SIGNALS, SignalSpec
+from retrain.errors import ConditionError
+
 __all__ = [
     "SIGNALS",
     "And",
@@ -32,28 +35,6 @@ __all__ = [
     "parse_condition",
 ]
 
-
-@dataclass(frozen=True)
-class SignalSpec:
-    """What a signal means and which values it can take."""
-
-    description: str
-    minimum: float = 0.0
-    maximum: float = math.inf
-    integer: bool = False
-
-
-SIGNALS: dict[str, SignalSpec] = {
-    "accuracy": SignalSpec("production model accuracy on newly labelled data", 0.0, 1.0),
-    "precision": SignalSpec("production model precision on newly labelled data", 0.0, 1.0),
-    "recall": SignalSpec("production model recall on newly labelled data", 0.0, 1.0),
-    "f1": SignalSpec("production model F1 on newly labelled data", 0.0, 1.0),
-    "roc_auc": SignalSpec("production model ROC AUC on newly labelled data", 0.0, 1.0),
-    "days_since_training": SignalSpec("days since the production model was trained"),
-    "new_samples": SignalSpec("labelled rows newer than the production model's data", integer=True),
-    "drift_count": SignalSpec("number of features with high drift", integer=True),
-    "drift_share": SignalSpec("share of features with medium or high drift", 0.0, 1.0),
-}
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
@@ -74,10 +55,6 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _MAX_LENGTH = 500
-
-
-class ConditionError(ValueError):
-    """A condition string is outside the grammar or names an unknown signal."""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from retrain.config import ParquetSource, RetrainConfig, SqlSource
 from retrain.errors import DataError
 from retrain.handoff import recall, remember
+from retrain.times import to_utc
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,7 +40,6 @@ __all__ = [
     "required_columns",
     "row_hashes",
     "select_columns",
-    "to_utc",
     "write_frame",
 ]
 
@@ -67,14 +67,8 @@ class ExtractResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-
-def to_utc(value: datetime | str | None) -> datetime | None:
-    """Parse/normalise a time to an aware UTC datetime (naive times are taken as UTC)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    def summary(self) -> str:
+        return f"{self.rows} rows ({self.new_samples} new), {self.data_version}"
 
 
 def required_columns(config: RetrainConfig) -> list[str]:

@@ -1,34 +1,109 @@
 """Deploy: move a registered version staging -> canary -> production as policy and checklist allow.
 
-Used by the pipeline right after registration, and by the promotion path (``retrain promote`` /
-the ``retrain_promote`` DAG) that takes a canary to production once it is approved. Every move is
-guarded by the checklist items of its stage; a move already made is not made again.
+Every promotion goes through :func:`_advance`: the transition must be legal, the checklist items
+of the target stage must be met, then the registry moves the alias (audited). Two callers build
+the evidence:
+
+* :func:`release`, in the pipeline's ``deploy`` step, right after registration, from what the
+  run measured;
+* :func:`promote`, for every later promotion (``retrain promote``, the ``retrain_promote`` DAG,
+  the UI), from what the registry holds for the version.
+
+A move already made is not made again. :func:`rollback_with_report` is the one rollback path.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from retrain.checklist import Evidence, evaluate_checklist, require
+from retrain.checklist import (
+    Evidence,
+    ItemResult,
+    evaluate_checklist,
+    monitoring_rules,
+    require,
+    required_by,
+)
 from retrain.config import RetrainConfig
+from retrain.constants import RunStatus, Stage
 from retrain.errors import RegistryError
 
 if TYPE_CHECKING:
-    from retrain.registry import ModelRegistry
+    from retrain.registry import AuditEntry, ModelRegistry, ModelVersionInfo
 
-__all__ = ["AUTO_APPROVAL", "promote_canary", "release"]
+__all__ = [
+    "AUTO_APPROVAL",
+    "Deployment",
+    "RollbackReport",
+    "promote",
+    "release",
+    "rollback_with_report",
+]
 
 logger = logging.getLogger(__name__)
 
 AUTO_APPROVAL = "auto (deployment.require_approval is false)"
-_ORDER = {"staging": 0, "canary": 1, "production": 2}
-Stage = Literal["staging", "canary", "production"]
+Say = Callable[[str, str], None]
 
 
-def _stage(registry: ModelRegistry, version: int) -> int:
-    return _ORDER.get(registry.get_version(version).status, -1)
+@dataclass(frozen=True)
+class Deployment:
+    """Where a version ended up: its stage, the run status that means, and the checklist."""
+
+    version: int
+    stage: str
+    status: RunStatus
+    approval: str | None
+    checklist: tuple[ItemResult, ...] = ()
+    #: The version the moved alias pointed at before (a promotion's previous production).
+    from_version: int | None = None
+    #: The audit entry of the last alias move made (``None``: nothing moved).
+    entry: dict[str, Any] | None = None
+
+    def summary(self) -> str:
+        return f"version {self.version} -> {self.stage} ({self.status})"
+
+    def to_record(self) -> dict[str, Any]:
+        """The log record's ``deployment`` field (the checklist has its own field)."""
+        data = asdict(self)
+        data.pop("checklist")
+        data.pop("entry")
+        return data
+
+
+@dataclass(frozen=True)
+class RollbackReport:
+    """A rollback: aliases before and after, the audit entry, how long the move took."""
+
+    before: dict[str, int]
+    after: dict[str, int]
+    entry: dict[str, Any]
+    seconds: float
+    lines: list[str] = field(default_factory=list)
+
+
+def _rank(registry: ModelRegistry, version: int) -> int:
+    status = registry.get_version(version).status
+    return Stage(status).rank if status in set(Stage) else -1
+
+
+def _advance(
+    registry: ModelRegistry,
+    items: list[ItemResult],
+    *,
+    version: int,
+    to: Stage,
+    reason: str,
+    run_id: str | None,
+) -> AuditEntry:
+    """The checklist of ``to`` is met -> the registry moves the alias (gate, transition and
+    load check are the registry's own guards)."""
+    require(items, to)
+    return registry.promote(version, to, reason=reason, run_id=run_id)
 
 
 def release(
@@ -41,8 +116,8 @@ def release(
     approval: str | None,
     reason: str,
     run_id: str | None = None,
-    say: Callable[[str, str], None] | None = None,
-) -> dict[str, Any]:
+    say: Say | None = None,
+) -> Deployment:
     """Promote ``version`` (already in staging) as far as ``target_stage`` and policy allow.
 
     Canary unless ``deployment.skip_canary``; production only with ``promote_to_production:
@@ -51,83 +126,103 @@ def release(
     tell = say or (lambda step, text: logger.info("%s: %s", step, text))
     deployment = config.deployment
     evidence.approval = approval
-    if target_stage != "staging" and not deployment.skip_canary and _stage(registry, version) < 1:
-        require(evaluate_checklist(evidence), "canary")
-        registry.promote(version, "canary", reason=reason, run_id=run_id)
+    rank = _rank(registry, version)
+    if target_stage != Stage.STAGING and not deployment.skip_canary and rank < Stage.CANARY.rank:
+        items = evaluate_checklist(evidence)
+        _advance(registry, items, version=version, to=Stage.CANARY, reason=reason, run_id=run_id)
         tell("deploy", f"version {version} -> canary")
-    if not deployment.skip_canary and _stage(registry, version) >= 1:
+    if not deployment.skip_canary and _rank(registry, version) >= Stage.CANARY.rank:
         evidence.canary_version = str(version)
-    wants_production = target_stage == "production" and deployment.promote_to_production == "auto"
+    wants_production = (
+        target_stage == Stage.PRODUCTION and deployment.promote_to_production == "auto"
+    )
     items = evaluate_checklist(evidence)
-    if wants_production and approval is not None and _stage(registry, version) < 2:
-        require(items, "production")
-        registry.promote(version, "production", reason=reason, run_id=run_id)
+    if (
+        wants_production
+        and approval is not None
+        and _rank(registry, version) < Stage.PRODUCTION.rank
+    ):
+        _advance(
+            registry, items, version=version, to=Stage.PRODUCTION, reason=reason, run_id=run_id
+        )
         tell("deploy", f"version {version} -> production")
     final = registry.get_version(version).status
-    status = "deployed" if final == "production" else final
-    if final == "canary" and wants_production and approval is None:
-        status = "awaiting_approval"
-    return {
-        "version": version,
-        "stage": final,
-        "status": status,
-        "approval": approval,
-        "checklist": [i.to_dict() for i in items],
-    }
+    status = RunStatus.DEPLOYED if final == Stage.PRODUCTION else RunStatus(final)
+    if final == Stage.CANARY and wants_production and approval is None:
+        status = RunStatus.AWAITING_APPROVAL
+    return Deployment(version, final, status, approval, tuple(items))
 
 
-def promote_canary(
-    config: RetrainConfig,
-    registry: ModelRegistry,
-    *,
-    reason: str,
-    approval: str,
-    version: int | None = None,
-    run_id: str | None = None,
-) -> dict[str, Any]:
-    """Take the canary (or ``version``, which must hold canary) to production, once approved.
+def _registered_evidence(
+    config: RetrainConfig, registry: ModelRegistry, info: ModelVersionInfo, approval: str | None
+) -> Evidence:
+    """The checklist's evidence for a registered version, from the registry.
 
-    The production checklist items are re-checked from the registry: the version passed its gate,
-    holds the canary alias, carries a reference profile for monitoring, and is approved.
+    Registration itself required the staging items (validated data, consistent preprocessing,
+    the full window, finite metrics) and a load-and-predict check, so those hold for every
+    version the registry announced; the rest is read from its record and aliases.
     """
-    current = registry.current()
-    canary = current.get("canary")
-    if canary is None or (version is not None and canary.version != int(version)):
-        held = f"v{canary.version}" if canary else "no version"
-        raise RegistryError(f"version {version or '?'} is not the canary ({held} holds canary)")
-    monitoring = [
-        name
-        for name, rule in config.retraining_rules.items()
-        if rule.parsed.signals & {"drift_count", "drift_share", "accuracy"}
-    ]
-    evidence = Evidence(
+    return Evidence(
         validation_ok=True,
         rows_extracted=1,
         rows_trained=1,
         rows_holdout=0,
         fingerprint_trained="registered",
-        metrics=dict(canary.record.metrics),
+        metrics=dict(info.record.metrics),
         baseline_compared=True,
-        gate_status=canary.record.gate,
+        gate_status=info.record.gate,
         ab_passed=True,
         load_check_ok=True,
-        version=str(canary.version),
+        version=str(info.version),
         approval=approval,
-        canary_version=str(canary.version),
-        profile_stored=registry.reference_profile(canary.version) is not None,
-        monitoring_rules=monitoring,
+        canary_version=str(info.version) if Stage.CANARY in info.aliases else None,
+        skip_canary=config.deployment.skip_canary,
+        profile_stored=registry.reference_profile(info.version) is not None,
+        monitoring_rules=monitoring_rules(config),
     )
-    items = evaluate_checklist(evidence)
-    require(items, "production")
-    entry = registry.promote(canary.version, "production", reason=reason, run_id=run_id)
-    return {
-        "version": canary.version,
-        "stage": "production",
-        "status": "deployed",
-        "approval": approval,
-        "from_version": entry.from_version,
-        "checklist": [i.to_dict() for i in items if i.required_for == "production"],
-    }
+
+
+def promote(
+    config: RetrainConfig,
+    registry: ModelRegistry,
+    *,
+    to: Stage | str,
+    reason: str,
+    approval: str | None,
+    version: int | None = None,
+    run_id: str | None = None,
+) -> Deployment:
+    """Take ``version`` to ``to`` (``canary`` or ``production``), re-checking the checklist.
+
+    The one promotion path of the CLI, the ``retrain_promote`` DAG and the UI. Without
+    ``version``, production takes the version holding ``canary``. Refused (nothing moves) when
+    the transition is illegal, the version is not the canary, or a checklist item of ``to`` is
+    not met (e.g. no approval, no reference profile for monitoring, no monitoring rule).
+    """
+    stage = Stage(to)
+    if stage == Stage.STAGING:
+        raise RegistryError("promote to 'canary' or 'production'; staging is set by registration")
+    canary = registry.current().get(Stage.CANARY)
+    if version is None:
+        if stage == Stage.CANARY:
+            raise RegistryError("promote to canary: which version? (none given)")
+        if canary is None:
+            raise RegistryError("version ? is not the canary (no version holds canary)")
+        version = canary.version
+    info = registry.get_version(version)
+    registry._check_transition(info, stage, "promote")  # MERGE: public check_transition
+    not_canary = canary is None or canary.version != info.version
+    if stage == Stage.PRODUCTION and not config.deployment.skip_canary and not_canary:
+        held = f"v{canary.version}" if canary else "no version"
+        raise RegistryError(f"version {info.version} is not the canary ({held} holds canary)")
+    items = required_by(
+        evaluate_checklist(_registered_evidence(config, registry, info, approval)), stage
+    )
+    entry = _advance(registry, items, version=info.version, to=stage, reason=reason, run_id=run_id)
+    status = RunStatus.DEPLOYED if stage == Stage.PRODUCTION else RunStatus.CANARY
+    return Deployment(
+        info.version, stage, status, approval, tuple(items), entry.from_version, entry.to_dict()
+    )
 
 
 def _aliases(registry: ModelRegistry) -> dict[str, int]:
@@ -135,15 +230,17 @@ def _aliases(registry: ModelRegistry) -> dict[str, int]:
 
 
 def rollback_with_report(
-    config: RetrainConfig, *, reason: str, to_version: int | None = None, run_id: str | None = None
-) -> dict[str, Any]:
-    """Roll production back (see ``ModelRegistry.rollback``) and report aliases before/after."""
-    import time
+    config: RetrainConfig,
+    registry: ModelRegistry,
+    *,
+    reason: str,
+    to_version: int | None = None,
+    run_id: str | None = None,
+) -> RollbackReport:
+    """Roll production back (see ``ModelRegistry.rollback``) and report aliases before/after.
 
-    from retrain.notify import notifier_from_config
-    from retrain.registry import ModelRegistry
-
-    registry = ModelRegistry(config, notifier=notifier_from_config(config))
+    The one rollback path of the CLI, the ``retrain_rollback`` DAG and the UI.
+    """
     before = _aliases(registry)
     started = time.perf_counter()
     entry = registry.rollback(reason=reason, to_version=to_version, run_id=run_id)
@@ -159,10 +256,4 @@ def rollback_with_report(
         f"rolled back {config.model.name} production v{entry.from_version} -> v{entry.to_version} "
         f"in {seconds:.2f}s; audit entry {entry.id}; reason: {reason}",
     ]
-    return {
-        "before": before,
-        "after": after,
-        "entry": entry.to_dict(),
-        "seconds": seconds,
-        "lines": lines,
-    }
+    return RollbackReport(before, after, entry.to_dict(), seconds, lines)

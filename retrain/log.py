@@ -48,7 +48,7 @@ _RECORD_TAG = "retrain.record"
 _ID_TAG = "retrain.retraining_id"
 
 
-@dataclass
+@dataclass(frozen=True)
 class RetrainingRecord:
     """One retraining run: the seed's fields plus what explains the outcome."""
 
@@ -70,6 +70,8 @@ class RetrainingRecord:
     mlflow_run_id: str | None = None
     forced: bool = False
     force_reason: str | None = None
+    #: The production version the run compared against (pinned at ``check``).
+    baseline_version: int | None = None
     drift: dict[str, Any] = field(default_factory=dict)
     gate: dict[str, Any] = field(default_factory=dict)
     ab_test: dict[str, Any] = field(default_factory=dict)
@@ -81,6 +83,12 @@ class RetrainingRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def summary(self) -> str:
+        return (
+            f"{self.retraining_id}: status={self.status} version={self.model_version} "
+            f"notes={self.notes}"
+        )
 
     def seed_view(self) -> dict[str, Any]:
         """Exactly the seed's fields, in the seed's order."""

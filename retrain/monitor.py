@@ -3,93 +3,76 @@
 Called by the ``retrain_monitor`` DAG on the monitor schedule (and usable from any scheduler).
 Each check is logged to MLflow (experiment ``<experiment>/monitor``: one run per check with every
 signal as a metric and the drift report as an artifact). A fired rule maps to the asset kind of the
-signals it reads: drift (``drift_count``/``drift_share``), volume (``new_samples``) or
-performance (accuracy, precision, recall, f1, roc_auc). Rules on ``days_since_training`` are left
-to the time schedule. A first model (bootstrap) is a volume event.
+signals it reads (:data:`retrain.constants.SIGNAL_ASSETS`): drift, volume or performance. Rules on
+``days_since_training`` are left to the time schedule. A first model (bootstrap) is a volume event.
 """
 
 from __future__ import annotations
 
+import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from retrain.config import RetrainConfig
+from mlflow.entities import Metric
 
-__all__ = ["SIGNAL_KINDS", "check_and_log", "new_rows"]
+from retrain.constants import SIGNAL_ASSETS, AssetKind
+from retrain.data import count_rows
+from retrain.pipeline.services import Services
+from retrain.signals import compute_signals, production_baseline
+from retrain.times import to_utc
+from retrain.tracking import bounded, ensure_experiment
+from retrain.triggers import Decision, TriggerPolicy
 
-SIGNAL_KINDS = {
-    "drift_count": "drift",
-    "drift_share": "drift",
-    "new_samples": "volume",
-    "accuracy": "performance",
-    "precision": "performance",
-    "recall": "performance",
-    "f1": "performance",
-    "roc_auc": "performance",
-}
+__all__ = ["check_and_log", "events_of", "new_rows"]
 
 
-def new_rows(config: RetrainConfig, *, as_of: datetime, sql_url: str | None = None) -> int:
+def new_rows(services: Services, *, as_of: datetime) -> int:
     """Rows newer than the production watermark up to ``as_of`` (a cheap poke for sensors)."""
-    from retrain.data import count_rows
-    from retrain.registry import ModelRegistry
-    from retrain.signals import production_version
-
-    production = production_version(ModelRegistry(config))
-    start = production.record.watermark_time if production else None
-    return count_rows(config, start=start, end=as_of, sql_url=sql_url)
+    baseline = production_baseline(services.registry)
+    start = baseline.watermark if baseline else None
+    return count_rows(services.config, start=start, end=as_of, sql_url=services.sql_url)
 
 
-def _events(decision: Any) -> dict[str, list[str]]:
+def events_of(decision: Decision) -> dict[str, list[str]]:
+    """The asset events a decision asks for, with the reasons of the rules behind each."""
     events: dict[str, list[str]] = {}
     if not decision.triggered:
         return events
     if decision.bootstrap:
-        events["volume"] = ["bootstrap: no trained model yet"]
+        events[AssetKind.VOLUME] = ["bootstrap: no trained model yet"]
     for fired in decision.fired:
         if fired.action not in {"retrain", "investigate_and_retrain"}:
             continue
-        kinds = {SIGNAL_KINDS[s] for s in fired.observed if s in SIGNAL_KINDS}
+        kinds = {SIGNAL_ASSETS[s] for s in fired.observed if s in SIGNAL_ASSETS}
         for kind in sorted(kinds):
             events.setdefault(kind, []).append(fired.reason)
-    if decision.cadence.level == "immediate" and "performance" not in events:
-        events["performance"] = [f"adaptive cadence immediate: {decision.cadence.reasons[0]}"]
-    return events
+    if decision.cadence.level == "immediate" and AssetKind.PERFORMANCE not in events:
+        reason = f"adaptive cadence immediate: {decision.cadence.reasons[0]}"
+        events[AssetKind.PERFORMANCE] = [reason]
+    return {str(kind): reasons for kind, reasons in events.items()}
 
 
 def check_and_log(
-    config: RetrainConfig,
-    *,
-    as_of: datetime,
-    run_name: str | None = None,
-    sql_url: str | None = None,
+    services: Services, *, as_of: datetime, run_name: str | None = None
 ) -> dict[str, Any]:
     """Measure, decide and log one monitoring check; returns signals, decision and events."""
-    import tempfile
-
-    from retrain.data import to_utc
-    from retrain.log import LogStore
-    from retrain.notify import notifier_from_config
-    from retrain.registry import ModelRegistry
-    from retrain.signals import compute_signals
-    from retrain.tracking import bounded, ensure_experiment, tracking_client
-    from retrain.triggers import TriggerPolicy
-
-    client = tracking_client(config)
+    config, client = services.config, services.client
     with tempfile.TemporaryDirectory(prefix="retrain-monitor-") as tmp:
         live = compute_signals(
             config,
-            registry=ModelRegistry(config, notifier=notifier_from_config(config)),
+            registry=services.registry,
+            baseline=production_baseline(services.registry),
             as_of=as_of,
-            log=LogStore(client, config.log_experiment_name, config.storage.work_dir),
+            log=services.log,
             report_dir=tmp,
-            sql_url=sql_url,
+            sql_url=services.sql_url,
         )
         decision = TriggerPolicy(config).evaluate(
             live.signals, now=to_utc(live.as_of), last_triggered_at=to_utc(live.last_triggered_at)
         )
-        events = _events(decision)
+        events = events_of(decision)
+        stamp = int(datetime.now().timestamp() * 1000)
         with bounded(config, "logging the monitoring check"):
             experiment = ensure_experiment(client, f"{config.experiment_name}/monitor")
             run = client.create_run(
@@ -101,9 +84,12 @@ def check_and_log(
                     "retrain.events": ",".join(sorted(events)) or "none",
                 },
             )
-            for name, value in live.signals.as_dict().items():
-                if value is not None:
-                    client.log_metric(run.info.run_id, name, float(value))
+            metrics = [
+                Metric(name, float(value), stamp, 0)
+                for name, value in live.signals.as_dict().items()
+                if value is not None
+            ]
+            client.log_batch(run.info.run_id, metrics=metrics)
             if live.drift_report_path and Path(live.drift_report_path).exists():
                 client.log_artifact(run.info.run_id, live.drift_report_path)
             client.set_terminated(run.info.run_id)

@@ -25,10 +25,10 @@ from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from retrain.errors import RetrainError
+from retrain.errors import NotificationError
 
 if TYPE_CHECKING:
-    from retrain.config import RetrainConfig
+    from retrain.config import NotificationSettings, RetrainConfig
 
 __all__ = [
     "LogNotifier",
@@ -37,6 +37,7 @@ __all__ = [
     "Notifier",
     "SlackWebhookNotifier",
     "SmtpNotifier",
+    "notifier_for",
     "notifier_from_config",
 ]
 
@@ -47,10 +48,6 @@ _SLACK_ICONS = {
     "warning": ":warning:",
     "critical": ":rotating_light:",
 }
-
-
-class NotificationError(RetrainError):
-    """A notification could not be delivered."""
 
 
 @dataclass(frozen=True)
@@ -193,7 +190,11 @@ class SmtpNotifier:
 
 def notifier_from_config(config: RetrainConfig) -> Notifier:
     """The notifier named by ``config.notifications``."""
-    settings = config.notifications
+    return notifier_for(config.notifications)
+
+
+def notifier_for(settings: NotificationSettings) -> Notifier:
+    """The notifier named by a ``notifications`` section."""
     if settings.kind == "slack":
         assert settings.slack_webhook_url is not None  # guaranteed by config validation
         return SlackWebhookNotifier(settings.slack_webhook_url)

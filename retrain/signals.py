@@ -13,25 +13,57 @@ pipeline, so they cannot disagree.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrain.config import RetrainConfig
-from retrain.data import count_rows, read_source, to_utc
+from retrain.constants import TRIGGERED_STATUSES
+from retrain.data import count_rows, read_source
+from retrain.errors import UnknownModelError
+from retrain.times import to_utc
 from retrain.triggers import Signals
 
 if TYPE_CHECKING:
     from retrain.log import LogStore
-    from retrain.registry import ModelRegistry, ModelVersionInfo
+    from retrain.registry import ModelRegistry
 
-__all__ = ["LiveSignals", "compute_signals", "last_triggered_at", "production_version"]
+__all__ = [
+    "Baseline",
+    "LiveSignals",
+    "compute_signals",
+    "last_triggered_at",
+    "production_baseline",
+]
 
-#: Retraining-log statuses of runs that were triggered (a skipped run was not).
-TRIGGERED_STATUSES = frozenset(
-    {"deployed", "canary", "staging", "rejected", "failed", "awaiting_approval"}
-)
+
+@dataclass(frozen=True)
+class Baseline:
+    """The production version that signals are measured for and a run is compared against."""
+
+    version: int
+    watermark: datetime | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+
+def production_baseline(registry: ModelRegistry) -> Baseline | None:
+    """The version holding ``production`` now; ``None`` if there is none or no model yet.
+
+    One registry read. A pipeline run calls this once (in ``check``) and carries the answer.
+    """
+    try:
+        production = registry.current().get("production")
+    except UnknownModelError:
+        return None
+    if production is None:
+        return None
+    return Baseline(
+        version=production.version,
+        watermark=production.record.watermark_time,
+        metrics=dict(production.record.metrics),
+    )
 
 
 @dataclass(frozen=True)
@@ -53,16 +85,6 @@ class LiveSignals:
         return data
 
 
-def production_version(registry: ModelRegistry) -> ModelVersionInfo | None:
-    """The version holding ``production``; ``None`` if there is none or no model registered."""
-    from retrain.errors import UnknownModelError
-
-    try:
-        return registry.current().get("production")
-    except UnknownModelError:
-        return None
-
-
 def last_triggered_at(log: LogStore) -> datetime | None:
     """``as_of`` of the newest retraining run that was triggered (for the cooldown)."""
     for record in log.records(limit=50):
@@ -75,19 +97,21 @@ def compute_signals(
     config: RetrainConfig,
     *,
     registry: ModelRegistry,
+    baseline: Baseline | None,
     as_of: datetime,
     log: LogStore | None = None,
     report_dir: str | Path | None = None,
     sql_url: str | None = None,
 ) -> LiveSignals:
-    """Measure every signal at ``as_of`` from the data source and the registry."""
+    """Measure every signal at ``as_of`` for ``baseline`` (the production version, resolved by
+    the caller with :func:`production_baseline`) from the data source and the registry."""
     import pandas as pd
     import pyarrow as pa
 
     as_of_utc = to_utc(as_of)
     assert as_of_utc is not None
     last = last_triggered_at(log) if log is not None else None
-    production = production_version(registry)
+    production = baseline
     notes: list[str] = []
     if production is None:
         notes.append("no production model: bootstrap")
@@ -98,7 +122,7 @@ def compute_signals(
             notes=notes,
         )
 
-    watermark = production.record.watermark_time
+    watermark = production.watermark
     table = read_source(config, start=watermark, end=as_of_utc, sql_url=sql_url)
     frame: pd.DataFrame = table.to_pandas()
     values: dict[str, float | None] = {"new_samples": float(len(frame))}

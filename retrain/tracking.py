@@ -11,7 +11,8 @@ import contextlib
 import math
 import os
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from retrain.errors import RegistryError
@@ -21,7 +22,14 @@ if TYPE_CHECKING:
 
     from retrain.config import RegistrySettings, RetrainConfig
 
-__all__ = ["bounded", "client_env", "ensure_experiment", "find_run", "tracking_client"]
+__all__ = [
+    "RunTracker",
+    "bounded",
+    "client_env",
+    "ensure_experiment",
+    "find_run",
+    "tracking_client",
+]
 
 _CLIENT_ENV = (
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
@@ -120,3 +128,71 @@ def client_env(settings: RegistrySettings) -> Iterator[None]:
                         os.environ.pop(key, None)
                     else:
                         os.environ[key] = old
+
+
+_BATCH_LIMITS = {"metrics": 1000, "params": 100, "tags": 100}  # MLflow's log_batch caps
+_PARAM_LIMIT = 6000  # characters of a param value
+
+
+class RunTracker:
+    """What the steps record in the retraining's MLflow run, sent in batches.
+
+    Steps call :meth:`log` as they go; :meth:`flush` sends everything gathered since the last
+    flush as one ``log_batch`` (plus one upload per artifact). Params cannot be logged twice with
+    another value, so a re-run (same run key, same MLflow run) skips the ones the run has; the run
+    is read for that once per tracker. Every call is bounded like the registry's.
+    """
+
+    def __init__(self, config: RetrainConfig, client: MlflowClient, run_id: str) -> None:
+        self.config = config
+        self.client = client
+        self.run_id = run_id
+        self._params: dict[str, str] = {}
+        self._metrics: dict[str, float] = {}
+        self._tags: dict[str, str] = {}
+        self._artifacts: list[str] = []
+        self._logged_params: set[str] | None = None
+
+    def log(
+        self,
+        *,
+        params: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        artifacts: list[str] | None = None,
+    ) -> None:
+        """Gather values for the next :meth:`flush` (a later value of a key replaces it)."""
+        self._params.update({k: str(v)[:_PARAM_LIMIT] for k, v in (params or {}).items()})
+        self._metrics.update({k: float(v) for k, v in (metrics or {}).items()})
+        self._tags.update({k: str(v) for k, v in (tags or {}).items()})
+        self._artifacts.extend(a for a in artifacts or [] if a not in self._artifacts)
+
+    def flush(self) -> None:
+        """Send what was gathered; nothing is sent when nothing was gathered."""
+        from mlflow.entities import Metric, Param, RunTag
+
+        if not (self._params or self._metrics or self._tags or self._artifacts):
+            return
+        stamp = int(time.time() * 1000)
+        with bounded(self.config, f"logging to MLflow run {self.run_id}"):
+            if self._params and self._logged_params is None:
+                self._logged_params = set(self.client.get_run(self.run_id).data.params)
+            done = self._logged_params or set()
+            params = [Param(k, v) for k, v in self._params.items() if k not in done]
+            metrics = [Metric(k, v, stamp, 0) for k, v in self._metrics.items()]
+            tags = [RunTag(k, v) for k, v in self._tags.items()]
+            while params or metrics or tags:
+                self.client.log_batch(
+                    self.run_id,
+                    metrics=metrics[: _BATCH_LIMITS["metrics"]],
+                    params=params[: _BATCH_LIMITS["params"]],
+                    tags=tags[: _BATCH_LIMITS["tags"]],
+                )
+                metrics = metrics[_BATCH_LIMITS["metrics"] :]
+                params = params[_BATCH_LIMITS["params"] :]
+                tags = tags[_BATCH_LIMITS["tags"] :]
+            for path in self._artifacts:
+                self.client.log_artifact(self.run_id, path)
+        if self._logged_params is not None:
+            self._logged_params |= set(self._params)
+        self._params, self._metrics, self._tags, self._artifacts = {}, {}, {}, []

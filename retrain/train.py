@@ -284,13 +284,13 @@ def train(config: RetrainConfig, frame: pd.DataFrame, *, out_dir: str | Path) ->
     )
 
 
-def load_trained(trained: Mapping[str, Any]) -> Any:
-    """The model :func:`train` wrote (``trained`` is its result as a dict, e.g. from XCom)."""
-    path = trained["model_path"]
+def load_trained(trained: TrainResult) -> Any:
+    """The model :func:`train` wrote (the fitted object itself inside ``retrain run``)."""
+    path = trained.model_path
     shared = recall(path)  # the fitted object itself inside ``retrain run``
     if shared is not None:
         return shared
     try:
-        return load_trusted(path, trained["trusted_types"])
+        return load_trusted(path, trained.trusted_types)
     except FileNotFoundError:
         raise DataError([f"trained model not found: {path}"]) from None

@@ -41,6 +41,11 @@ class ValidationReport:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ok": self.ok}
 
+    def summary(self) -> str:
+        if self.ok:
+            return f"{self.rows} rows passed the contract"
+        return f"{len(self.problems)} problems: " + "; ".join(self.problems)
+
 
 def _examples(values: Collection[Any]) -> str:
     shown = sorted(map(str, values))[:_MAX_EXAMPLES]

@@ -12,7 +12,9 @@ from typing import Any
 
 from airflow.sdk import Asset
 
+from retrain import constants
 from retrain.config import CONFIG_ENV, RetrainConfig, load_config
+from retrain_airflow.notifier import RetrainNotifier
 
 __all__ = [
     "ASSET_KINDS",
@@ -27,7 +29,7 @@ __all__ = [
 #: One-slot pool serialising registry writes: a deploy and a rollback never interleave.
 POOL = "retrain_registry"
 #: Monitor signals that start a data-driven pipeline run, one asset each.
-ASSET_KINDS = ("drift", "volume", "performance")
+ASSET_KINDS = tuple(str(kind) for kind in constants.ASSET_KINDS)
 
 
 def config_path() -> Path:
@@ -67,12 +69,12 @@ def dag_options(config: RetrainConfig, doc: str | None, **default_overrides: Any
 
 def default_args(config: RetrainConfig, **extra: Any) -> dict[str, Any]:
     """The seed's retry policy from ``schedule`` plus the failure notifier."""
-    from retrain_airflow.notifier import RetrainNotifier
-
     return {
         "owner": "ml-team",
         "retries": config.schedule.retries,
         "retry_delay": timedelta(minutes=config.schedule.retry_delay_minutes),
-        "on_failure_callback": RetrainNotifier(event="task_failed"),
+        "on_failure_callback": RetrainNotifier(
+            event="task_failed", model=config.model.name, settings=config.notifications
+        ),
         **extra,
     }

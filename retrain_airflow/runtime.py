@@ -1,43 +1,48 @@
-"""Task-side helpers: turn the Airflow context into the library's small inputs.
+"""Task-side helpers: the pipeline graph's steps as Airflow task bodies.
 
-Imported inside task functions only (it is cheap anyway). Nothing here decides anything the
-library or the CLI does not: it maps run type, params and asset events to ``pipeline.start``
-options, and records step errors so the always-running log task can write them.
+Imported inside task functions only. Nothing here decides anything the library or the CLI does
+not: it maps run type, params and asset events to :class:`~retrain.pipeline.RunOptions`, decodes
+the inputs a step declares from XCom, runs the step the in-process runner runs, and encodes its
+result back. A failing step records its error (for the always-running ``finish`` task) and is
+retried by Airflow only when :func:`retrain.errors.is_retryable` says a retry may help, the same
+policy that decides the CLI's exit code.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from airflow.sdk import get_current_context
+from airflow.sdk import Connection, get_current_context
 from airflow.sdk.exceptions import AirflowFailException
 
-from retrain.errors import ConfigError, DataError
+from retrain.config import RetrainConfig, SqlSource
+from retrain.constants import ASSET_KINDS, Stage, Trigger
+from retrain.errors import DataError, is_retryable
+from retrain.pipeline.codec import decode, encode
+from retrain.pipeline.context import RunContext, RunOptions, fallback_context, parse_as_of
+from retrain.pipeline.graph import GRAPH, START, STEPS, Gate, Results
+from retrain.pipeline.runner import execute, latest_context, step_context
+from retrain.pipeline.services import Services
+from retrain.pipeline.steps.finish import finish
+from retrain.pipeline.steps.start import start
+from retrain.times import parse_time
 
-__all__ = ["ERROR_KEY", "as_of", "asset_trigger", "finish_run", "run_options", "sql_url", "step"]
+__all__ = [
+    "ERROR_KEY",
+    "as_of",
+    "asset_trigger",
+    "finish_run",
+    "run_gate",
+    "run_options",
+    "run_start",
+    "run_step",
+    "services",
+    "sql_url",
+]
 
 ERROR_KEY = "retrain_error"
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def step(fn: F) -> F:
-    """Record a step's error in XCom (for the log task); bad input fails without retries."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            message = f"{type(exc).__name__}: {exc}"
-            get_current_context()["ti"].xcom_push(key=ERROR_KEY, value=message)
-            if isinstance(exc, DataError | ConfigError | ValueError):
-                raise AirflowFailException(message) from exc  # retrying cannot fix bad input
-            raise
-
-    return wrapper  # type: ignore[return-value]
 
 
 def as_of(context: Mapping[str, Any]) -> datetime:
@@ -46,29 +51,24 @@ def as_of(context: Mapping[str, Any]) -> datetime:
     The ``as_of`` param; else, for a data-driven run, the time the monitor measured (the newest
     triggering event's ``as_of``); else the logical date; else the time the run was created.
     """
-    from retrain.data import to_utc
-
     params = context.get("params") or {}
-    if params.get("as_of"):
-        value = to_utc(str(params["as_of"]))
-        assert value is not None
-        return value
+    given = parse_as_of(params.get("as_of"))
+    if given is not None:
+        return given
     measured = [
-        to_utc(str(event.extra["as_of"]))
+        parse_time(event.extra["as_of"], what="asset event as_of")
         for events in (context.get("triggering_asset_events") or {}).values()
         for event in events
         if (event.extra or {}).get("as_of")
     ]
     if measured:
-        return max(m for m in measured if m is not None)
+        return max(measured)
     dag_run = context["dag_run"]
     when = getattr(dag_run, "logical_date", None) or dag_run.run_after
-    result = to_utc(when)
-    assert result is not None
-    return result
+    return parse_time(when, what="logical date")
 
 
-def asset_trigger(context: Mapping[str, Any]) -> tuple[str, list[str]] | None:
+def asset_trigger(context: Mapping[str, Any]) -> tuple[Trigger, list[str]] | None:
     """``(trigger, reasons)`` from the asset events that started this run, if any."""
     events = context.get("triggering_asset_events") or {}
     kinds: list[str] = []
@@ -83,14 +83,14 @@ def asset_trigger(context: Mapping[str, Any]) -> tuple[str, list[str]] | None:
                     reasons.append(str(reason))
     if not kinds:
         return None
-    for kind in ("drift", "performance", "volume"):  # several coalesced events: strongest first
+    for kind in ASSET_KINDS:  # several coalesced events: strongest first
         if kind in kinds:
-            return kind, reasons
-    return kinds[0], reasons
+            return Trigger(kind), reasons
+    return Trigger(kinds[0]), reasons
 
 
-def run_options(context: Mapping[str, Any]) -> dict[str, Any]:
-    """Keyword arguments of ``retrain.pipeline.start`` for this DAG run."""
+def run_options(context: Mapping[str, Any]) -> RunOptions:
+    """The :class:`RunOptions` of this DAG run (validated: bad params raise ``DataError``)."""
     dag_run = context["dag_run"]
     params = dict(context.get("params") or {})
     run_type = str(getattr(dag_run.run_type, "value", dag_run.run_type))
@@ -99,91 +99,129 @@ def run_options(context: Mapping[str, Any]) -> dict[str, Any]:
     if from_assets is not None:
         trigger, reasons = from_assets
     elif run_type == "scheduled" or params.get("only_if_triggered"):
-        trigger = "scheduled"  # the rules decide, as on the time schedule
+        trigger = Trigger.SCHEDULED  # the rules decide, as on the time schedule
     else:
-        trigger = "manual"
+        trigger = Trigger.MANUAL
     force = bool(params.get("force"))
     reason = (params.get("reason") or "").strip() or None
-    if force and reason is None:
-        raise ValueError("params: 'reason' is required when force is true")
-    if trigger == "manual" and reason:
+    if trigger == Trigger.MANUAL and reason:
         reasons = [f"manual: {reason}"]
-    return {
-        "trigger": trigger,
-        "run_key": f"{dag_run.dag_id}/{dag_run.run_id}",
-        "as_of": as_of(context),
-        "force": force,
-        "force_reason": reason if force else None,
-        "skip_ab": bool(params.get("skip_ab")),
-        "target_stage": params.get("target_stage") or "production",
-        "window_days": params.get("window_days"),
-        "trigger_reasons": reasons,
-    }
+    return RunOptions(
+        trigger=trigger,
+        run_key=f"{dag_run.dag_id}/{dag_run.run_id}",
+        as_of=as_of(context),
+        force=force,
+        force_reason=reason if force else None,
+        skip_ab=bool(params.get("skip_ab")),
+        target_stage=Stage(params.get("target_stage") or Stage.PRODUCTION),
+        window_days=params.get("window_days"),
+        trigger_reasons=tuple(reasons),
+    )
 
 
-def finish_run(config: Any, context: Mapping[str, Any], steps: tuple[str, ...]) -> dict[str, Any]:
-    """Collect every step's output and error, write the retraining log, surface a failure.
+def sql_url(config: RetrainConfig) -> str | None:
+    """The SQLAlchemy URL of a ``data.source.conn_id`` Airflow connection (``None`` otherwise)."""
+    source = config.data.source
+    if not isinstance(source, SqlSource) or not source.conn_id:
+        return None
+    uri: str = Connection.get(source.conn_id).get_uri()
+    return uri.replace("postgres://", "postgresql://", 1)
 
-    Runs as the pipeline's always-running last task. Raises ``AirflowFailException`` after the
-    record is written when a step failed, so the DAG run ends ``failed``.
-    """
-    from datetime import UTC, datetime
-    from pathlib import Path
 
-    from retrain import pipeline
+def services(config: RetrainConfig) -> Services:
+    """The task's collaborators (built once per task process)."""
+    return Services.build(config, sql_url=sql_url(config))
 
-    ti = context["ti"]
-    dag_run = context["dag_run"]
-    results: dict[str, Any] = {}
-    error: str | None = None
-    failed: str | None = None
-    for name in steps:
+
+def _fail(name: str, exc: BaseException) -> None:
+    """Record the error for ``finish``; turn a final one into a failure Airflow won't retry."""
+    message = f"{type(exc).__name__}: {exc}"
+    get_current_context()["ti"].xcom_push(key=ERROR_KEY, value=message)
+    if not is_retryable(exc):
+        raise AirflowFailException(message) from exc
+
+
+def _pulled(ti: Any) -> tuple[RunContext | None, Results]:
+    """The start context and the decoded results of every step that has pushed one."""
+    raw = ti.xcom_pull(task_ids=START)
+    start_ctx = decode(RunContext, raw, what="start's XCom") if raw is not None else None
+    results = Results()
+    for name, step in STEPS.items():
         value = ti.xcom_pull(task_ids=name)
         if value is not None:
-            results[name] = value
+            results.put(name, decode(step.result_type(), value, what=f"{name}'s XCom"))
+    return start_ctx, results
+
+
+def run_start(config: RetrainConfig) -> Any:
+    """The ``start`` task: the run context from the DAG run, as XCom."""
+    context = get_current_context()
+    try:
+        ctx = start(services(config), run_options(context))
+    except Exception as exc:
+        _fail(START, exc)
+        raise
+    print(f"{ctx.retraining_id} (trigger {ctx.trigger}, as of {ctx.as_of.isoformat()})")
+    return encode(ctx)
+
+
+def run_step(config: RetrainConfig, name: str) -> Any:
+    """A step's task: its declared inputs from XCom, the step, its result as XCom."""
+    step = STEPS[name]
+    ti = get_current_context()["ti"]
+    try:
+        start_ctx, results = _pulled(ti)
+        if start_ctx is None:
+            raise DataError([f"{name}: the start task left no run context"])
+        task_services = services(config)
+        result = execute(step, task_services, step_context(step, start_ctx, results), results)
+        task_services.flush()
+    except Exception as exc:
+        _fail(name, exc)
+        raise
+    print(f"{name}: {result.summary()}")
+    return encode(result)
+
+
+def run_gate(name: str) -> Any:
+    """A gate's task: ``True``/``False`` (short-circuit) or the task id that runs next."""
+    gate = next(n for n in GRAPH if isinstance(n, Gate) and n.name == name)
+    _, results = _pulled(get_current_context()["ti"])
+    return gate.run()(*(results.named(n) for n in gate.inputs))
+
+
+def finish_run(config: RetrainConfig) -> Any:
+    """The always-running last task: every step's output and error -> the retraining log.
+
+    Raises ``AirflowFailException`` after the record is written when a step failed, so the DAG
+    run ends ``failed``.
+    """
+    context = get_current_context()
+    ti, dag_run = context["ti"], context["dag_run"]
+    error: str | None = None
+    failed: str | None = None
+    names = [START, *STEPS]
+    for name in names:
         message = ti.xcom_pull(task_ids=name, key=ERROR_KEY)
         if message and error is None:
             error, failed = str(message), name
     if error is None:
         states = ti.get_task_states(dag_id=dag_run.dag_id, run_ids=[dag_run.run_id])
         by_task = states.get(dag_run.run_id, {})
-        for name in steps:
+        for name in names:
             if str(by_task.get(name)) == "failed":
                 error, failed = f"task {name} failed (see its log)", name
                 break
-    start = results.pop("start", None)
-    if "check" in results:
-        ctx = pipeline.RunContext.from_dict(results["check"]["context"])
-    elif start is not None:
-        ctx = pipeline.RunContext.from_dict(start)
-    else:  # start itself failed: still leave a record (spooled locally if MLflow is down)
-        now = datetime.now(UTC)
-        run_id = "".join(c if c.isalnum() else "_" for c in dag_run.run_id)
-        ctx = pipeline.RunContext(
-            retraining_id=f"retrain_{now:%Y%m%d}_{run_id}"[:120],
+    start_ctx, results = _pulled(ti)
+    if start_ctx is None:  # start itself failed: still leave a record (spooled if MLflow is down)
+        start_ctx = fallback_context(
+            config.storage.work_dir,
             run_key=f"{dag_run.dag_id}/{dag_run.run_id}",
-            trigger="manual",
-            as_of=now.isoformat(),
-            started_at=now.isoformat(),
-            work_dir=str(Path(config.storage.work_dir) / "runs" / run_id),
-            mlflow_run_id="",
+            trigger=Trigger.MANUAL,
         )
-    record = pipeline.finish(config, ctx, results, error=error, failed_step=failed)
-    print(
-        f"retraining log {record['retraining_id']}: status={record['status']} "
-        f"version={record['model_version']} notes={record['notes']}"
-    )
+    ctx = latest_context(start_ctx, results)
+    record, where = finish(services(config), ctx, results, error=error, failed_step=failed)
+    print(f"retraining log {record.summary()} (stored in {where})")
     if error is not None:
         raise AirflowFailException(f"retraining {ctx.retraining_id} failed at {failed}: {error}")
-    return record
-
-
-def sql_url(config: Any) -> str | None:
-    """The SQLAlchemy URL of a ``data.source.conn_id`` Airflow connection (``None`` otherwise)."""
-    source = config.data.source
-    if getattr(source, "kind", None) != "sql" or not getattr(source, "conn_id", None):
-        return None
-    from airflow.sdk import Connection
-
-    uri: str = Connection.get(source.conn_id).get_uri()
-    return uri.replace("postgres://", "postgresql://", 1)
+    return encode(record)

@@ -19,9 +19,8 @@ class NewDataSensor(BaseSensorOperator):
     def poke(self, context: Any) -> PokeReturnValue:
         from retrain.monitor import new_rows
         from retrain_airflow.definitions import dag_config
-        from retrain_airflow.runtime import as_of, sql_url
+        from retrain_airflow.runtime import as_of, services
 
-        config = dag_config()
-        rows = new_rows(config, as_of=as_of(context), sql_url=sql_url(config))
+        rows = new_rows(services(dag_config()), as_of=as_of(context))
         self.log.info("%d new rows since the production model's training data", rows)
         return PokeReturnValue(is_done=rows > 0, xcom_value=rows)

@@ -69,5 +69,12 @@ def write_config(config: RetrainConfig, path: Path) -> Path:
     return path
 
 
+def run_record(config: RetrainConfig, **options: Any) -> dict[str, Any]:
+    """``retrain run`` in-process; its retraining log record as the dict ``--json`` prints."""
+    from retrain.pipeline import run_pipeline
+
+    return run_pipeline(config, **options).record.to_dict()
+
+
 def churn_config(data_path: str | Path, **kwargs: Any) -> RetrainConfig:
     return parse_config(churn_config_dict(data_path, **kwargs))

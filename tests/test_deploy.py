@@ -6,13 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from retrain import pipeline
 from retrain.config import RetrainConfig
-from retrain.deploy import promote_canary, rollback_with_report
+from retrain.deploy import promote, rollback_with_report
 from retrain.errors import RegistryError
 from retrain.registry import ModelRegistry
 from retrain.synthetic import StreamSpec, write_stream
-from tests.helpers import LOGREG, churn_sections
+from tests.helpers import LOGREG, churn_sections, run_record
 
 SPEC = StreamSpec(weeks=3, rows_per_week=1500, drift_week=None)
 
@@ -33,7 +32,7 @@ def config(make_config: Callable[..., RetrainConfig], tmp_path: Path) -> Retrain
 
 class TestApprovalPath:
     def test_candidate_waits_in_canary_until_approved(self, config: RetrainConfig) -> None:
-        record = pipeline.run_pipeline(config, as_of=SPEC.start + timedelta(weeks=3))
+        record = run_record(config, as_of=SPEC.start + timedelta(weeks=3))
         assert record["status"] == "awaiting_approval"
         approval = next(c for c in record["checklist"] if c["key"] == "deployment_approved")
         assert not approval["passed"] and approval["evidence"] == "awaiting approval"
@@ -41,26 +40,26 @@ class TestApprovalPath:
         assert registry.current()["canary"].version == 1
         assert "production" not in registry.current()
 
-        result = promote_canary(
-            config, registry, reason="reviewed metrics", approval="human: alice"
+        result = promote(
+            config, registry, to="production", reason="reviewed metrics", approval="human: alice"
         )
-        assert result["version"] == 1 and result["status"] == "deployed"
-        assert all(item["passed"] for item in result["checklist"])
+        assert result.version == 1 and result.status == "deployed"
+        assert all(item.passed for item in result.checklist)
         assert registry.current()["production"].version == 1
         assert "canary" not in registry.current()
 
         with pytest.raises(RegistryError, match="is not the canary"):
-            promote_canary(config, registry, reason="again", approval="human: alice")
+            promote(config, registry, to="production", reason="again", approval="human: alice")
 
     def test_rollback_report_shows_aliases_before_and_after(self, config: RetrainConfig) -> None:
         config = config.model_copy(
             update={"deployment": config.deployment.model_copy(update={"require_approval": False})}
         )
         for weeks in (2, 3):
-            record = pipeline.run_pipeline(config, as_of=SPEC.start + timedelta(weeks=weeks))
+            record = run_record(config, as_of=SPEC.start + timedelta(weeks=weeks))
             assert record["status"] == "deployed", record["notes"]
-        report = rollback_with_report(config, reason="bad feedback")
-        assert report["before"] == {"production": 2}
-        assert report["after"] == {"production": 1}
-        assert "production v2 -> v1" in report["lines"][2]
-        assert report["seconds"] < 10
+        report = rollback_with_report(config, ModelRegistry(config), reason="bad feedback")
+        assert report.before == {"production": 2}
+        assert report.after == {"production": 1}
+        assert "production v2 -> v1" in report.lines[2]
+        assert report.seconds < 10

@@ -12,10 +12,11 @@ import pytest
 from retrain import pipeline
 from retrain.config import RetrainConfig
 from retrain.log import LogStore
+from retrain.pipeline import RunOptions, Services
 from retrain.registry import ModelRegistry
 from retrain.synthetic import StreamSpec, generate_week, write_stream
 from retrain.tracking import tracking_client
-from tests.helpers import churn_sections, merge_sections
+from tests.helpers import churn_sections, merge_sections, run_record
 
 SPEC = StreamSpec(weeks=8, rows_per_week=2000, drift_week=5)
 WEEK = timedelta(weeks=1)
@@ -51,6 +52,12 @@ def stream(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def deployed(result: pipeline.Deployed) -> pipeline.Results:
+    results = pipeline.Results()
+    results.put("deploy", result)
+    return results
+
+
 def records(config: RetrainConfig) -> list[Any]:
     return LogStore(
         tracking_client(config), config.log_experiment_name, config.storage.work_dir
@@ -67,7 +74,7 @@ class TestRetrainingStory:
         registry = ModelRegistry(config)
 
         # 1. bootstrap: first scheduled run trains v1 -> production
-        first = pipeline.run_pipeline(config, trigger="scheduled", as_of=SPEC.start + 4 * WEEK)
+        first = run_record(config, trigger="scheduled", as_of=SPEC.start + 4 * WEEK)
         assert first["status"] == "deployed", first["notes"]
         assert first["model_version"] == "1"
         assert "bootstrap: no trained model yet" in first["trigger_reasons"]
@@ -77,14 +84,14 @@ class TestRetrainingStory:
         assert first["baseline_metrics"] == {}
 
         # 2. a quiet week: nothing fires, the run short-circuits and says why
-        quiet = pipeline.run_pipeline(config, trigger="scheduled", as_of=SPEC.start + 5 * WEEK)
+        quiet = run_record(config, trigger="scheduled", as_of=SPEC.start + 5 * WEEK)
         assert quiet["status"] == "skipped"
         assert quiet["notes"].startswith("no rule fired")
         assert quiet["model_version"] is None
         assert registry.current()["production"].version == 1
 
         # 3. drift weeks: performance and drift rules fire, v2 passes gate and A/B, promoted
-        drift = pipeline.run_pipeline(config, trigger="scheduled", as_of=SPEC.start + 7 * WEEK)
+        drift = run_record(config, trigger="scheduled", as_of=SPEC.start + 7 * WEEK)
         assert drift["status"] == "deployed", drift["notes"]
         assert any(
             r.startswith("accuracy_drops_below_0.85: accuracy 0.") for r in drift["trigger_reasons"]
@@ -111,7 +118,7 @@ class TestRetrainingStory:
                 }
             },
         )
-        rejected = pipeline.run_pipeline(worse, trigger="manual", as_of=SPEC.start + 7 * WEEK)
+        rejected = run_record(worse, trigger="manual", as_of=SPEC.start + 7 * WEEK)
         assert rejected["status"] == "rejected"
         assert "accuracy" in rejected["notes"] and "threshold 0.85" in rejected["notes"]
         assert rejected["model_version"] is None
@@ -176,9 +183,7 @@ class TestInvalidData:
         fragment: str,
     ) -> None:
         config = churn(make_config, _write(frame, tmp_path / "data"), tmp_path / "work")
-        record = pipeline.run_pipeline(
-            config, trigger="manual", as_of=SPEC.start + as_of_weeks * WEEK
-        )
+        record = run_record(config, trigger="manual", as_of=SPEC.start + as_of_weeks * WEEK)
         assert record["status"] == "failed"
         assert record["failed_step"] == "validate"
         assert fragment in record["error"]
@@ -196,39 +201,36 @@ class TestIdempotentSteps:
     ) -> None:
         config = churn(make_config, stream, tmp_path / "work")
         as_of = SPEC.start + 3 * WEEK
-        ctx = pipeline.start(config, trigger="manual", run_key="dag-run-1", as_of=as_of)
-        again = pipeline.start(config, trigger="manual", run_key="dag-run-1", as_of=as_of)
+        services = Services.build(config)
+        options = RunOptions(trigger="manual", run_key="dag-run-1", as_of=as_of)
+        ctx = pipeline.start(services, options)
+        again = pipeline.start(services, options)
         assert (again.retraining_id, again.mlflow_run_id) == (ctx.retraining_id, ctx.mlflow_run_id)
+        ctx = pipeline.check(services, ctx).context
 
-        ex1 = pipeline.extract_step(config, ctx)
-        ex2 = pipeline.extract_step(config, ctx)
+        ex1 = pipeline.extract_step(services, ctx)
+        ex2 = pipeline.extract_step(services, ctx)
         assert ex1 == ex2
-        val = pipeline.validate_step(config, ctx, ex1)
-        tr1 = pipeline.train_step(config, ctx, ex1)
-        tr2 = pipeline.train_step(config, ctx, ex1)
-        assert tr1["preprocessing_fingerprint"] == tr2["preprocessing_fingerprint"]
-        ev = pipeline.evaluate_step(config, ctx, tr2)
-        assert pipeline.evaluate_step(config, ctx, tr2)["candidate"] == ev["candidate"]
-        cmp = pipeline.compare_step(config, ctx, ev)
-        kwargs = {
-            "extracted": ex1,
-            "validated": val,
-            "trained": tr2,
-            "evaluated": ev,
-            "compared": cmp,
-        }
-        first = pipeline.deploy_step(config, ctx, **kwargs)
-        second = pipeline.deploy_step(config, ctx, **kwargs)
-        assert first["version"] == second["version"] == 1
-        assert second["stage"] == "production"
+        val = pipeline.validate_step(services, ctx, ex1)
+        tr1 = pipeline.train_step(services, ctx, ex1)
+        tr2 = pipeline.train_step(services, ctx, ex1)
+        assert tr1.fit.preprocessing_fingerprint == tr2.fit.preprocessing_fingerprint
+        ev = pipeline.evaluate_step(services, ctx, tr2)
+        assert pipeline.evaluate_step(services, ctx, tr2).candidate == ev.candidate
+        cmp = pipeline.compare_step(services, ctx, ev)
+        inputs = (ex1, val, tr2, ev, cmp)
+        first = pipeline.deploy_step(services, ctx, *inputs)
+        second = pipeline.deploy_step(services, ctx, *inputs)
+        assert first.version == second.version == 1
+        assert second.stage == "production"
         registry = ModelRegistry(config)
         assert len(registry.versions()) == 1
         history = registry.history()
-        pipeline.deploy_step(config, ctx, **kwargs)
+        pipeline.deploy_step(services, ctx, *inputs)
         assert len(registry.history()) == len(history), "no alias moved on a re-run"
-        rec1 = pipeline.finish(config, ctx, {"deploy": first})
-        rec2 = pipeline.finish(config, ctx, {"deploy": second})
-        assert rec1["retraining_id"] == rec2["retraining_id"]
+        rec1, _ = pipeline.finish(services, ctx, deployed(first))
+        rec2, _ = pipeline.finish(services, ctx, deployed(second))
+        assert rec1.retraining_id == rec2.retraining_id
         assert len(records(config)) == 1
 
 
@@ -239,10 +241,10 @@ class TestNativeCategoricalEncoding:
         config = churn(
             make_config, stream, tmp_path / "work", model={"categorical_encoding": "native"}
         )
-        first = pipeline.run_pipeline(config, trigger="scheduled", as_of=SPEC.start + 4 * WEEK)
+        first = run_record(config, trigger="scheduled", as_of=SPEC.start + 4 * WEEK)
         assert first["status"] == "deployed", first["notes"]
         assert all(item["passed"] for item in first["checklist"])
-        drift = pipeline.run_pipeline(config, trigger="scheduled", as_of=SPEC.start + 7 * WEEK)
+        drift = run_record(config, trigger="scheduled", as_of=SPEC.start + 7 * WEEK)
         assert drift["status"] == "deployed", drift["notes"]
         assert drift["metrics"]["accuracy"] > drift["baseline_metrics"]["accuracy"] + 0.1
         served = ModelRegistry(config).load_model("production")
@@ -262,9 +264,9 @@ class TestStaleData:
             triggers={"cooldown_hours": 0},
             cadence={"monthly_days": 7},
         )
-        first = pipeline.run_pipeline(config, trigger="manual", as_of=SPEC.start + 4 * WEEK)
+        first = run_record(config, trigger="manual", as_of=SPEC.start + 4 * WEEK)
         assert first["status"] == "deployed"
-        late = pipeline.run_pipeline(config, trigger="scheduled", as_of=SPEC.start + 30 * WEEK)
+        late = run_record(config, trigger="scheduled", as_of=SPEC.start + 30 * WEEK)
         assert late["status"] == "skipped"
         assert "no rows in the 21-day training window" in late["notes"]
         assert "stale data" in late["notes"]

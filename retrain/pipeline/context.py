@@ -1,0 +1,137 @@
+"""Who a run is and what it compares against: :class:`RunOptions` in, :class:`RunContext` out.
+
+The options are what a caller asks for (the CLI's flags, the trigger form's params, a monitor
+event); they are validated once, here, so the CLI and the DAG refuse the same bad values with the
+same message. The context is the run's identity (retraining id, MLflow run, work directory) plus
+the :class:`Baseline`: the production version resolved once, by ``check``, and used by every
+later step, so a production alias moved by someone else mid-run cannot change what the run
+compares against.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from retrain.constants import Stage, Trigger
+from retrain.errors import DataError
+from retrain.signals import Baseline
+from retrain.times import now_utc, parse_time, to_utc
+
+__all__ = ["Baseline", "RunContext", "RunOptions", "fallback_context", "parse_as_of"]
+
+_MAX_WINDOW_DAYS = 3650
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the caller asks of one run; invalid values raise :class:`DataError` naming them."""
+
+    trigger: Trigger = Trigger.MANUAL
+    run_key: str | None = None
+    as_of: datetime | None = None
+    force: bool = False
+    force_reason: str | None = None
+    skip_ab: bool = False
+    target_stage: Stage = Stage.PRODUCTION
+    window_days: int | None = None
+    trigger_reasons: tuple[str, ...] = ()
+    approval: str | None = None
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        set_ = object.__setattr__  # frozen: normalise in place once, at construction
+        try:
+            set_(self, "trigger", Trigger(self.trigger))
+        except ValueError:
+            problems.append(f"trigger: expected one of {', '.join(Trigger)}, got {self.trigger!r}")
+        try:
+            set_(self, "target_stage", Stage(self.target_stage))
+        except ValueError:
+            problems.append(
+                f"target_stage: expected one of {', '.join(Stage)}, got {self.target_stage!r}"
+            )
+        try:
+            set_(self, "as_of", to_utc(self.as_of, what="as_of"))
+        except DataError as exc:
+            problems.extend(exc.problems)
+        reason = (self.force_reason or "").strip() or None
+        set_(self, "force_reason", reason)
+        if self.force and reason is None:
+            problems.append(
+                "force: --force needs --reason (params: 'reason'); a forced run needs a reason"
+            )
+        days = self.window_days
+        if days is not None and (
+            isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= _MAX_WINDOW_DAYS
+        ):
+            problems.append(f"window_days: expected a whole number of days 1-3650, got {days!r}")
+        set_(self, "trigger_reasons", tuple(str(r) for r in self.trigger_reasons))
+        if problems:
+            raise DataError(problems, source="run options")
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Identity, options and (after ``check``) the pinned baseline of one retraining run."""
+
+    retraining_id: str
+    run_key: str
+    trigger: Trigger
+    as_of: datetime
+    started_at: datetime
+    work_dir: str
+    mlflow_run_id: str
+    force: bool = False
+    force_reason: str | None = None
+    skip_ab: bool = False
+    target_stage: Stage = Stage.PRODUCTION
+    window_days: int | None = None
+    trigger_reasons: tuple[str, ...] = ()
+    approval: str | None = None
+    #: ``True`` once ``check`` resolved the production version (``baseline`` ``None`` = none).
+    pinned: bool = False
+    baseline: Baseline | None = None
+
+    def pin(self, baseline: Baseline | None, *, reasons: tuple[str, ...] = ()) -> RunContext:
+        """This context with its baseline resolved (and trigger reasons if it had none)."""
+        return dataclasses.replace(
+            self, pinned=True, baseline=baseline, trigger_reasons=self.trigger_reasons or reasons
+        )
+
+    def pinned_baseline(self) -> Baseline | None:
+        """The production version this run compares against (``None``: a first model).
+
+        Steps after ``check`` read the baseline from here and never look production up again.
+        """
+        if not self.pinned:
+            raise DataError(
+                [f"run {self.retraining_id}: no baseline pinned yet (the check step resolves it)"]
+            )
+        return self.baseline
+
+    @property
+    def baseline_version(self) -> int | None:
+        return self.baseline.version if self.baseline else None
+
+
+def fallback_context(work_root: str | Path, *, run_key: str, trigger: Trigger) -> RunContext:
+    """A context for a run whose ``start`` failed, so its failure still gets a log record."""
+    now = now_utc()
+    safe = "".join(c if c.isalnum() else "_" for c in run_key)[-80:]
+    return RunContext(
+        retraining_id=f"retrain_{now:%Y%m%d}_{safe}"[:120],
+        run_key=run_key,
+        trigger=trigger,
+        as_of=now,
+        started_at=now,
+        work_dir=str(Path(work_root) / "runs" / safe),
+        mlflow_run_id="",
+    )
+
+
+def parse_as_of(value: object) -> datetime | None:
+    """A run's ``as_of`` from a flag or param (``None``/empty = now, decided by ``start``)."""
+    return None if value in (None, "") else parse_time(value, what="as_of")

@@ -1,0 +1,31 @@
+"""``extract``: the training window ending at ``as_of``, new rows counted after the baseline."""
+
+from __future__ import annotations
+
+from retrain.data import ExtractResult, extract
+from retrain.pipeline.context import RunContext
+from retrain.pipeline.services import Services
+
+__all__ = ["extract_step"]
+
+
+def extract_step(services: Services, ctx: RunContext) -> ExtractResult:
+    """Write the window to the work directory; rows after the baseline's watermark are new."""
+    baseline = ctx.pinned_baseline()
+    result = extract(
+        services.config,
+        out_dir=ctx.work_dir,
+        as_of=ctx.as_of,
+        watermark=baseline.watermark if baseline else None,
+        window_days=ctx.window_days,
+        sql_url=services.sql_url,
+    )
+    services.tracker(ctx.mlflow_run_id).log(
+        params={
+            "data_version": result.data_version,
+            "rows": result.rows,
+            "window_start": result.window_start,
+        },
+        metrics={"rows": result.rows, "new_samples": result.new_samples},
+    )
+    return result
