@@ -1,0 +1,546 @@
+"""The schema of a retraining config: one frozen pydantic model per section of the YAML file.
+
+Every section forbids unknown keys and is immutable; field docstrings and descriptions are the
+reference documentation (``retrain.config.reference``). Rule conditions are parsed by the
+``retrain.conditions`` grammar, never evaluated. :class:`RetrainConfig` is the whole file: only
+``model``, ``data`` and ``registry`` are required, every other section has defaults.
+
+Reading files, ``${VAR}`` expansion and error messages live in ``retrain.config.loader``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from retrain.conditions import Condition, parse_condition
+
+METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+Metric = Literal["accuracy", "precision", "recall", "f1", "roc_auc"]
+Action = Literal["retrain", "investigate_and_retrain", "investigate", "notify"]
+DriftStatistic = Literal["psi", "js", "wasserstein", "missing_rate", "unseen_share"]
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
+_IDENT = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+_DOTTED = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class Section(BaseModel):
+    """Base of every section: unknown keys are errors, values are frozen, docstrings document."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
+    )
+
+
+# --- model -------------------------------------------------------------------------------------
+
+
+class Features(Section):
+    """Feature columns by kind."""
+
+    numeric: list[Annotated[str, Field(min_length=1)]] = []
+    """Numeric feature columns (median-imputed and scaled with onehot encoding)."""
+
+    categorical: list[Annotated[str, Field(min_length=1)]] = []
+    """Categorical feature columns (encoded per model.categorical_encoding)."""
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Features:
+        if not self.numeric and not self.categorical:
+            raise ValueError("at least one numeric or categorical feature is required")
+        seen: set[str] = set()
+        for name in [*self.numeric, *self.categorical]:
+            if name in seen:
+                raise ValueError(f"feature {name!r} is listed twice")
+            seen.add(name)
+        return self
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+
+class Estimator(Section):
+    """A scikit-learn compatible estimator given by dotted class path and constructor params."""
+
+    class_path: str = Field(
+        "sklearn.ensemble.HistGradientBoostingClassifier", alias="class", pattern=_DOTTED
+    )
+    """Dotted path of a scikit-learn compatible classifier class."""
+
+    params: dict[str, Any] = {}
+    """Constructor parameters of the estimator."""
+
+
+class ModelSettings(Section):
+    """Which model is retrained: registered name, label, features, estimator."""
+
+    name: str = Field(pattern=_NAME, description="registered model name in MLflow")
+    target: str = Field(min_length=1, description="label column")
+    features: Features
+    estimator: Estimator = Estimator()
+    categorical_encoding: Literal["onehot", "native"] = Field(
+        "onehot",
+        description="onehot: impute, scale numerics, one-hot categoricals (any estimator); "
+        "native: numerics as they are and categoricals as ordinal codes for an estimator that "
+        "handles missing values and categories itself (categorical_features, e.g. "
+        "HistGradientBoostingClassifier): a fraction of the memory, several times faster",
+    )
+    random_state: int = Field(42, ge=0, description="seed for every random step")
+
+    @model_validator(mode="after")
+    def _target_not_feature(self) -> ModelSettings:
+        if self.target in self.features.all:
+            raise ValueError(f"target {self.target!r} must not also be a feature")
+        return self
+
+
+# --- data --------------------------------------------------------------------------------------
+
+
+class ParquetSource(Section):
+    """Parquet file, directory or dataset; local path or fsspec/pyarrow URL."""
+
+    kind: Literal["parquet"]
+    """`parquet`: a file, directory or hive-partitioned dataset."""
+
+    path: str = Field(min_length=1)
+    """Local path (relative to the config file) or URL (s3://, gs://, any fsspec URL)."""
+
+    event_time_column: str = Field(min_length=1)
+    """Timestamp column: windows, new data and holdout are cut on it."""
+
+
+class SqlSource(Section):
+    """A SQL table or query, by SQLAlchemy URL or (inside Airflow) a connection id."""
+
+    kind: Literal["sql"]
+    """`sql`: a table or query through SQLAlchemy."""
+
+    url: str | None = None
+    """SQLAlchemy URL (use ${VAR} for secrets); or give conn_id."""
+
+    conn_id: str | None = None
+    """Airflow connection id, resolved by the DAG tasks (outside Airflow use url)."""
+
+    table: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")
+    """Table to read; or give query."""
+
+    query: str | None = None
+    """SELECT to read from (wrapped as a subquery); or give table."""
+
+    event_time_column: str = Field(min_length=1)
+    """Timestamp column: windows, new data and holdout are cut on it."""
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SqlSource:
+        if (self.url is None) == (self.conn_id is None):
+            raise ValueError("give exactly one of 'url' or 'conn_id'")
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of 'table' or 'query'")
+        return self
+
+
+class ValidationSettings(Section):
+    """Data contract checked before training."""
+
+    min_rows: int = Field(200, ge=1)
+    """Fewest rows a training window may have."""
+
+    max_duplicate_share: Fraction = 0.05
+    """Largest share of fully duplicated rows."""
+
+    max_missing_share: Fraction = Field(0.2, description="per-feature NaN share allowed")
+    missing: dict[str, Literal["allow", "forbid"]] = Field(
+        {}, description="per-column NaN policy overriding max_missing_share"
+    )
+    allowed_categories: dict[str, list[str]] = {}
+    """Per column, the only categories allowed (others fail validation)."""
+
+    unseen_categories: Literal["error", "warn"] = "warn"
+    """Categories the production model never saw: `warn` or `error`."""
+
+
+class DataSettings(Section):
+    """Where data comes from and how much of it trains a model."""
+
+    source: Annotated[ParquetSource | SqlSource, Field(discriminator="kind")]
+    training_window_days: int | None = Field(None, ge=1)
+    """Train on the last N days of event time; null = all history."""
+
+    holdout_fraction: float = Field(0.2, gt=0, le=0.5)
+    """Newest share of the window held out for evaluation and A/B."""
+
+    validation: ValidationSettings = ValidationSettings()
+
+
+# --- registry ----------------------------------------------------------------------------------
+
+
+class RegistrySettings(Section):
+    """The MLflow tracking server that holds models, runs and the retraining log."""
+
+    tracking_uri: str = Field(min_length=1)
+    """MLflow tracking/registry server URL."""
+
+    experiment: str | None = Field(None, description="defaults to 'retrain/<model name>'")
+    log_experiment: str | None = Field(None, description="defaults to 'retrain/<model name>/log'")
+    request_timeout_seconds: PositiveFloat = 10.0
+    """HTTP timeout of each MLflow request."""
+
+    max_retries: int = Field(1, ge=0, le=5)
+    """Retries of a failed MLflow request (bounded: errors come in seconds)."""
+
+
+# --- triggers ----------------------------------------------------------------------------------
+
+
+class Rule(Section):
+    """One named rule in the seed's ``retraining_rules`` format."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    trigger: str = Field(min_length=1)
+    """Name recorded when the rule fires (e.g. `weekly_retraining`)."""
+
+    condition: str
+    """`<signal> <op> <number>` joined by and/or; signals: accuracy, precision, recall, f1,
+    roc_auc, days_since_training, new_samples, drift_count, drift_share."""
+
+    action: Action = "retrain"
+    """`retrain`, `investigate_and_retrain` (both retrain), `investigate` or `notify`
+    (record only)."""
+
+    @field_validator("condition")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        parse_condition(value)
+        return value
+
+    @property
+    def parsed(self) -> Condition:
+        return parse_condition(self.condition)
+
+
+def _seed_rules() -> dict[str, Rule]:
+    return {
+        "performance_based": Rule(
+            trigger="accuracy_drops_below_0.85", condition="accuracy < 0.85", action="retrain"
+        ),
+        "scheduled": Rule(
+            trigger="weekly_retraining", condition="days_since_training > 7", action="retrain"
+        ),
+        "data_based": Rule(
+            trigger="new_data_volume", condition="new_samples > 10000", action="retrain"
+        ),
+        "drift_based": Rule(
+            trigger="high_data_drift",
+            condition="drift_count > 5",
+            action="investigate_and_retrain",
+        ),
+    }
+
+
+class TriggerSettings(Section):
+    """How the rules are applied."""
+
+    cooldown_hours: float = Field(12.0, ge=0, description="minimum hours between triggered runs")
+    recent_window_days: float | None = Field(
+        7.0,
+        gt=0,
+        description="drift and accuracy signals use the new rows of the last N days "
+        "(null = every row since the last training); new_samples always counts them all",
+    )
+
+
+class CadenceSettings(Section):
+    """The seed's adaptive retraining frequency table as thresholds."""
+
+    enabled: bool = True
+    """Let the adaptive cadence trigger when a retrain is due at its frequency."""
+
+    moderate_drift_share: Fraction = 0.1
+    """Drift share from which data change counts as moderate (weekly)."""
+
+    high_drift_share: Fraction = 0.3
+    """Drift share from which data change counts as high (daily with degradation)."""
+
+    degraded_accuracy: Fraction = 0.85
+    """Accuracy below this is performance degradation."""
+
+    critical_accuracy: Fraction = 0.75
+    """Accuracy below this is a critical drop: retrain immediately."""
+
+    monthly_days: PositiveFloat = 30
+    """Interval of the monthly cadence, days."""
+
+    weekly_days: PositiveFloat = 7
+    """Interval of the weekly cadence, days."""
+
+    daily_days: PositiveFloat = 1
+    """Interval of the daily cadence, days."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CadenceSettings:
+        if self.moderate_drift_share > self.high_drift_share:
+            raise ValueError("moderate_drift_share must be <= high_drift_share")
+        if self.critical_accuracy > self.degraded_accuracy:
+            raise ValueError("critical_accuracy must be <= degraded_accuracy")
+        if not self.daily_days <= self.weekly_days <= self.monthly_days:
+            raise ValueError("intervals must satisfy daily_days <= weekly_days <= monthly_days")
+        return self
+
+
+# --- drift -------------------------------------------------------------------------------------
+
+
+class SeverityCuts(Section):
+    """Effect-size cut points: value >= low -> low, >= medium -> medium, >= high -> high.
+
+    The drift engine applies them to effect sizes net of sampling noise (``<statistic>_net`` in a
+    drift report), so the same cuts hold for small and large samples.
+    """
+
+    low: float = Field(ge=0)
+    """Effect size from which severity is low."""
+
+    medium: float = Field(ge=0)
+    """Effect size from which severity is medium."""
+
+    high: float = Field(ge=0)
+    """Effect size from which severity is high."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SeverityCuts:
+        if not self.low <= self.medium <= self.high:
+            raise ValueError("cut points must satisfy low <= medium <= high")
+        return self
+
+
+def _default_cuts() -> dict[DriftStatistic, SeverityCuts]:
+    return {
+        "psi": SeverityCuts(low=0.02, medium=0.1, high=0.25),
+        "js": SeverityCuts(low=0.03, medium=0.07, high=0.12),
+        "wasserstein": SeverityCuts(low=0.05, medium=0.1, high=0.2),
+        "missing_rate": SeverityCuts(low=0.01, medium=0.05, high=0.1),
+        "unseen_share": SeverityCuts(low=0.005, medium=0.02, high=0.05),
+    }
+
+
+class FeatureDriftOverride(Section):
+    """Per-feature thresholds and opt-out."""
+
+    enabled: bool = True
+    """Check this feature for drift."""
+
+    thresholds: dict[DriftStatistic, SeverityCuts] = {}
+    """Per-statistic cut points for this feature (others: drift.thresholds)."""
+
+
+class DriftSettings(Section):
+    """Drift engine settings (see ``retrain.drift`` for the statistics and the severity rule).
+
+    ``bins`` and ``max_categories`` shape a reference profile when it is built; a check uses the
+    profile's bins. ``thresholds`` are per statistic; ``features`` overrides them per feature or
+    disables a feature.
+    """
+
+    bins: int = Field(10, ge=2, le=100, description="reference quantile bins per numeric feature")
+    max_categories: int = Field(1000, ge=2, description="categories kept per feature profile")
+    min_samples: int = Field(100, ge=1, description="below this many rows severity is capped")
+    alpha: float = Field(0.01, gt=0, lt=1, description="significance level of the sanity test")
+    thresholds: dict[DriftStatistic, SeverityCuts] = Field(default_factory=_default_cuts)
+    """Cut points per statistic: psi, js, wasserstein, missing_rate, unseen_share."""
+
+    features: dict[str, FeatureDriftOverride] = {}
+    """Per-feature overrides."""
+
+    @field_validator("thresholds", mode="after")
+    @classmethod
+    def _complete(
+        cls, value: dict[DriftStatistic, SeverityCuts]
+    ) -> dict[DriftStatistic, SeverityCuts]:
+        return {**_default_cuts(), **value}
+
+
+# --- evaluation, A/B, deployment -----------------------------------------------------------------
+
+
+def _seed_gate() -> dict[Metric, float]:
+    return {"accuracy": 0.85}
+
+
+def _accuracy_only() -> list[Metric]:
+    return ["accuracy"]
+
+
+class EvaluationSettings(Section):
+    """The promotion gate."""
+
+    thresholds: dict[Metric, Fraction] = Field(default_factory=_seed_gate)
+    """Minimum value of each metric for the gate (the seed: accuracy 0.85)."""
+
+    non_inferiority_margin: Fraction = Field(
+        0.01, description="how much worse than production the candidate may be"
+    )
+    compare_metrics: list[Metric] = Field(default_factory=_accuracy_only)
+    """Metrics compared with production for non-inferiority."""
+
+    average: Literal["auto", "binary", "macro", "weighted"] = Field(
+        "auto", description="auto: binary (positive = last class) for 2 classes, else macro"
+    )
+
+
+class ABTestSettings(Section):
+    """Offline (paired holdout) and online (split traffic) model comparison."""
+
+    enabled: bool = True
+    """Run the offline A/B comparison with the production model."""
+
+    alpha: float = Field(0.05, gt=0, lt=1)
+    """Significance level of McNemar / the z-test."""
+
+    confidence: float = Field(0.95, gt=0, lt=1)
+    """Confidence level of the bootstrap / z interval."""
+
+    n_bootstrap: int = Field(2000, ge=100)
+    """Bootstrap resamples of the accuracy difference."""
+
+    min_detectable_effect: float = Field(0.02, gt=0, lt=1)
+    """Online test: accuracy difference it must be able to detect."""
+
+    power: float = Field(0.8, gt=0, lt=1)
+    """Online test: power for min_detectable_effect (sets the sample size)."""
+
+    pass_if: Literal["not_worse", "better"] = Field(
+        "not_worse",
+        description="not_worse: fail only if the candidate is significantly worse",
+    )
+
+
+class DeploymentSettings(Section):
+    """How a passing candidate moves staging -> canary -> production."""
+
+    skip_canary: bool = False
+    """Allow staging -> production without a canary."""
+
+    require_approval: bool = False
+    """Production needs a human approval (retrain_promote DAG)."""
+
+    promote_to_production: Literal["auto", "manual"] = Field(
+        "auto", description="auto: promote after the canary checks in the same run"
+    )
+    canary_traffic_percent: float = Field(10.0, gt=0, le=100)
+    """Traffic share for the canary (used by the online canary)."""
+
+
+# --- airflow-facing ----------------------------------------------------------------------------
+
+
+class ScheduleSettings(Section):
+    """Schedules and retries used by the DAGs."""
+
+    retrain: str = Field("@weekly", min_length=1, description="cron or preset of the weekly run")
+    monitor: str = Field("@hourly", min_length=1, description="cron or preset of the monitor")
+    timezone: str = "UTC"
+    """Timezone of the cron schedules."""
+
+    retries: int = Field(2, ge=0, le=10)
+    """Task retries (the seed: 2)."""
+
+    retry_delay_minutes: float = Field(10, ge=0)
+    """Delay between retries (the seed: 10 minutes)."""
+
+
+class NotificationSettings(Section):
+    """Where rollbacks, failures and promotions are announced."""
+
+    kind: Literal["log", "slack", "smtp"] = "log"
+    """`log`, `slack` (webhook) or `smtp` (RETRAIN_SMTP_* env for the server)."""
+
+    slack_webhook_url: str | None = None
+    """Slack incoming-webhook URL (use ${VAR})."""
+
+    smtp_to: list[str] = []
+    """E-mail recipients."""
+
+    @model_validator(mode="after")
+    def _target(self) -> NotificationSettings:
+        if self.kind == "slack" and not self.slack_webhook_url:
+            raise ValueError("kind 'slack' needs slack_webhook_url")
+        if self.kind == "smtp" and not self.smtp_to:
+            raise ValueError("kind 'smtp' needs smtp_to")
+        return self
+
+
+class StorageSettings(Section):
+    """Where runs keep their working files (extracted data, models, reports)."""
+
+    work_dir: str = Field(
+        ".retrain-work",
+        description="local path (relative to the config file) or URL shared by all workers",
+    )
+
+
+# --- the whole file -----------------------------------------------------------------------------
+
+
+class RetrainConfig(Section):
+    """A model's whole retraining setup."""
+
+    model: ModelSettings
+    data: DataSettings
+    registry: RegistrySettings
+    retraining_rules: dict[Annotated[str, Field(pattern=_IDENT)], Rule] = Field(
+        default_factory=_seed_rules
+    )
+    triggers: TriggerSettings = TriggerSettings()
+    cadence: CadenceSettings = CadenceSettings()
+    drift: DriftSettings = DriftSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
+    ab_test: ABTestSettings = ABTestSettings()
+    deployment: DeploymentSettings = DeploymentSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    notifications: NotificationSettings = NotificationSettings()
+    storage: StorageSettings = StorageSettings()
+    source_path: Path | None = Field(None, exclude=True, description="file this was loaded from")
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> RetrainConfig:
+        features = set(self.model.features.all)
+        time_col = self.data.source.event_time_column
+        if time_col in features or time_col == self.model.target:
+            raise ValueError(
+                f"data.source.event_time_column {time_col!r} must not be a feature or the target"
+            )
+        for key in (
+            "drift.features",
+            "data.validation.allowed_categories",
+            "data.validation.missing",
+        ):
+            unknown = sorted(set(_lookup(self, key)) - features)
+            if unknown:
+                raise ValueError(f"{key} names unknown features: {', '.join(unknown)}")
+        if not self.retraining_rules:
+            raise ValueError("retraining_rules must define at least one rule")
+        return self
+
+    @property
+    def experiment_name(self) -> str:
+        return self.registry.experiment or f"retrain/{self.model.name}"
+
+    @property
+    def log_experiment_name(self) -> str:
+        return self.registry.log_experiment or f"retrain/{self.model.name}/log"
+
+
+def _lookup(obj: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
