@@ -6,13 +6,16 @@ library, pydantic, yaml): DAG files import it at Airflow parse time.
 
 * ``retrain.config.schema``: the sections of the file, one frozen pydantic model each.
 * ``retrain.config.loader``: reading YAML, ``${VAR}`` expansion, error messages, relative paths.
-* ``retrain.config.reference``: the reference documentation generated from the schema.
+* ``retrain.config.reference``: the reference documentation generated from the schema
+  (``reference_rows`` / ``reference_markdown`` import it on first use, not at parse time).
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from retrain.config.loader import CONFIG_ENV, default_config_path, load_config, parse_config
-from retrain.config.reference import reference_markdown, reference_rows
 from retrain.config.schema import (
     METRICS,
     ABTestSettings,
@@ -76,3 +79,20 @@ __all__ = [
     "reference_markdown",
     "reference_rows",
 ]
+
+if TYPE_CHECKING:
+    from retrain.config.reference import reference_markdown, reference_rows
+
+_LAZY: dict[str, str] = {
+    "reference_markdown": "retrain.config.reference",
+    "reference_rows": "retrain.config.reference",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
