@@ -6,16 +6,21 @@ reference`` prints it and ``tools/update_readme.py`` writes it into the README.
 
 from __future__ import annotations
 
+import json
+import types
+import typing
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 
 from retrain.config.schema import RetrainConfig, Section
 
+_UNIONS = (typing.Union, types.UnionType)
+
 
 def _type_name(annotation: Any) -> str:
-    import typing
-
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin is Annotated:
@@ -26,18 +31,14 @@ def _type_name(annotation: Any) -> str:
         return f"list[{_type_name(args[0])}]" if args else "list"
     if origin is dict:
         return f"map[{_type_name(args[0])}, {_type_name(args[1])}]"
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in _UNIONS:
         return " | ".join(_type_name(a) for a in args)
     if annotation is type(None):
         return "null"
     return getattr(annotation, "__name__", str(annotation))
 
 
-def _default_text(field: Any) -> str:
-    import json as _json
-
-    from pydantic_core import PydanticUndefined
-
+def _default_text(field: FieldInfo) -> str:
     if field.is_required():
         return "required"
     value = field.get_default(call_default_factory=True)
@@ -47,18 +48,16 @@ def _default_text(field: Any) -> str:
         return "see below"
     if value is PydanticUndefined:
         return "required"
-    return _json.dumps(value) if not isinstance(value, str) else f"`{value}`"
+    return json.dumps(value) if not isinstance(value, str) else f"`{value}`"
 
 
 def _sections(annotation: Any) -> list[type[Section]]:
-    import typing
-
     origin = typing.get_origin(annotation)
     if origin is Annotated:
         return _sections(typing.get_args(annotation)[0])
     if isinstance(annotation, type) and issubclass(annotation, Section):
         return [annotation]
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in _UNIONS:
         return [s for a in typing.get_args(annotation) for s in _sections(a)]
     return []
 
@@ -71,8 +70,6 @@ def reference_rows(
     model: type[BaseModel] = RetrainConfig, prefix: str = ""
 ) -> list[tuple[str, str, str, str]]:
     """``(key, type, default, description)`` for every config key, in file order."""
-    import typing
-
     rows: list[tuple[str, str, str, str]] = []
     for name, field in model.model_fields.items():
         if field.exclude:
