@@ -1,0 +1,1 @@
+"""Tests of the ``retrain.config`` package, one file per module."""
