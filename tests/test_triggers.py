@@ -10,7 +10,7 @@ import pytest
 from retrain.config import parse_config
 from retrain.errors import DataError
 from retrain.triggers import Signals, TriggerPolicy, read_signals_file
-from tests.test_config import MINIMAL
+from tests.config.helpers import MINIMAL
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 HEALTHY: dict[str, Any] = {

@@ -1,55 +1,22 @@
-"""The retraining config: one YAML file describing a model's whole retraining setup.
+"""The schema of a retraining config: one frozen pydantic model per section of the YAML file.
 
-``load_config(path)`` reads the file with ``yaml.safe_load`` semantics (plus duplicate-key
-detection), expands ``${VAR}`` / ``${VAR:-default}`` in string values from the environment, and
-validates everything into frozen pydantic models. Every problem is reported at once, each as
-``<file>: <key.path>: <problem>``.
+Every section forbids unknown keys and is immutable; field docstrings and descriptions are the
+reference documentation (``retrain.config.reference``). Rule conditions are parsed by the
+``retrain.conditions`` grammar, never evaluated. :class:`RetrainConfig` is the whole file: only
+``model``, ``data`` and ``registry`` are required, every other section has defaults.
 
-Only ``model``, ``data`` and ``registry`` are required; every other section has defaults.
+Reading files, ``${VAR}`` expansion and error messages live in ``retrain.config.loader``.
 """
 
 from __future__ import annotations
 
-import os
-import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from retrain.conditions import Condition, ConditionError, parse_condition
-from retrain.errors import ConfigError
+from retrain.conditions import Condition, parse_condition
 
-__all__ = [
-    "ABTestSettings",
-    "CadenceSettings",
-    "ConfigError",
-    "DataSettings",
-    "DeploymentSettings",
-    "DriftSettings",
-    "EvaluationSettings",
-    "ModelSettings",
-    "NotificationSettings",
-    "RegistrySettings",
-    "RetrainConfig",
-    "Rule",
-    "ScheduleSettings",
-    "StorageSettings",
-    "TriggerSettings",
-    "default_config_path",
-    "load_config",
-]
-
-CONFIG_ENV = "RETRAIN_CONFIG"
 METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 Metric = Literal["accuracy", "precision", "recall", "f1", "roc_auc"]
 Action = Literal["retrain", "investigate_and_retrain", "investigate", "notify"]
@@ -58,13 +25,14 @@ DriftStatistic = Literal["psi", "js", "wasserstein", "missing_rate", "unseen_sha
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
 _IDENT = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 _DOTTED = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
-class _Section(BaseModel):
+class Section(BaseModel):
+    """Base of every section: unknown keys are errors, values are frozen, docstrings document."""
+
     model_config = ConfigDict(
         extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
     )
@@ -73,7 +41,7 @@ class _Section(BaseModel):
 # --- model -------------------------------------------------------------------------------------
 
 
-class Features(_Section):
+class Features(Section):
     """Feature columns by kind."""
 
     numeric: list[Annotated[str, Field(min_length=1)]] = []
@@ -98,7 +66,7 @@ class Features(_Section):
         return [*self.numeric, *self.categorical]
 
 
-class Estimator(_Section):
+class Estimator(Section):
     """A scikit-learn compatible estimator given by dotted class path and constructor params."""
 
     class_path: str = Field(
@@ -110,7 +78,7 @@ class Estimator(_Section):
     """Constructor parameters of the estimator."""
 
 
-class ModelSettings(_Section):
+class ModelSettings(Section):
     """Which model is retrained: registered name, label, features, estimator."""
 
     name: str = Field(pattern=_NAME, description="registered model name in MLflow")
@@ -136,7 +104,7 @@ class ModelSettings(_Section):
 # --- data --------------------------------------------------------------------------------------
 
 
-class ParquetSource(_Section):
+class ParquetSource(Section):
     """Parquet file, directory or dataset; local path or fsspec/pyarrow URL."""
 
     kind: Literal["parquet"]
@@ -149,7 +117,7 @@ class ParquetSource(_Section):
     """Timestamp column: windows, new data and holdout are cut on it."""
 
 
-class SqlSource(_Section):
+class SqlSource(Section):
     """A SQL table or query, by SQLAlchemy URL or (inside Airflow) a connection id."""
 
     kind: Literal["sql"]
@@ -179,7 +147,7 @@ class SqlSource(_Section):
         return self
 
 
-class ValidationSettings(_Section):
+class ValidationSettings(Section):
     """Data contract checked before training."""
 
     min_rows: int = Field(200, ge=1)
@@ -199,7 +167,7 @@ class ValidationSettings(_Section):
     """Categories the production model never saw: `warn` or `error`."""
 
 
-class DataSettings(_Section):
+class DataSettings(Section):
     """Where data comes from and how much of it trains a model."""
 
     source: Annotated[ParquetSource | SqlSource, Field(discriminator="kind")]
@@ -215,7 +183,7 @@ class DataSettings(_Section):
 # --- registry ----------------------------------------------------------------------------------
 
 
-class RegistrySettings(_Section):
+class RegistrySettings(Section):
     """The MLflow tracking server that holds models, runs and the retraining log."""
 
     tracking_uri: str = Field(min_length=1)
@@ -233,7 +201,7 @@ class RegistrySettings(_Section):
 # --- triggers ----------------------------------------------------------------------------------
 
 
-class Rule(_Section):
+class Rule(Section):
     """One named rule in the seed's ``retraining_rules`` format."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
@@ -279,7 +247,7 @@ def _seed_rules() -> dict[str, Rule]:
     }
 
 
-class TriggerSettings(_Section):
+class TriggerSettings(Section):
     """How the rules are applied."""
 
     cooldown_hours: float = Field(12.0, ge=0, description="minimum hours between triggered runs")
@@ -291,7 +259,7 @@ class TriggerSettings(_Section):
     )
 
 
-class CadenceSettings(_Section):
+class CadenceSettings(Section):
     """The seed's adaptive retraining frequency table as thresholds."""
 
     enabled: bool = True
@@ -332,7 +300,7 @@ class CadenceSettings(_Section):
 # --- drift -------------------------------------------------------------------------------------
 
 
-class SeverityCuts(_Section):
+class SeverityCuts(Section):
     """Effect-size cut points: value >= low -> low, >= medium -> medium, >= high -> high.
 
     The drift engine applies them to effect sizes net of sampling noise (``<statistic>_net`` in a
@@ -365,7 +333,7 @@ def _default_cuts() -> dict[DriftStatistic, SeverityCuts]:
     }
 
 
-class FeatureDriftOverride(_Section):
+class FeatureDriftOverride(Section):
     """Per-feature thresholds and opt-out."""
 
     enabled: bool = True
@@ -375,7 +343,7 @@ class FeatureDriftOverride(_Section):
     """Per-statistic cut points for this feature (others: drift.thresholds)."""
 
 
-class DriftSettings(_Section):
+class DriftSettings(Section):
     """Drift engine settings (see ``retrain.drift`` for the statistics and the severity rule).
 
     ``bins`` and ``max_categories`` shape a reference profile when it is built; a check uses the
@@ -412,7 +380,7 @@ def _accuracy_only() -> list[Metric]:
     return ["accuracy"]
 
 
-class EvaluationSettings(_Section):
+class EvaluationSettings(Section):
     """The promotion gate."""
 
     thresholds: dict[Metric, Fraction] = Field(default_factory=_seed_gate)
@@ -429,7 +397,7 @@ class EvaluationSettings(_Section):
     )
 
 
-class ABTestSettings(_Section):
+class ABTestSettings(Section):
     """Offline (paired holdout) and online (split traffic) model comparison."""
 
     enabled: bool = True
@@ -456,7 +424,7 @@ class ABTestSettings(_Section):
     )
 
 
-class DeploymentSettings(_Section):
+class DeploymentSettings(Section):
     """How a passing candidate moves staging -> canary -> production."""
 
     skip_canary: bool = False
@@ -475,7 +443,7 @@ class DeploymentSettings(_Section):
 # --- airflow-facing ----------------------------------------------------------------------------
 
 
-class ScheduleSettings(_Section):
+class ScheduleSettings(Section):
     """Schedules and retries used by the DAGs."""
 
     retrain: str = Field("@weekly", min_length=1, description="cron or preset of the weekly run")
@@ -490,7 +458,7 @@ class ScheduleSettings(_Section):
     """Delay between retries (the seed: 10 minutes)."""
 
 
-class NotificationSettings(_Section):
+class NotificationSettings(Section):
     """Where rollbacks, failures and promotions are announced."""
 
     kind: Literal["log", "slack", "smtp"] = "log"
@@ -511,7 +479,7 @@ class NotificationSettings(_Section):
         return self
 
 
-class StorageSettings(_Section):
+class StorageSettings(Section):
     """Where runs keep their working files (extracted data, models, reports)."""
 
     work_dir: str = Field(
@@ -523,7 +491,7 @@ class StorageSettings(_Section):
 # --- the whole file -----------------------------------------------------------------------------
 
 
-class RetrainConfig(_Section):
+class RetrainConfig(Section):
     """A model's whole retraining setup."""
 
     model: ModelSettings
@@ -576,259 +544,3 @@ def _lookup(obj: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         obj = getattr(obj, part)
     return obj
-
-
-# --- loading -----------------------------------------------------------------------------------
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys (yaml silently keeps the last one)."""
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise ConfigError(
-                [
-                    f"line {key_node.start_mark.line + 1}: duplicate key {key!r} "
-                    f"(first defined on line {seen[key] + 1})"
-                ]
-            )
-        seen[key] = key_node.start_mark.line
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _expand_env(value: Any, env: Mapping[str, str], path: str, problems: list[str]) -> Any:
-    if isinstance(value, dict):
-        return {
-            k: _expand_env(v, env, f"{path}.{k}" if path else str(k), problems)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_expand_env(v, env, f"{path}[{i}]", problems) for i, v in enumerate(value)]
-    if isinstance(value, str) and "${" in value:
-
-        def replace(match: re.Match[str]) -> str:
-            name, default = match.group(1), match.group(2)
-            if name in env and env[name] != "":
-                return env[name]
-            if default is not None:
-                return default
-            problems.append(f"{path}: environment variable {name} is not set and has no default")
-            return match.group(0)
-
-        return _ENV_REF.sub(replace, value)
-    return value
-
-
-def _format_loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in {"parquet", "sql"} and out.endswith("source"):
-            continue  # discriminated-union tag, not a key the user wrote
-        elif part.startswith("function-") or part.startswith("tagged-union"):
-            continue
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
-def _messages(error: ValidationError) -> list[str]:
-    problems = []
-    for item in error.errors():
-        loc = _format_loc(tuple(item["loc"]))
-        msg = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif item["type"] == "missing":
-            msg = "required key is missing"
-        elif "input" in item and item["type"] not in {"value_error", "assertion_error"}:
-            msg = f"{msg} (got {item['input']!r})"
-        problems.append(f"{loc}: {msg}")
-    return problems
-
-
-def default_config_path() -> Path:
-    """``$RETRAIN_CONFIG`` if set, else ``config/retraining.yaml`` under the current directory."""
-    return Path(os.environ.get(CONFIG_ENV) or "config/retraining.yaml")
-
-
-def parse_config(
-    data: Any, *, source: str = "<config>", env: Mapping[str, str] | None = None
-) -> RetrainConfig:
-    """Validate an already-loaded mapping (e.g. from a test) into a :class:`RetrainConfig`."""
-    if not isinstance(data, dict):
-        raise ConfigError(
-            [f"(top level): expected a mapping of sections, got {type(data).__name__}"],
-            source=source,
-        )
-    problems: list[str] = []
-    expanded = _expand_env(data, os.environ if env is None else env, "", problems)
-    if problems:
-        raise ConfigError(problems, source=source)
-    try:
-        return RetrainConfig.model_validate(expanded)
-    except ValidationError as exc:
-        raise ConfigError(_messages(exc), source=source) from None
-    except ConditionError as exc:  # pragma: no cover - pydantic wraps validator errors
-        raise ConfigError([str(exc)], source=source) from None
-
-
-def load_config(
-    path: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] | None = None
-) -> RetrainConfig:
-    """Load and validate a config file (default: ``$RETRAIN_CONFIG`` or ``config/retraining.yaml``).
-
-    Relative data paths in the file are resolved against the file's directory.
-    """
-    file = Path(path) if path is not None else default_config_path()
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(["file not found"], source=str(file)) from None
-    except OSError as exc:
-        raise ConfigError([f"cannot read: {exc.strerror}"], source=str(file)) from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
-    except ConfigError as exc:
-        raise ConfigError(exc.problems, source=str(file)) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(
-            [f"{where}invalid YAML: {getattr(exc, 'problem', exc)}"], source=str(file)
-        ) from None
-    config = parse_config(data, source=str(file), env=env)
-    return _resolve_paths(config, file.resolve())
-
-
-def _resolve_paths(config: RetrainConfig, file: Path) -> RetrainConfig:
-    base = file.parent
-    source = config.data.source
-    if isinstance(source, ParquetSource) and "://" not in source.path:
-        path = Path(source.path).expanduser()
-        if not path.is_absolute():
-            source = source.model_copy(update={"path": str((base / path).resolve())})
-    data = config.data.model_copy(update={"source": source})
-    storage = config.storage
-    if "://" not in storage.work_dir and not Path(storage.work_dir).expanduser().is_absolute():
-        work_dir = str((base / Path(storage.work_dir).expanduser()).resolve())
-        storage = storage.model_copy(update={"work_dir": work_dir})
-    return config.model_copy(update={"data": data, "storage": storage, "source_path": file})
-
-
-# --- reference documentation ----------------------------------------------------------------------
-
-
-def _type_name(annotation: Any) -> str:
-    import typing
-
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin is Annotated:
-        return _type_name(args[0])
-    if origin is Literal:
-        return " | ".join(repr(a) for a in args)
-    if origin in (list, tuple):
-        return f"list[{_type_name(args[0])}]" if args else "list"
-    if origin is dict:
-        return f"map[{_type_name(args[0])}, {_type_name(args[1])}]"
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        return " | ".join(_type_name(a) for a in args)
-    if annotation is type(None):
-        return "null"
-    return getattr(annotation, "__name__", str(annotation))
-
-
-def _default_text(field: Any) -> str:
-    import json as _json
-
-    from pydantic_core import PydanticUndefined
-
-    if field.is_required():
-        return "required"
-    value = field.get_default(call_default_factory=True)
-    if isinstance(value, BaseModel):
-        return "(section)"
-    if isinstance(value, dict) and value and isinstance(next(iter(value.values())), BaseModel):
-        return "see below"
-    if value is PydanticUndefined:
-        return "required"
-    return _json.dumps(value) if not isinstance(value, str) else f"`{value}`"
-
-
-def _sections(annotation: Any) -> list[type[_Section]]:
-    import typing
-
-    origin = typing.get_origin(annotation)
-    if origin is Annotated:
-        return _sections(typing.get_args(annotation)[0])
-    if isinstance(annotation, type) and issubclass(annotation, _Section):
-        return [annotation]
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        return [s for a in typing.get_args(annotation) for s in _sections(a)]
-    return []
-
-
-def _first_line(cls: type) -> str:
-    return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-
-
-def reference_rows(
-    model: type[BaseModel] = RetrainConfig, prefix: str = ""
-) -> list[tuple[str, str, str, str]]:
-    """``(key, type, default, description)`` for every config key, in file order."""
-    import typing
-
-    rows: list[tuple[str, str, str, str]] = []
-    for name, field in model.model_fields.items():
-        if field.exclude:
-            continue
-        key = f"{prefix}{field.alias or name}"
-        annotation = field.annotation
-        description = " ".join((field.description or "").split())
-        nested = _sections(annotation)
-        if nested:
-            doc = description or " / ".join(_first_line(n) for n in nested)
-            rows.append((key, "section", _default_text(field), doc))
-            for section in nested:
-                sub = key
-                if len(nested) > 1:
-                    kind = typing.get_args(section.model_fields["kind"].annotation)[0]
-                    sub = f"{key} (kind: {kind})"
-                rows.extend(reference_rows(section, f"{sub}."))
-            continue
-        if typing.get_origin(annotation) is dict:
-            value_type = typing.get_args(annotation)[1]
-            inner = _sections(value_type)
-            if inner:
-                key_type = typing.get_args(annotation)[0]
-                placeholder = "<statistic>" if typing.get_origin(key_type) is Literal else "<name>"
-                doc = description or _first_line(inner[0])
-                rows.append((key, f"map[name, {inner[0].__name__}]", _default_text(field), doc))
-                rows.extend(reference_rows(inner[0], f"{key}.{placeholder}."))
-                continue
-        rows.append((key, _type_name(annotation), _default_text(field), description))
-    return rows
-
-
-def reference_markdown() -> str:
-    """The configuration reference as a Markdown table (generated into the README)."""
-    lines = ["| key | type | default | meaning |", "|---|---|---|---|"]
-    for key, type_, default, description in reference_rows():
-        cells = [
-            f"`{key}`",
-            type_.replace("|", "\\|"),
-            default.replace("|", "\\|"),
-            description.replace("|", "\\|"),
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"

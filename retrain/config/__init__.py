@@ -1,0 +1,98 @@
+"""The retraining config: one YAML file describing a model's whole retraining setup.
+
+``load_config(path)`` reads and validates the file into a frozen :class:`RetrainConfig`; every
+problem is reported at once as ``<file>: <key.path>: <problem>``. The package is light (standard
+library, pydantic, yaml): DAG files import it at Airflow parse time.
+
+* ``retrain.config.schema``: the sections of the file, one frozen pydantic model each.
+* ``retrain.config.loader``: reading YAML, ``${VAR}`` expansion, error messages, relative paths.
+* ``retrain.config.reference``: the reference documentation generated from the schema
+  (``reference_rows`` / ``reference_markdown`` import it on first use, not at parse time).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from retrain.config.loader import CONFIG_ENV, default_config_path, load_config, parse_config
+from retrain.config.schema import (
+    METRICS,
+    ABTestSettings,
+    Action,
+    CadenceSettings,
+    DataSettings,
+    DeploymentSettings,
+    DriftSettings,
+    DriftStatistic,
+    Estimator,
+    EvaluationSettings,
+    FeatureDriftOverride,
+    Features,
+    Metric,
+    ModelSettings,
+    NotificationSettings,
+    ParquetSource,
+    RegistrySettings,
+    RetrainConfig,
+    Rule,
+    ScheduleSettings,
+    SeverityCuts,
+    SqlSource,
+    StorageSettings,
+    TriggerSettings,
+    ValidationSettings,
+)
+from retrain.errors import ConfigError
+
+__all__ = [
+    "CONFIG_ENV",
+    "METRICS",
+    "ABTestSettings",
+    "Action",
+    "CadenceSettings",
+    "ConfigError",
+    "DataSettings",
+    "DeploymentSettings",
+    "DriftSettings",
+    "DriftStatistic",
+    "Estimator",
+    "EvaluationSettings",
+    "FeatureDriftOverride",
+    "Features",
+    "Metric",
+    "ModelSettings",
+    "NotificationSettings",
+    "ParquetSource",
+    "RegistrySettings",
+    "RetrainConfig",
+    "Rule",
+    "ScheduleSettings",
+    "SeverityCuts",
+    "SqlSource",
+    "StorageSettings",
+    "TriggerSettings",
+    "ValidationSettings",
+    "default_config_path",
+    "load_config",
+    "parse_config",
+    "reference_markdown",
+    "reference_rows",
+]
+
+if TYPE_CHECKING:
+    from retrain.config.reference import reference_markdown, reference_rows
+
+_LAZY: dict[str, str] = {
+    "reference_markdown": "retrain.config.reference",
+    "reference_rows": "retrain.config.reference",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,3 @@
+"""Tests of the ``retrain.config`` package, one file per module."""
+
+from __future__ import annotations

@@ -1,0 +1,97 @@
+"""The loader: the shipped file, ``${VAR}`` expansion, relative paths and bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from retrain.config import RetrainConfig, load_config
+from retrain.errors import ConfigError
+from tests.config.helpers import MINIMAL, mutate, write
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class TestShippedConfig:
+    def test_shipped_config_loads_with_seed_thresholds(self) -> None:
+        config = load_config(REPO / "config" / "retraining.yaml", env={})
+        rules = config.retraining_rules
+        assert rules["performance_based"].condition == "accuracy < 0.85"
+        assert rules["scheduled"].condition == "days_since_training > 7"
+        assert rules["data_based"].condition == "new_samples > 10000"
+        assert rules["drift_based"].condition == "drift_count > 5"
+        assert rules["drift_based"].action == "investigate_and_retrain"
+        assert config.evaluation.thresholds == {"accuracy": 0.85}
+        assert config.deployment.skip_canary is False
+
+    def test_environment_overrides_deployment_settings(self) -> None:
+        env = {"RETRAIN_TRACKING_URI": "http://mlflow:5000", "RETRAIN_DATA_PATH": "s3://b/events"}
+        config = load_config(REPO / "config" / "retraining.yaml", env=env)
+        assert config.registry.tracking_uri == "http://mlflow:5000"
+        assert config.data.source.path == "s3://b/events"
+
+
+class TestPaths:
+    def test_relative_data_path_resolves_against_config_file(self, tmp_path: Path) -> None:
+        config = load_config(write(tmp_path, MINIMAL))
+        assert config.data.source.path == str(tmp_path / "data" / "events")
+
+    def test_default_path_comes_from_environment(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        path = write(tmp_path, MINIMAL, name="other.yaml")
+        monkeypatch.setenv("RETRAIN_CONFIG", str(path))
+        assert isinstance(load_config(), RetrainConfig)
+        assert load_config().source_path == path.resolve()
+
+
+class TestBadFiles:
+    def test_a_list_instead_of_a_mapping_names_file_and_top_level(self, tmp_path: Path) -> None:
+        path = write(tmp_path, ["model"])
+        with pytest.raises(ConfigError) as info:
+            load_config(path)
+        message = str(info.value)
+        assert str(path) in message
+        assert "(top level): expected a mapping" in message, message
+
+    def test_duplicate_rule_names_are_rejected_with_line_numbers(self, tmp_path: Path) -> None:
+        text = yaml.safe_dump(MINIMAL) + (
+            "retraining_rules:\n"
+            "  scheduled: {trigger: a, condition: days_since_training > 7}\n"
+            "  scheduled: {trigger: b, condition: days_since_training > 1}\n"
+        )
+        path = write(tmp_path, text)
+        with pytest.raises(ConfigError, match=r"line \d+: duplicate key 'scheduled' \(first "):
+            load_config(path)
+
+    def test_all_problems_are_reported_at_once(self, tmp_path: Path) -> None:
+        data = mutate("triggers.cooldown_hours", -1)
+        data["data"]["holdout_fraction"] = 2
+        data["model"]["extra"] = True
+        with pytest.raises(ConfigError) as info:
+            load_config(write(tmp_path, data))
+        assert len(info.value.problems) == 3
+
+    def test_missing_environment_variable_is_named(self, tmp_path: Path) -> None:
+        data = mutate("registry.tracking_uri", "${MLFLOW_URL_FOR_TEST}")
+        with pytest.raises(
+            ConfigError,
+            match=r"registry\.tracking_uri: environment variable MLFLOW_URL_FOR_TEST is not set",
+        ):
+            load_config(write(tmp_path, data), env={})
+
+    def test_invalid_yaml_gives_line_and_column(self, tmp_path: Path) -> None:
+        path = write(tmp_path, "model: {name: [unclosed\n")
+        with pytest.raises(ConfigError, match=r"line \d+, column \d+: invalid YAML"):
+            load_config(path)
+
+    def test_missing_file(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match=r"nope\.yaml: file not found"):
+            load_config(tmp_path / "nope.yaml")
+
+    def test_yaml_python_tags_are_not_constructed(self, tmp_path: Path) -> None:
+        path = write(tmp_path, "model: !!python/object/apply:os.system ['true']\n")
+        with pytest.raises(ConfigError, match="invalid YAML"):
+            load_config(path)
