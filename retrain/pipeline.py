@@ -386,7 +386,8 @@ def evaluate_step(
     import pandas as pd
 
     from retrain.data import read_frame, write_frame
-    from retrain.evaluate import evaluation_report_html, gate, score_model
+    from retrain.evaluate import gate, score_model
+    from retrain.reports import evaluation_report_html
     from retrain.train import load_trained
 
     model = load_trained(trained)

@@ -1,14 +1,12 @@
 """The drift report: per-feature verdicts (:class:`FeatureDrift`) and the summary the trigger
-policy reads (:class:`DriftReport`)."""
+policy reads (:class:`DriftReport`). Rendering it as HTML is :mod:`retrain.reports.drift`'s job."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from retrain.drift.profile import FORMAT_VERSION, Kind
@@ -144,16 +142,3 @@ class DriftReport:
 
     def to_json(self, *, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
-
-    def to_html(self, path: str | os.PathLike[str] | None = None, *, plot_all: bool = False) -> str:
-        """Render a self-contained HTML report (inline PNG plots); write it when ``path`` is
-        given. Plots every drifted (medium/high) feature, or every checked one with
-        ``plot_all``."""
-        from retrain.plots import drift_report_html
-
-        text = drift_report_html(self, plot_all=plot_all)
-        if path is not None:
-            target = Path(path)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
-        return text

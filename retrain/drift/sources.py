@@ -27,8 +27,6 @@ from retrain.errors import DataError
 BATCH_ROWS = 262_144
 
 DataLike: TypeAlias = Any  # pandas DataFrame / Series, pyarrow Table / RecordBatch, str or Path
-
-
 ValueKind: TypeAlias = Literal["numeric", "boolean", "string", "datetime", "null", "other"]
 
 
