@@ -47,7 +47,8 @@ Modules, bottom up (each imports only modules listed before it): :mod:`~retrain.
 :mod:`~retrain.drift.sources` (input adapters), :mod:`~retrain.drift.binning` (counters),
 :mod:`~retrain.drift.profile` (the reference profile), :mod:`~retrain.drift.report` (the result
 types) and :mod:`~retrain.drift.check` (:func:`check_drift`). Public names resolve lazily:
-importing this package loads none of numpy, pandas, pyarrow or scipy.
+importing this package loads none of numpy, pandas, pyarrow or scipy. The HTML page of a report
+is :func:`retrain.reports.write_drift_report` (this package never imports :mod:`retrain.reports`).
 """
 
 from __future__ import annotations
