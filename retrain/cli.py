@@ -218,7 +218,9 @@ def _cmd_drift(args: argparse.Namespace) -> int:
     columns = [*numeric, *categorical] if numeric is not None and categorical is not None else None
     report = check_drift(profile, args.current, settings=settings, columns=columns)
     if args.html:
-        report.to_html(args.html)
+        from retrain.reports import write_drift_report  # matplotlib only when a page is asked for
+
+        write_drift_report(report, args.html)
     if args.json:
         _print_json(report.to_dict())
     else:

@@ -223,6 +223,8 @@ def _drift(
     }
     path = None
     if report_dir is not None:
+        from retrain.reports import write_drift_report  # matplotlib only when a page is wanted
+
         path = str(Path(report_dir) / "drift_report.html")
-        report.to_html(path)
+        write_drift_report(report, path)
     return summary, path, report.signals()

@@ -18,6 +18,9 @@ class TestImportIsLight:
                 id="config trigger and cadence modules",
             ),
             pytest.param("from retrain import load_config, TriggerPolicy", id="lazy public names"),
+            pytest.param(
+                "import retrain.drift, retrain.reports", id="the drift and reports packages"
+            ),
         ],
     )
     def test_no_heavy_modules(self, statement: str) -> None:
@@ -39,6 +42,27 @@ class TestImportIsLight:
                 for line in p.read_text().splitlines()
             )
         ]
+        assert offenders == []
+
+    def test_computation_never_imports_presentation(self) -> None:
+        import ast
+        from pathlib import Path
+
+        root = Path(__file__).resolve().parents[1] / "retrain"
+        offenders = []
+        for path in [*(root / "drift").rglob("*.py"), root / "evaluate.py"]:
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom):
+                    names = [node.module or ""]
+                else:
+                    continue
+                offenders += [
+                    f"{path.relative_to(root.parent)}: {name}"
+                    for name in names
+                    if name.startswith(("retrain.reports", "matplotlib"))
+                ]
         assert offenders == []
 
     def test_unknown_attribute(self) -> None:

@@ -7,10 +7,11 @@ from pathlib import Path
 import pandas as pd
 
 from retrain.data import read_frame, write_frame
-from retrain.evaluate import evaluation_report_html, gate, score_model
+from retrain.evaluate import gate, score_model
 from retrain.pipeline.context import RunContext
 from retrain.pipeline.results import Evaluated, Trained
 from retrain.pipeline.services import Services
+from retrain.reports.evaluation import evaluation_report_html
 from retrain.train import load_trained
 
 __all__ = ["evaluate_step"]

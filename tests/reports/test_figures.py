@@ -1,4 +1,4 @@
-"""Tests of retrain.plots: figures render to PNG, HTML helpers escape and inline everything."""
+"""Tests of retrain.reports.figures: figures render to PNG."""
 
 from __future__ import annotations
 
@@ -7,14 +7,11 @@ import base64
 import numpy as np
 import pytest
 
-from retrain.plots import (
+from retrain.reports.figures import (
     bar_comparison,
     confusion_matrix_figure,
     figure_to_base64_png,
     histogram_comparison,
-    html_document,
-    html_table,
-    img_tag,
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -55,21 +52,3 @@ class TestFigures:
     def test_histogram_with_an_empty_sample_does_not_divide_by_zero(self) -> None:
         fig = histogram_comparison([0, 1, 2], [0, 0], [1, 1], title="empty reference")
         assert base64.b64decode(figure_to_base64_png(fig)).startswith(PNG_MAGIC)
-
-
-class TestHtml:
-    def test_table_escapes_cells_and_aligns_numbers(self) -> None:
-        text = html_table(["a<b", "n"], [["<script>", 0.123456], [None, 7]], row_styles=["x", "y"])
-        assert "<script>" not in text
-        assert "&lt;script&gt;" in text and "a&lt;b" in text
-        assert '<td class="num">0.1235</td>' in text and '<td class="num">7</td>' in text
-        assert '<tr style="x">' in text
-
-    def test_document_is_self_contained(self) -> None:
-        fig = bar_comparison(["a"], {"x": [1.0]}, title="t")
-        page = html_document("T & S", img_tag(fig, 'alt "quoted"'))
-        assert page.startswith("<!DOCTYPE html>")
-        assert "<title>T &amp; S</title>" in page
-        assert 'src="data:image/png;base64,' in page
-        assert 'alt="alt &quot;quoted&quot;"' in page
-        assert "http" not in page  # no external resources

@@ -1,0 +1,3 @@
+"""Tests of the retrain.reports package, one file per module."""
+
+from __future__ import annotations
