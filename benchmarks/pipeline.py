@@ -62,6 +62,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from retrain.pipeline.graph import START
+from retrain.pipeline.graph import STEPS as GRAPH_STEPS
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -228,7 +231,7 @@ class _Timers:
 
 # the steps in order, as the progress callback names them: the time until a step's first message
 # belongs to that step (deploy says several things: register, canary, production)
-STEPS = ["start", "check", "extract", "validate", "train", "evaluate", "compare", "deploy"]
+STEPS = [START, *(name for name in GRAPH_STEPS if name != "reject")]
 
 
 def _child_pipeline(args: argparse.Namespace) -> dict[str, Any]:
@@ -264,7 +267,7 @@ def _child_pipeline(args: argparse.Namespace) -> dict[str, Any]:
         profiler.enable()
     record = run_pipeline(
         config, trigger="manual", progress=progress, as_of=args.as_of, run_key=uuid.uuid4().hex
-    )
+    ).record.to_dict()
     if profiler:
         profiler.disable()
         profiler.dump_stats(args.profile)

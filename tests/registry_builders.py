@@ -105,13 +105,17 @@ class Fleet:
         self.example = example
         self.count = 0
 
-    def register(self, *, model: Any = None, **overrides: Any) -> int:
+    def register(
+        self, *, model: Any = None, profile: dict[str, Any] | None = None, **overrides: Any
+    ) -> int:
+        """A new staging version (``profile``: the drift reference profile stored with it)."""
         self.count += 1
         info = self.registry.register(
             model if model is not None else self.model,
             input_example=self.example,
             record=record(f"retrain_{self.count:03d}", **overrides),
             idempotency_key=f"{self.registry.name}:{self.count}:{uuid.uuid4().hex}",
+            reference_profile=profile,
         )
         return info.version
 

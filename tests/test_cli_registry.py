@@ -12,7 +12,8 @@ import pytest
 from sklearn.pipeline import Pipeline
 
 from retrain.cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, main
-from retrain.config import RetrainConfig
+from retrain.config import DriftSettings, RetrainConfig
+from retrain.drift import build_profile
 from retrain.mlflow_server import free_port
 from retrain.registry import ModelRegistry
 from tests.helpers import write_config
@@ -106,7 +107,12 @@ class TestPromoteAndRollback:
         self, fleet: Fleet, config_file: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         first = fleet.to_production()
-        second = fleet.register()
+        # the production checklist needs a reference profile to monitor the version with
+        numeric = [c for c in fleet.example if c != "segment"]
+        profile = build_profile(
+            fleet.example, numeric=numeric, categorical=["segment"], settings=DriftSettings()
+        )
+        second = fleet.register(profile=profile.to_dict())
         cfg = ("--config", str(config_file), "--actor", "alice")
 
         run_json(capsys, "promote", str(second), "--to", "canary", "--reason", "checks", *cfg)

@@ -113,7 +113,7 @@ class TestTrain:
             result.algorithm == "sklearn.ensemble._hist_gradient_boosting.gradient_boosting."
             "HistGradientBoostingClassifier"
         )
-        model = load_trained(result.to_dict())
+        model = load_trained(result)
         holdout = pd.read_parquet(result.holdout_path)
         features = config.model.features.all
         assert (model.predict(holdout[features]) == model.predict(holdout[features])).all()
@@ -124,28 +124,29 @@ class TestTrain:
     def test_the_model_file_is_skops_and_loads_only_its_recorded_types(
         self, tmp_path: Path
     ) -> None:
-        result = train(churn_config(Path("/u")), FRAME, out_dir=tmp_path).to_dict()
+        fit = train(churn_config(Path("/u")), FRAME, out_dir=tmp_path)
+        result = fit.to_dict()
         assert result["model_path"].endswith(".skops")
         assert any(t.endswith(".TreePredictor") for t in result["trusted_types"])
         # a file swapped for one holding another type is refused, not executed
         Path(result["model_path"]).write_bytes(skops_io().dumps(Swapped()))
 
         with pytest.raises(Exception, match="Untrusted types"):
-            load_trained(result)
+            load_trained(fit)
 
     def test_a_missing_model_file_is_named(self, tmp_path: Path) -> None:
-        result = train(churn_config(Path("/u")), FRAME, out_dir=tmp_path).to_dict()
-        Path(result["model_path"]).unlink()
+        fit = train(churn_config(Path("/u")), FRAME, out_dir=tmp_path)
+        Path(fit.to_dict()["model_path"]).unlink()
 
         with pytest.raises(DataError, match=r"trained model not found: .*model\.skops"):
-            load_trained(result)
+            load_trained(fit)
 
     def test_training_is_reproducible(self, tmp_path: Path) -> None:
         config = churn_config(Path("/u"))
         a = train(config, FRAME, out_dir=tmp_path / "a")
         b = train(config, FRAME, out_dir=tmp_path / "b")
         holdout = pd.read_parquet(a.holdout_path)
-        pa, pb = load_trained(a.to_dict()), load_trained(b.to_dict())
+        pa, pb = load_trained(a), load_trained(b)
         features = config.model.features.all
         assert (pa.predict_proba(holdout[features]) == pb.predict_proba(holdout[features])).all()
 
@@ -158,7 +159,7 @@ class TestTrain:
             model={"estimator": {"class": "sklearn.linear_model.LogisticRegression", "params": {}}},
         )
         result = train(config, frame, out_dir=tmp_path)
-        model = load_trained(result.to_dict())
+        model = load_trained(result)
         assert len(model.predict(frame[config.model.features.all])) == len(frame)
 
     def test_fingerprint_changes_with_the_data(self, tmp_path: Path) -> None:
@@ -191,7 +192,7 @@ class TestNativeCategoricalEncoding:
         b = train(config, FRAME, out_dir=tmp_path / "native")
         holdout = pd.read_parquet(b.holdout_path)
         features, target = config.model.features.all, config.model.target
-        model_a, model_b = load_trained(a.to_dict()), load_trained(b.to_dict())
+        model_a, model_b = load_trained(a), load_trained(b)
         assert model_b.named_steps["preprocess"].transform(holdout[features]).shape[1] == 8
         assert model_a.named_steps["preprocess"].transform(holdout[features]).shape[1] > 8
         accuracy_a = (model_a.predict(holdout[features]) == holdout[target]).mean()
@@ -204,7 +205,7 @@ class TestNativeCategoricalEncoding:
         frame.loc[::7, NUMERIC[0]] = float("nan")
         frame.loc[::5, "contract"] = None
         config = churn_config(Path("/u"), model=native())
-        model = load_trained(train(config, frame, out_dir=tmp_path).to_dict())
+        model = load_trained(train(config, frame, out_dir=tmp_path))
         rows = frame[config.model.features.all].iloc[:200].copy()
         unseen, missing = rows.copy(), rows.copy()
         unseen["contract"] = "brand-new-contract"
@@ -214,7 +215,7 @@ class TestNativeCategoricalEncoding:
 
     def test_nullable_numeric_columns_are_read_as_float(self, tmp_path: Path) -> None:
         config = churn_config(Path("/u"), model=native())
-        model = load_trained(train(config, FRAME, out_dir=tmp_path).to_dict())
+        model = load_trained(train(config, FRAME, out_dir=tmp_path))
         rows = FRAME[config.model.features.all].iloc[:50].copy()
         expected = rows.copy()
         expected.loc[rows.index[::3], NUMERIC[0]] = float("nan")
@@ -235,6 +236,6 @@ class TestNativeCategoricalEncoding:
         frame = FRAME.copy()
         frame["contract"] = [f"c{i % 40}" for i in range(len(frame))]
         config = churn_config(Path("/u"), model=native(max_bins=16))
-        model = load_trained(train(config, frame, out_dir=tmp_path).to_dict())
+        model = load_trained(train(config, frame, out_dir=tmp_path))
         codes = model.named_steps["preprocess"].transform(frame[config.model.features.all])[:, 5]
         assert set(codes) == set(range(16)), "16 codes: 15 categories + the infrequent rest"
