@@ -62,8 +62,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from retrain.pipeline.graph import START
-from retrain.pipeline.graph import STEPS as GRAPH_STEPS
+from retrain.pipeline import graph
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -231,7 +230,7 @@ class _Timers:
 
 # the steps in order, as the progress callback names them: the time until a step's first message
 # belongs to that step (deploy says several things: register, canary, production)
-STEPS = [START, *(name for name in GRAPH_STEPS if name != "reject")]
+STEPS = [graph.START, *(name for name in graph.STEPS if name != "reject")]
 
 
 def _child_pipeline(args: argparse.Namespace) -> dict[str, Any]:
