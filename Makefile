@@ -32,13 +32,13 @@ lint: $(STAMP)  ## ruff + mypy
 	$(VENV)/bin/mypy
 
 demo: $(STAMP)  ## install if needed, then run the end-to-end demo story (state in .state/demo)
-	$(PY) -m retrain_airflow.demo --dir .state/demo
+	$(PY) -m tools.demo --dir .state/demo
 
 airflow: $(STAMP)  ## start Airflow (:8080) + MLflow (:5000) in the background on .state/demo (or .state/airflow)
-	$(PY) -m retrain_airflow.standalone start
+	$(PY) -m tools.standalone start
 
 airflow-stop:  ## stop what `make airflow` started
-	$(PY) -m retrain_airflow.standalone stop
+	$(PY) -m tools.standalone stop
 
 clean:  ## remove local state (demo data, MLflow and Airflow databases)
 	rm -rf .state

@@ -570,7 +570,7 @@ def main() -> int:
         Path(args.result).write_text(json.dumps(run(args), default=str))
         return 0
 
-    from retrain.mlflow_server import MlflowServer
+    from tools.mlflow_server import MlflowServer
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     server = None

@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 
 from retrain.config import parse_config
-from retrain.mlflow_server import MlflowServer
 from retrain.notify import Notification
 from retrain.registry import AliasMove, ModelRegistry
+from tools.mlflow_server import MlflowServer
 
 GOALS = {"register": 2.0, "rollback": 1.0}
 

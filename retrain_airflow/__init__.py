@@ -3,7 +3,7 @@
 The ``retrain`` library imports no Airflow; everything Airflow-specific lives here, in the
 installed package (so workers and the triggerer can import it), and the DAG files in ``dags/``
 stay thin wiring over both. Importing this package itself loads nothing (names resolve lazily),
-so ``python -m retrain_airflow.demo`` can set ``AIRFLOW_HOME`` before Airflow is imported.
+so ``python -m tools.demo`` can set ``AIRFLOW_HOME`` before Airflow is imported.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Real Airflow 3.3 for tests: a migrated SQLite metadata DB, the repo's ``dags/``, the pool.
 
 ``configure_environment()`` must run before anything imports ``airflow`` (conftest calls it at
-import time). Scheduled and asset-triggered runs go through :mod:`retrain_airflow.local_runner`
+import time). Scheduled and asset-triggered runs go through :mod:`tools.local_runner`
 (``dag.test()`` only creates manual runs).
 """
 
@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from retrain_airflow import local_runner
+from tools import local_runner
 
 REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"

@@ -29,7 +29,7 @@ from tests.airflow_harness import configure_environment
 configure_environment()  # before anything imports airflow: private AIRFLOW_HOME, repo dags/
 
 from retrain.config import RetrainConfig, parse_config  # noqa: E402
-from retrain.mlflow_server import MlflowServer  # noqa: E402
+from tools.mlflow_server import MlflowServer  # noqa: E402
 
 CLIENT_ENV = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from retrain.config import RetrainConfig, parse_config
-from retrain.synthetic import CATEGORICAL, NUMERIC, TARGET
+from tools.synthetic import CATEGORICAL, NUMERIC, TARGET
 
 HGB = "sklearn.ensemble.HistGradientBoostingClassifier"
 LOGREG = "sklearn.linear_model.LogisticRegression"

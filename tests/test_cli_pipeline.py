@@ -10,8 +10,8 @@ import yaml
 
 from retrain.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_REJECTED, EXIT_TRIGGERED, main
 from retrain.config import RetrainConfig
-from retrain.synthetic import StreamSpec, write_stream
 from tests.helpers import LOGREG, churn_sections, write_config
+from tools.synthetic import StreamSpec, write_stream
 
 SPEC = StreamSpec(weeks=5, rows_per_week=1500, drift_week=None)
 

@@ -14,10 +14,10 @@ from sklearn.pipeline import Pipeline
 from retrain.cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, main
 from retrain.config import DriftSettings, RetrainConfig
 from retrain.drift import build_profile
-from retrain.mlflow_server import free_port
 from retrain.registry import ModelRegistry
 from tests.helpers import write_config
 from tests.registry_builders import Fleet, make_data, make_pipeline_model
+from tools.mlflow_server import free_port
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,10 @@ import pytest
 from retrain.config import RetrainConfig
 from retrain.log import LogStore
 from retrain.registry import ModelRegistry
-from retrain.synthetic import StreamSpec, generate_week, write_stream
 from retrain.tracking import tracking_client
 from tests import airflow_harness as af
 from tests.helpers import churn_sections, write_config
+from tools.synthetic import StreamSpec, generate_week, write_stream
 
 DAG_IDS = {"retrain_pipeline", "retrain_monitor", "retrain_rollback", "retrain_promote"}
 SPEC = StreamSpec(weeks=8, rows_per_week=2000, drift_week=5)

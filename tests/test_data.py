@@ -21,8 +21,8 @@ from retrain.data import (
 )
 from retrain.errors import DataError
 from retrain.handoff import shared_outputs
-from retrain.synthetic import StreamSpec, generate_week, write_stream
 from tests.helpers import churn_config
+from tools.synthetic import StreamSpec, generate_week, write_stream
 
 SPEC = StreamSpec(weeks=4, rows_per_week=500, drift_week=None)
 WEEK = timedelta(weeks=1)

@@ -10,8 +10,8 @@ from retrain.config import RetrainConfig
 from retrain.deploy import promote, rollback_with_report
 from retrain.errors import RegistryError
 from retrain.registry import ModelRegistry
-from retrain.synthetic import StreamSpec, write_stream
 from tests.helpers import LOGREG, churn_sections, run_record
+from tools.synthetic import StreamSpec, write_stream
 
 SPEC = StreamSpec(weeks=3, rows_per_week=1500, drift_week=None)
 

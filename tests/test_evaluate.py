@@ -11,9 +11,9 @@ from sklearn.metrics import f1_score, roc_auc_score
 
 from retrain.config import EvaluationSettings
 from retrain.evaluate import compute_metrics, gate, score_model
-from retrain.synthetic import StreamSpec, generate_week
 from retrain.train import build_pipeline
 from tests.helpers import churn_config
+from tools.synthetic import StreamSpec, generate_week
 
 SETTINGS = EvaluationSettings()
 

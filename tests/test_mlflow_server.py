@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from retrain.mlflow_server import (
+from tools.mlflow_server import (
     MlflowServer,
     MlflowServerError,
     free_port,
@@ -94,7 +94,7 @@ class TestCommandLine:
             [
                 sys.executable,
                 "-m",
-                "retrain.mlflow_server",
+                "tools.mlflow_server",
                 "--dir",
                 str(tmp_path),
                 "--port",
@@ -120,7 +120,7 @@ class TestCommandLine:
         port = mlflow_server.url.rsplit(":", 1)[1]
 
         result = subprocess.run(
-            [sys.executable, "-m", "retrain.mlflow_server", "--dir", "unused", "--port", port],
+            [sys.executable, "-m", "tools.mlflow_server", "--dir", "unused", "--port", port],
             capture_output=True,
             text=True,
             timeout=60,

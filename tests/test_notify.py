@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from retrain.config import RetrainConfig
-from retrain.mlflow_server import free_port
 from retrain.notify import (
     LogNotifier,
     Notification,
@@ -23,6 +22,7 @@ from retrain.notify import (
     SmtpNotifier,
     notifier_from_config,
 )
+from tools.mlflow_server import free_port
 
 ROLLBACK = Notification(
     event="rollback",

@@ -14,9 +14,9 @@ from retrain.config import RetrainConfig
 from retrain.log import LogStore
 from retrain.pipeline import RunOptions, Services
 from retrain.registry import ModelRegistry
-from retrain.synthetic import StreamSpec, generate_week, write_stream
 from retrain.tracking import tracking_client
 from tests.helpers import churn_sections, merge_sections, run_record
+from tools.synthetic import StreamSpec, generate_week, write_stream
 
 SPEC = StreamSpec(weeks=8, rows_per_week=2000, drift_week=5)
 WEEK = timedelta(weeks=1)

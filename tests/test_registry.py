@@ -22,7 +22,6 @@ from sklearn.pipeline import Pipeline
 
 from retrain.config import RetrainConfig, parse_config
 from retrain.errors import RegistryError, UnknownModelError
-from retrain.mlflow_server import MlflowServer, free_port
 from retrain.registry import (
     ALIASES,
     STATUSES,
@@ -46,6 +45,7 @@ from tests.registry_builders import (
     make_pipeline_model,
     record,
 )
+from tools.mlflow_server import MlflowServer, free_port
 
 
 @pytest.fixture(scope="module")
@@ -991,7 +991,7 @@ class TestImport:
 
         heavy = ("airflow", "mlflow", "sklearn", "pandas", "skops")
         code = (
-            "import sys, retrain.registry, retrain.notify, retrain.mlflow_server; "
+            "import sys, retrain.registry, retrain.notify, tools.mlflow_server; "
             f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
         )
         result = subprocess.run(

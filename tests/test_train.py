@@ -7,7 +7,6 @@ import pytest
 
 from retrain.errors import ConfigError, DataError
 from retrain.serialization import skops_io
-from retrain.synthetic import NUMERIC, StreamSpec, generate_week
 from retrain.train import (
     build_pipeline,
     load_trained,
@@ -16,6 +15,7 @@ from retrain.train import (
     train,
 )
 from tests.helpers import churn_config
+from tools.synthetic import NUMERIC, StreamSpec, generate_week
 
 FRAME = pd.concat(
     [generate_week(StreamSpec(rows_per_week=600, drift_week=None), w) for w in range(2)],

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from retrain.errors import DataError
-from retrain.synthetic import StreamSpec, generate_week
 from retrain.validate import check_frame, validate
 from tests.helpers import churn_config
+from tools.synthetic import StreamSpec, generate_week
 
 CONFIG = churn_config(Path("/unused"))
 FRAME = generate_week(StreamSpec(rows_per_week=1000, drift_week=None), 0)

@@ -13,7 +13,7 @@ Story (simulated weeks of a churn event stream, drift from week 5):
 Everything runs locally: SQLite metadata for Airflow and MLflow, a local MLflow server on
 127.0.0.1, files under ``--dir`` (default ``.state/demo``, wiped at the start). Weekly and
 data-driven runs are real ``scheduled`` / ``asset_triggered`` DAG runs executed in-process
-(:mod:`retrain_airflow.local_runner`), the rollback a manual run like ``airflow dags test``.
+(:mod:`tools.local_runner`), the rollback a manual run like ``airflow dags test``.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class Demo:
     """The story's steps; state lives in the real Airflow DB, MLflow server and files."""
 
     def __init__(self, root: Path, story: Story) -> None:
-        from retrain.synthetic import StreamSpec
+        from tools.synthetic import StreamSpec
 
         self.root = root
         self.story = story
@@ -92,7 +92,7 @@ class Demo:
         return dag_config()
 
     def write_weeks(self, weeks: range) -> None:
-        from retrain.synthetic import write_stream
+        from tools.synthetic import write_stream
 
         files = write_stream(self.root / "data" / "events", self.spec, weeks=weeks)
         for week, path in zip(weeks, files, strict=True):
@@ -113,7 +113,7 @@ class Demo:
         when: datetime | None = None,
         conf: dict[str, Any] | None = None,
     ) -> Any:
-        from retrain_airflow import local_runner
+        from tools import local_runner
 
         label = f"{dag_id} ({run_type}{', ' + when.strftime('%a %Y-%m-%d %H:%M') if when else ''})"
         self.story.say(f"[bold]{label}[/]")
@@ -127,7 +127,7 @@ class Demo:
         return run
 
     def xcom(self, run: Any, task_id: str) -> Any:
-        from retrain_airflow import local_runner
+        from tools import local_runner
 
         return local_runner.xcom(run, task_id)
 
@@ -149,7 +149,7 @@ class Demo:
         self.story.say(f"weekly run: [yellow]{record['status']}[/] - {record['notes']}")
 
     def drift_weeks(self) -> None:
-        from retrain_airflow import local_runner
+        from tools import local_runner
 
         self.story.step(4, "Drift weeks: monitor rules fire, a data-driven run retrains v2")
         self.write_weeks(range(5, 7))
@@ -305,7 +305,7 @@ class Demo:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m retrain_airflow.demo", description="Run the retrain demo story end to end."
+        prog="python -m tools.demo", description="Run the retrain demo story end to end."
     )
     parser.add_argument(
         "--dir", default=str(REPO / ".state" / "demo"), help="state directory (wiped at the start)"
@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(root)
     root.mkdir(parents=True)
 
-    from retrain.mlflow_server import MlflowServer
+    from tools.mlflow_server import MlflowServer
 
     server = MlflowServer(
         root=root / "mlflow", port=args.port or None, env={"MLFLOW_DISABLE_TELEMETRY": "true"}
@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     story.say(f"MLflow server {server.url} (SQLite + local artifacts in {root / 'mlflow'})")
     try:
         _environment(root, server.url)
-        from retrain_airflow import local_runner
+        from tools import local_runner
 
         local_runner.migrate()
         story.say(

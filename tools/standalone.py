@@ -2,9 +2,9 @@
 
 ::
 
-    python -m retrain_airflow.standalone start  [--state DIR] [--port 8080] [--mlflow-port 5000]
-    python -m retrain_airflow.standalone status [--state DIR]
-    python -m retrain_airflow.standalone stop   [--state DIR]
+    python -m tools.standalone start  [--state DIR] [--port 8080] [--mlflow-port 5000]
+    python -m tools.standalone status [--state DIR]
+    python -m tools.standalone stop   [--state DIR]
 
 ``start`` runs both servers in the background, each in its own process group, and returns once
 they are healthy. The state directory (default ``.state/demo`` when ``make demo`` left one, else
@@ -44,7 +44,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from retrain.mlflow_server import MlflowServer, MlflowServerError, is_healthy
+from tools.mlflow_server import MlflowServer, MlflowServerError, is_healthy
 
 __all__ = ["Settings", "default_state", "main", "start", "status", "stop"]
 
@@ -244,7 +244,7 @@ def ensure_data(settings: Settings) -> str:
     """A small synthetic event stream (four weeks up to today) when the data path is empty."""
     if any(settings.data_dir.rglob("*.parquet")):
         return f"data: {settings.data_dir}"
-    from retrain.synthetic import StreamSpec, write_stream
+    from tools.synthetic import StreamSpec, write_stream
 
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     monday = today - timedelta(days=today.weekday())
@@ -423,7 +423,7 @@ def status(settings: Settings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m retrain_airflow.standalone",
+        prog="python -m tools.standalone",
         description="Run Airflow standalone + MLflow locally (SQLite) with the retrain DAGs.",
     )
     parser.add_argument("command", choices=["start", "stop", "status"])

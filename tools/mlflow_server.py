@@ -14,7 +14,7 @@ disabled (it spawns extra processes and doubles the start-up time). Output goes 
 
 Command line (foreground, stops cleanly on SIGTERM/SIGINT; reuses a healthy server on the port)::
 
-    python -m retrain.mlflow_server --dir .state/mlflow --port 5000
+    python -m tools.mlflow_server --dir .state/mlflow --port 5000
 """
 
 from __future__ import annotations
@@ -263,7 +263,7 @@ def _group_alive(pgid: int) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a server in the foreground until SIGTERM/SIGINT (used by the Makefile)."""
     parser = argparse.ArgumentParser(
-        prog="python -m retrain.mlflow_server", description="Run a local MLflow server."
+        prog="python -m tools.mlflow_server", description="Run a local MLflow server."
     )
     parser.add_argument("--dir", required=True, help="state directory (mlflow.db, mlartifacts)")
     parser.add_argument("--port", type=int, default=5000)
