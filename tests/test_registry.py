@@ -30,9 +30,9 @@ from retrain.registry import (
     AuditEntry,
     ModelRegistry,
     VersionRecord,
-    _artifact_text,
     allowed_transition,
 )
+from retrain.registry.model_registry import _artifact_text
 from retrain.serialization import dumps_trusted
 from tests.registry_builders import (
     FEATURES,
