@@ -32,28 +32,26 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
-    name: "retrain.registry.model_registry"
-    for name in (
-        "ALIASES",
-        "GATE_RESULTS",
-        "INPUT_EXAMPLE_ROWS",
-        "PROFILE_FILE",
-        "STATUSES",
-        "STATUS_TAG",
-        "TAG",
-        "TRANSITIONS",
-        "VERIFIED_FOR_SECONDS",
-        "AliasMove",
-        "AuditEntry",
-        "ModelRegistry",
-        "ModelVersionInfo",
-        "VersionRecord",
-        "allowed_transition",
-        "git_commit",
-        "pinned_requirements",
-    )
+    "ALIASES": "retrain.registry.lifecycle",
+    "GATE_RESULTS": "retrain.registry.lifecycle",
+    "STATUSES": "retrain.registry.lifecycle",
+    "TRANSITIONS": "retrain.registry.lifecycle",
+    "allowed_transition": "retrain.registry.lifecycle",
+    "STATUS_TAG": "retrain.registry.records",
+    "TAG": "retrain.registry.records",
+    "AliasMove": "retrain.registry.records",
+    "ModelVersionInfo": "retrain.registry.records",
+    "VersionRecord": "retrain.registry.records",
+    "git_commit": "retrain.registry.provenance",
+    "pinned_requirements": "retrain.registry.provenance",
+    "INPUT_EXAMPLE_ROWS": "retrain.registry.model_registry",
+    "PROFILE_FILE": "retrain.registry.model_registry",
+    "VERIFIED_FOR_SECONDS": "retrain.registry.model_registry",
+    "AuditEntry": "retrain.registry.model_registry",
+    "ModelRegistry": "retrain.registry.model_registry",
+    "RegistryError": "retrain.errors",
+    "UnknownModelError": "retrain.errors",
 }
-_EXPORTS["RegistryError"] = _EXPORTS["UnknownModelError"] = "retrain.errors"
 
 __all__ = [
     "ALIASES",
@@ -79,25 +77,22 @@ __all__ = [
 
 if TYPE_CHECKING:
     from retrain.errors import RegistryError, UnknownModelError
-    from retrain.registry.model_registry import (
+    from retrain.registry.lifecycle import (
         ALIASES,
         GATE_RESULTS,
+        STATUSES,
+        TRANSITIONS,
+        allowed_transition,
+    )
+    from retrain.registry.model_registry import (
         INPUT_EXAMPLE_ROWS,
         PROFILE_FILE,
-        STATUS_TAG,
-        STATUSES,
-        TAG,
-        TRANSITIONS,
         VERIFIED_FOR_SECONDS,
-        AliasMove,
         AuditEntry,
         ModelRegistry,
-        ModelVersionInfo,
-        VersionRecord,
-        allowed_transition,
-        git_commit,
-        pinned_requirements,
     )
+    from retrain.registry.provenance import git_commit, pinned_requirements
+    from retrain.registry.records import STATUS_TAG, TAG, AliasMove, ModelVersionInfo, VersionRecord
 
 
 def __getattr__(name: str) -> Any:

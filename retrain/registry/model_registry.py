@@ -29,17 +29,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import getpass
 import hashlib
 import itertools
 import json
 import logging
-import math
 import os
 import secrets
 import shutil
-import socket
-import subprocess
 import tempfile
 import threading
 import time
@@ -52,6 +48,22 @@ from typing import TYPE_CHECKING, Any, Final
 
 from retrain.errors import RegistryError, UnknownModelError
 from retrain.notify import LogNotifier, Notification, NotificationError, Notifier
+from retrain.registry.lifecycle import (
+    ALIASES,
+    allowed_transition,
+    illegal_transition_message,
+    require_reason,
+)
+from retrain.registry.provenance import default_actor, git_commit, pinned_requirements
+from retrain.registry.records import (
+    STATUS_TAG,
+    AliasMove,
+    ModelVersionInfo,
+    VersionRecord,
+    alias_versions,
+    optional_version,
+    version_label,
+)
 from retrain.serialization import dumps_trusted, quiet_skops
 from retrain.tracking import client_env
 
@@ -62,275 +74,12 @@ if TYPE_CHECKING:
 
     from retrain.config import RetrainConfig
 
-__all__ = [
-    "ALIASES",
-    "GATE_RESULTS",
-    "STATUSES",
-    "TRANSITIONS",
-    "AliasMove",
-    "AuditEntry",
-    "ModelRegistry",
-    "ModelVersionInfo",
-    "RegistryError",
-    "VersionRecord",
-    "allowed_transition",
-    "git_commit",
-    "pinned_requirements",
-]
+__all__ = ["AuditEntry", "ModelRegistry"]
 
 logger = logging.getLogger(__name__)
 
-#: Lifecycle aliases, in promotion order.
-ALIASES: Final = ("staging", "canary", "production")
-#: Values of the ``retrain.status`` version tag.
-STATUSES: Final = (
-    "pending",
-    "staging",
-    "canary",
-    "production",
-    "archived",
-    "rolled_back",
-    "rejected",
-)
-GATE_RESULTS: Final = ("passed", "failed", "forced")
-
-#: ``(from status, to status) -> operations that may make that change``. ``promote`` staging ->
-#: production additionally needs ``deployment.skip_canary``; ``supersede`` is what happens to the
-#: version an alias moves away from.
-TRANSITIONS: Final[Mapping[tuple[str, str], frozenset[str]]] = {
-    ("pending", "staging"): frozenset({"register"}),
-    ("staging", "canary"): frozenset({"promote"}),
-    ("staging", "production"): frozenset({"promote", "rollback"}),
-    ("canary", "production"): frozenset({"promote", "rollback"}),
-    ("archived", "production"): frozenset({"rollback"}),
-    ("rolled_back", "production"): frozenset({"rollback"}),
-    ("staging", "rejected"): frozenset({"reject"}),
-    ("canary", "rejected"): frozenset({"reject"}),
-    ("staging", "archived"): frozenset({"supersede"}),
-    ("canary", "archived"): frozenset({"supersede"}),
-    ("production", "archived"): frozenset({"supersede"}),
-    ("production", "rolled_back"): frozenset({"rollback"}),
-}
-
-TAG = "retrain."
-STATUS_TAG = "retrain.status"
 INPUT_EXAMPLE_ROWS = 10
 PROFILE_FILE = "reference_profile.json"
-_REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "pandas", "numpy", "scipy")
-
-
-def allowed_transition(current: str, target: str, operation: str, *, skip_canary: bool) -> bool:
-    """Whether ``operation`` may change a version's status from ``current`` to ``target``."""
-    if operation == "promote" and (current, target) == ("staging", "production"):
-        return skip_canary
-    return operation in TRANSITIONS.get((current, target), frozenset())
-
-
-# --- records -------------------------------------------------------------------------------------
-
-
-def _utc_iso(value: datetime | str, what: str) -> str:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{what}: not an ISO-8601 time: {value!r}") from None
-    if not isinstance(value, datetime):
-        raise ValueError(f"{what}: expected a datetime or ISO-8601 string, got {value!r}")
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)  # naive event times are taken as UTC
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _clean_metrics(metrics: Any, problems: list[str]) -> dict[str, float]:
-    if not isinstance(metrics, Mapping):
-        problems.append(f"metrics: expected a mapping of name to number, got {metrics!r}")
-        return {}
-    clean: dict[str, float] = {}
-    for name, raw in metrics.items():
-        try:
-            number = float(raw)
-        except (TypeError, ValueError):
-            number = math.nan
-        if isinstance(raw, bool) or not math.isfinite(number):
-            problems.append(f"metrics.{name}: expected a finite number, got {raw!r}")
-        else:
-            clean[str(name)] = number
-    return clean
-
-
-def _time_field(value: Any, what: str, problems: list[str], *, required: bool = True) -> str:
-    if not value:
-        if required:
-            problems.append(f"{what}: required (ISO-8601 time of the newest training event)")
-        return ""
-    try:
-        return _utc_iso(value, what)
-    except ValueError as exc:
-        problems.append(str(exc))
-        return ""
-
-
-def _as_int(value: Any) -> int | None:
-    return None if value is None or value == "" else int(value)
-
-
-@dataclass(frozen=True)
-class VersionRecord:
-    """The seed's version record plus lineage; stored as ``retrain.*`` tags of a model version.
-
-    ``version_id``, ``timestamp`` and ``git_commit`` are filled in at registration when empty;
-    ``status`` is kept by the registry. ``watermark`` is the newest event time in the training
-    data (ISO-8601 UTC): "new data since last training" starts from it.
-    """
-
-    algorithm: str
-    training_data_version: str
-    metrics: Mapping[str, float]
-    features: Sequence[str]
-    retraining_id: str
-    watermark: str
-    trigger_reasons: Sequence[str] = ()
-    gate: str = "passed"
-    version_id: str = ""
-    timestamp: str = ""
-    git_commit: str = ""
-    status: str = "pending"
-
-    @classmethod
-    def from_value(cls, value: VersionRecord | Mapping[str, Any]) -> VersionRecord:
-        """Validate a record or a plain mapping; every problem is reported at once."""
-        data = asdict(value) if isinstance(value, VersionRecord) else dict(value)
-        problems = [f"unknown field {key!r}" for key in sorted(set(data) - set(_RECORD_FIELDS))]
-        for key in ("algorithm", "training_data_version", "retraining_id"):
-            if not isinstance(data.get(key), str) or not data[key].strip():
-                problems.append(f"{key}: expected a non-empty string, got {data.get(key)!r}")
-        metrics = _clean_metrics(data.get("metrics"), problems)
-        features = data.get("features")
-        if isinstance(features, str) or not isinstance(features, Sequence) or not features:
-            problems.append(f"features: expected a non-empty list of names, got {features!r}")
-            features = ()
-        reasons = data.get("trigger_reasons") or ()
-        reasons = [reasons] if isinstance(reasons, str) else reasons
-        gate = data.get("gate") or "passed"
-        if gate not in GATE_RESULTS:
-            problems.append(f"gate: expected one of {', '.join(GATE_RESULTS)}, got {gate!r}")
-        status = data.get("status") or "pending"
-        if status not in STATUSES:
-            problems.append(f"status: expected one of {', '.join(STATUSES)}, got {status!r}")
-        watermark = _time_field(data.get("watermark"), "watermark", problems)
-        timestamp = _time_field(data.get("timestamp"), "timestamp", problems, required=False)
-        if problems:
-            raise ValueError("invalid version record: " + "; ".join(problems))
-        return cls(
-            algorithm=data["algorithm"],
-            training_data_version=data["training_data_version"],
-            metrics=metrics,
-            features=tuple(str(f) for f in features),
-            retraining_id=data["retraining_id"],
-            watermark=watermark,
-            trigger_reasons=tuple(str(r) for r in reasons),
-            gate=gate,
-            version_id=data.get("version_id") or "",
-            timestamp=timestamp,
-            git_commit=data.get("git_commit") or "",
-            status=status,
-        )
-
-    def to_tags(self) -> dict[str, str]:
-        """``retrain.*`` tag values (lists and mappings as JSON)."""
-        tags = {}
-        for key, value in asdict(self).items():
-            if isinstance(value, dict | list | tuple):
-                tags[TAG + key] = json.dumps(value, sort_keys=True)
-            else:
-                tags[TAG + key] = str(value)
-        return tags
-
-    @classmethod
-    def from_tags(cls, tags: Mapping[str, str]) -> VersionRecord:
-        """Read a record back from version tags (missing tags read as empty)."""
-
-        def get(key: str, default: str = "") -> str:
-            return tags.get(TAG + key, default)
-
-        def loads(key: str, default: Any) -> Any:
-            try:
-                return json.loads(get(key)) if get(key) else default
-            except json.JSONDecodeError:
-                return default
-
-        return cls(
-            algorithm=get("algorithm"),
-            training_data_version=get("training_data_version"),
-            metrics=loads("metrics", {}),
-            features=tuple(loads("features", [])),
-            retraining_id=get("retraining_id"),
-            watermark=get("watermark"),
-            trigger_reasons=tuple(loads("trigger_reasons", [])),
-            gate=get("gate"),
-            version_id=get("version_id"),
-            timestamp=get("timestamp"),
-            git_commit=get("git_commit"),
-            status=get("status", "unmanaged"),
-        )
-
-    @property
-    def watermark_time(self) -> datetime | None:
-        return datetime.fromisoformat(self.watermark) if self.watermark else None
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["metrics"] = dict(self.metrics)
-        data["features"] = list(self.features)
-        data["trigger_reasons"] = list(self.trigger_reasons)
-        return data
-
-
-_RECORD_FIELDS = tuple(VersionRecord.__dataclass_fields__)
-
-
-@dataclass(frozen=True)
-class ModelVersionInfo:
-    """A registered model version with its record, as the rest of the system sees it."""
-
-    name: str
-    version: int
-    status: str
-    aliases: tuple[str, ...]
-    record: VersionRecord
-    run_id: str | None
-    model_id: str | None
-    source: str
-    created_at: str
-    idempotency_key: str | None = None
-    created: bool = True
-
-    @property
-    def uri(self) -> str:
-        return f"models:/{self.name}/{self.version}"
-
-    def age_seconds(self, now: datetime | None = None) -> float:
-        return (
-            (now or datetime.now(UTC)) - datetime.fromisoformat(self.created_at)
-        ).total_seconds()
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["aliases"] = list(self.aliases)
-        data["record"] = self.record.to_dict()
-        data["uri"] = self.uri
-        return data
-
-
-@dataclass(frozen=True)
-class AliasMove:
-    """One alias pointer change: ``None`` means the alias did not exist / is removed."""
-
-    alias: str
-    from_version: int | None
-    to_version: int | None
-
 
 #: Audit entry state <-> status of the MLflow run that stores it.
 _STATE_OF_RUN = {
@@ -378,7 +127,8 @@ class AuditEntry:
         """Run tags storing the entry (one tag per field; searchable, visible in the UI)."""
         production = next((m for m in self.moves if m.alias == "production"), None)
         moves = " ".join(
-            f"{m.alias}:{_label(m.from_version)}->{_label(m.to_version)}" for m in self.moves
+            f"{m.alias}:{version_label(m.from_version)}->{version_label(m.to_version)}"
+            for m in self.moves
         )
         return {
             "retrain.model": model,
@@ -386,14 +136,14 @@ class AuditEntry:
             "retrain.at": self.at,
             "retrain.op": self.op,
             "retrain.alias": self.alias,
-            "retrain.from_version": _label(self.from_version),
-            "retrain.to_version": _label(self.to_version),
+            "retrain.from_version": version_label(self.from_version),
+            "retrain.to_version": version_label(self.to_version),
             "retrain.actor": self.actor,
             "retrain.reason": self.reason[:_REASON_LIMIT],
             "retrain.run_id": self.run_id or "",
             "retrain.moves": json.dumps([asdict(m) for m in self.moves]),
             "retrain.statuses": json.dumps({str(k): v for k, v in self.statuses.items()}),
-            "retrain.production_to": _label(production.to_version) if production else "",
+            "retrain.production_to": version_label(production.to_version) if production else "",
             "mlflow.user": self.actor,
             "mlflow.runName": f"{self.op} {moves}"[:250],
         }
@@ -402,17 +152,14 @@ class AuditEntry:
     def from_run(cls, run: Any) -> AuditEntry:
         """Read an entry back from the MLflow run that stores it."""
         tags = run.data.tags
-        moves = tuple(
-            AliasMove(m["alias"], _as_int(m["from_version"]), _as_int(m["to_version"]))
-            for m in json.loads(tags.get("retrain.moves", "[]"))
-        )
+        moves = tuple(AliasMove.from_dict(m) for m in json.loads(tags.get("retrain.moves", "[]")))
         return cls(
             id=tags["retrain.audit_id"],
             at=tags.get("retrain.at", ""),
             op=tags.get("retrain.op", ""),
             alias=tags.get("retrain.alias", ""),
-            from_version=_as_int(tags.get("retrain.from_version")),
-            to_version=_as_int(tags.get("retrain.to_version")),
+            from_version=optional_version(tags.get("retrain.from_version")),
+            to_version=optional_version(tags.get("retrain.to_version")),
             actor=tags.get("retrain.actor", ""),
             reason=tags.get("retrain.reason", ""),
             run_id=tags.get("retrain.run_id") or None,
@@ -421,57 +168,6 @@ class AuditEntry:
             statuses={int(k): v for k, v in json.loads(tags.get("retrain.statuses", "{}")).items()},
             audit_run_id=run.info.run_id,
         )
-
-
-def _label(version: int | None) -> str:
-    return "" if version is None else str(version)
-
-
-# --- environment helpers ----------------------------------------------------------------------
-
-
-def pinned_requirements() -> list[str]:
-    """Exact pins of the packages a logged model needs (skips pip's 6-16 s inference)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    pins = []
-    for name in _REQUIREMENTS:
-        with contextlib.suppress(PackageNotFoundError):
-            pins.append(f"{name}=={version(name)}")
-    return pins
-
-
-@functools.lru_cache(maxsize=1)
-def _git_rev() -> str:
-    here = Path(__file__).resolve().parent
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=here, capture_output=True, text=True, timeout=5, check=True
-        ).stdout.strip()
-
-    try:
-        sha = git("rev-parse", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return f"{sha}-dirty" if dirty else sha
-
-
-def git_commit() -> str:
-    """``$RETRAIN_GIT_COMMIT``, else ``git rev-parse HEAD`` of this code (``-dirty`` if modified),
-    else ``unknown``."""
-    return os.environ.get("RETRAIN_GIT_COMMIT", "").strip() or _git_rev()
-
-
-def _default_actor() -> str:
-    if actor := os.environ.get("RETRAIN_ACTOR", "").strip():
-        return actor
-    try:
-        user = getpass.getuser()
-    except (OSError, KeyError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
 
 
 # --- the registry --------------------------------------------------------------------------------
@@ -560,7 +256,7 @@ class ModelRegistry:
         self.name = config.model.name
         self.settings = config.registry
         self.tracking_uri = config.registry.tracking_uri
-        self.actor = actor or _default_actor()
+        self.actor = actor or default_actor()
         self.notifier: Notifier = notifier or LogNotifier()
         self._client_instance: MlflowClient | None = None
         self._audit_experiment_id: str | None = None
@@ -641,7 +337,7 @@ class ModelRegistry:
 
     @staticmethod
     def _aliases(rm: RegisteredModel) -> dict[str, int]:
-        return {alias: int(version) for alias, version in (rm.aliases or {}).items()}
+        return alias_versions(rm)
 
     def _mv(self, version: int | str) -> ModelVersion:
         from mlflow.exceptions import RestException
@@ -660,22 +356,7 @@ class ModelRegistry:
     def _info(
         self, mv: ModelVersion, aliases: Mapping[str, int], created: bool = True
     ) -> ModelVersionInfo:
-        tags = dict(mv.tags or {})
-        version = int(mv.version)
-        return ModelVersionInfo(
-            name=self.name,
-            version=version,
-            status=tags.get(STATUS_TAG, "unmanaged"),
-            aliases=tuple(a for a in ALIASES if aliases.get(a) == version)
-            + tuple(sorted(a for a, v in aliases.items() if v == version and a not in ALIASES)),
-            record=VersionRecord.from_tags(tags),
-            run_id=mv.run_id or None,
-            model_id=tags.get("retrain.model_id") or getattr(mv, "model_id", None),
-            source=mv.source or "",
-            created_at=datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC).isoformat(),
-            idempotency_key=tags.get("retrain.idempotency_key"),
-            created=created,
-        )
+        return ModelVersionInfo.from_mlflow(self.name, mv, aliases, created=created)
 
     def _notify(self, notification: Notification) -> None:
         try:
@@ -1015,7 +696,7 @@ class ModelRegistry:
         """
         if to not in ("canary", "production"):
             raise ValueError(f"promote to 'canary' or 'production', got {to!r}")
-        _require_reason(reason)
+        require_reason(reason)
         with self._calls(f"promoting {self.name!r} v{version} to {to}"):
             rm = self._ensure_registered_model()
             repaired = self._reconcile()
@@ -1053,7 +734,7 @@ class ModelRegistry:
 
     def reject(self, version: int | str, *, reason: str, run_id: str | None = None) -> AuditEntry:
         """Mark a staging or canary version ``rejected`` and remove its alias (audited)."""
-        _require_reason(reason)
+        require_reason(reason)
         with self._calls(f"rejecting {self.name!r} v{version}"):
             rm = self._ensure_registered_model()
             repaired = self._reconcile()
@@ -1101,7 +782,7 @@ class ModelRegistry:
         Re-running after an interrupted rollback completes that rollback instead of starting
         another.
         """
-        _require_reason(reason)
+        require_reason(reason)
         with self._calls(f"rolling back {self.name!r}"):
             rm = self._ensure_registered_model()
             repaired = self._reconcile()
@@ -1186,31 +867,10 @@ class ModelRegistry:
 
     def _check_transition(self, info: ModelVersionInfo, target: str, operation: str) -> None:
         skip = self.config.deployment.skip_canary
-        if allowed_transition(info.status, target, operation, skip_canary=skip):
-            return
-        hint = ""
-        if (info.status, target, operation) == ("staging", "production", "promote"):
-            hint = " (canary is required: deployment.skip_canary is false)"
-        elif (
-            target == "production"
-            and operation == "promote"
-            and info.status
-            in (
-                "archived",
-                "rolled_back",
+        if not allowed_transition(info.status, target, operation, skip_canary=skip):
+            raise RegistryError(
+                illegal_transition_message(self.name, info.version, info.status, target, operation)
             )
-        ):
-            hint = f" (use rollback --to {info.version})"
-        allowed = sorted(
-            f"{to} by {', '.join(sorted(ops))}"
-            for (frm, to), ops in TRANSITIONS.items()
-            if frm == info.status
-        )
-        raise RegistryError(
-            f"illegal transition for version {info.version} of {self.name!r}: "
-            f"{info.status} -> {target} by {operation}{hint}; "
-            f"allowed from {info.status}: {'; '.join(allowed) or 'none'}"
-        )
 
     # --- audit store: one MLflow run per entry ------------------------------------------------
 
@@ -1400,11 +1060,6 @@ class ModelRegistry:
 
 
 # --- module helpers ------------------------------------------------------------------------------
-
-
-def _require_reason(reason: str) -> None:
-    if not isinstance(reason, str) or not reason.strip():
-        raise ValueError("a reason is required (it goes into the audit history)")
 
 
 def _details(entry: AuditEntry) -> dict[str, Any]:
