@@ -32,7 +32,9 @@ from retrain.registry import (
     VersionRecord,
     allowed_transition,
 )
-from retrain.registry.model_registry import _artifact_text
+from retrain.registry.artifacts import ModelArtifacts, _artifact_text
+from retrain.registry.audit import AuditStore
+from retrain.registry.moves import AuditedMoves
 from retrain.serialization import dumps_trusted
 from tests.registry_builders import (
     FEATURES,
@@ -620,23 +622,27 @@ class Crash(BaseException):
 def crashing_registry(config: RetrainConfig, step: str) -> ModelRegistry:
     """A registry whose process 'dies' right before ``step`` of an audited move."""
 
-    class Crashing(ModelRegistry):
-        def _move_aliases(self, entry: AuditEntry, aliases: Any) -> None:
-            if step == "move":
-                raise Crash
-            super()._move_aliases(entry, aliases)
-
-        def _write_statuses(self, entry: AuditEntry) -> None:
-            if step == "statuses":
-                raise Crash
-            super()._write_statuses(entry)
-
-        def _finish_entry(self, entry: AuditEntry, state: str) -> AuditEntry:
+    class CrashingAudit(AuditStore):
+        def finish(self, entry: AuditEntry, state: str) -> AuditEntry:
             if step == "done":
                 raise Crash
-            return super()._finish_entry(entry, state)
+            return super().finish(entry, state)
 
-    return Crashing(config, actor="crashing")
+    class CrashingMoves(AuditedMoves):
+        def move_aliases(self, entry: AuditEntry, aliases: Any) -> None:
+            if step == "move":
+                raise Crash
+            super().move_aliases(entry, aliases)
+
+        def write_statuses(self, entry: AuditEntry) -> None:
+            if step == "statuses":
+                raise Crash
+            super().write_statuses(entry)
+
+    registry = ModelRegistry(config, actor="crashing")
+    audit = CrashingAudit(registry._client, registry.audit_experiment_name)
+    registry._moves = CrashingMoves(registry._client, registry._artifacts, audit)
+    return registry
 
 
 class TestCrashSafety:
@@ -734,12 +740,13 @@ class TestAudit:
     def _entry(self, registry: ModelRegistry, n: int) -> AuditEntry:
         from retrain.registry import AliasMove
 
-        return registry._entry(
+        return AuditEntry.new(
             op="note",
             moves=(AliasMove("staging", None, None),),
             statuses={},
             reason=f"writer entry {n}",
             run_id=None,
+            actor=registry.actor,
         )
 
     def test_concurrent_writers_lose_no_entry(self, fleet: Fleet) -> None:
@@ -749,10 +756,10 @@ class TestAudit:
 
         def write(worker: int) -> None:
             own = ModelRegistry(registry.config, actor=f"writer-{worker}")
-            with own._calls("test write"):
+            with own._client.calls("test write"):
                 for n in range(per_thread):
-                    entry = own._write_entry(self._entry(own, worker * per_thread + n))
-                    own._finish_entry(entry, "done")
+                    entry = own._audit.write(self._entry(own, worker * per_thread + n))
+                    own._audit.finish(entry, "done")
 
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(write, range(threads)))
@@ -794,18 +801,19 @@ def _write_entries_in_process(config: dict[str, Any], worker: int, count: int) -
     from retrain.registry import AliasMove
 
     registry = ModelRegistry(parse_config(config), actor=f"process-{worker}")
-    with registry._calls("test write"):
+    with registry._client.calls("test write"):
         for n in range(count):
-            entry = registry._write_entry(
-                registry._entry(
+            entry = registry._audit.write(
+                AuditEntry.new(
                     op="note",
                     moves=(AliasMove("staging", None, None),),
                     statuses={},
                     reason=f"process {worker} entry {n}",
                     run_id=None,
+                    actor=registry.actor,
                 )
             )
-            registry._finish_entry(entry, "done")
+            registry._audit.finish(entry, "done")
 
 
 # --- queries -------------------------------------------------------------------------------------
@@ -813,15 +821,15 @@ def _write_entries_in_process(config: dict[str, Any], worker: int, count: int) -
 
 @pytest.fixture
 def downloads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The version numbers :meth:`ModelRegistry._download` fetches, in order."""
+    """The version numbers :meth:`ModelArtifacts.download` fetches, in order."""
     fetched: list[int] = []
-    download = ModelRegistry._download
+    download = ModelArtifacts.download
 
-    def counting(self: ModelRegistry, mv: Any, *args: Any, **kwargs: Any) -> str:
+    def counting(self: ModelArtifacts, mv: Any, *args: Any, **kwargs: Any) -> str:
         fetched.append(int(mv.version))
         return download(self, mv, *args, **kwargs)
 
-    monkeypatch.setattr(ModelRegistry, "_download", counting)
+    monkeypatch.setattr(ModelArtifacts, "download", counting)
     return fetched
 
 

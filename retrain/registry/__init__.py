@@ -44,10 +44,10 @@ _EXPORTS: dict[str, str] = {
     "VersionRecord": "retrain.registry.records",
     "git_commit": "retrain.registry.provenance",
     "pinned_requirements": "retrain.registry.provenance",
-    "INPUT_EXAMPLE_ROWS": "retrain.registry.model_registry",
-    "PROFILE_FILE": "retrain.registry.model_registry",
-    "VERIFIED_FOR_SECONDS": "retrain.registry.model_registry",
-    "AuditEntry": "retrain.registry.model_registry",
+    "INPUT_EXAMPLE_ROWS": "retrain.registry.artifacts",
+    "PROFILE_FILE": "retrain.registry.artifacts",
+    "VERIFIED_FOR_SECONDS": "retrain.registry.artifacts",
+    "AuditEntry": "retrain.registry.audit",
     "ModelRegistry": "retrain.registry.model_registry",
     "RegistryError": "retrain.errors",
     "UnknownModelError": "retrain.errors",
@@ -77,6 +77,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     from retrain.errors import RegistryError, UnknownModelError
+    from retrain.registry.artifacts import INPUT_EXAMPLE_ROWS, PROFILE_FILE, VERIFIED_FOR_SECONDS
+    from retrain.registry.audit import AuditEntry
     from retrain.registry.lifecycle import (
         ALIASES,
         GATE_RESULTS,
@@ -84,13 +86,7 @@ if TYPE_CHECKING:
         TRANSITIONS,
         allowed_transition,
     )
-    from retrain.registry.model_registry import (
-        INPUT_EXAMPLE_ROWS,
-        PROFILE_FILE,
-        VERIFIED_FOR_SECONDS,
-        AuditEntry,
-        ModelRegistry,
-    )
+    from retrain.registry.model_registry import ModelRegistry
     from retrain.registry.provenance import git_commit, pinned_requirements
     from retrain.registry.records import STATUS_TAG, TAG, AliasMove, ModelVersionInfo, VersionRecord
 
