@@ -20,6 +20,15 @@ registered model (``config.model.name``) and adds what MLflow lacks:
   completes pending entries, so a crash anywhere leaves either nothing changed or a recorded move
   that a re-run finishes; never a moved pointer without a record.
 
+One concept per module: :mod:`~retrain.registry.lifecycle` (statuses and allowed transitions),
+:mod:`~retrain.registry.records` (version records and their tags),
+:mod:`~retrain.registry.provenance` (git commit, actor, pinned requirements),
+:mod:`~retrain.registry.client` (MLflow calls and their errors),
+:mod:`~retrain.registry.artifacts` (model files, load check, caches),
+:mod:`~retrain.registry.registration` (new versions, idempotent by key),
+:mod:`~retrain.registry.audit` (the audit history), :mod:`~retrain.registry.moves` (crash-safe
+alias moves) and :mod:`~retrain.registry.model_registry` (the :class:`ModelRegistry` facade).
+
 No Airflow import. Importing this package loads no mlflow, scikit-learn or pandas: public names
 resolve lazily on first use. Alias-moving calls for one model are expected to be serialised by
 the caller (the DAG runs with ``max_active_runs=1``); the audit log itself loses no entry under

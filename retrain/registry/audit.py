@@ -165,12 +165,13 @@ class AuditStore:
         self._experiment_id: str | None = None
 
     def _experiment(self, *, create: bool) -> str | None:
+        """The audit experiment's id (remembered once known); ``None`` if it does not exist
+        and ``create`` is false (reads need no experiment: nothing was ever recorded)."""
         if self._experiment_id is None:
+            name = self.experiment_name
             if create:
-                self._experiment_id = self._client.experiment_id(self.experiment_name)
-            elif (
-                experiment := self._client.mlflow.get_experiment_by_name(self.experiment_name)
-            ) is not None:
+                self._experiment_id = self._client.experiment_id(name)
+            elif (experiment := self._client.mlflow.get_experiment_by_name(name)) is not None:
                 self._experiment_id = str(experiment.experiment_id)
         return self._experiment_id
 
@@ -181,9 +182,8 @@ class AuditStore:
         experiment = self._experiment(create=False)
         if experiment is None:
             return
-        query = f"tags.`retrain.model` = '{self._client.name}'" + (
-            f" and {condition}" if condition else ""
-        )
+        query = f"tags.`retrain.model` = '{self._client.name}'"
+        query += f" and {condition}" if condition else ""
         order = "ASC" if oldest_first else "DESC"
         token: str | None = None
         while True:

@@ -412,7 +412,7 @@ class ModelRegistry:
                 illegal_transition_message(self.name, info.version, info.status, target, operation)
             )
 
-    # --- audited moves ------------------------------------------------------------------------
+    # --- crash repair -------------------------------------------------------------------------
 
     def repair(self) -> list[AuditEntry]:
         """Complete any move a crash interrupted; returns the entries completed."""
