@@ -30,7 +30,7 @@ import pandas as pd
 
 from retrain.config import parse_config
 from retrain.notify import Notification
-from retrain.registry import AliasMove, ModelRegistry
+from retrain.registry import AliasMove, AuditEntry, ModelRegistry
 from tools.mlflow_server import MlflowServer
 
 GOALS = {"register": 2.0, "rollback": 1.0}
@@ -80,15 +80,16 @@ def _time(fn: Callable[[], Any]) -> float:
 
 def _prefill(registry: ModelRegistry, count: int) -> None:
     def write(n: int) -> None:
-        entry = registry._entry(
+        entry = AuditEntry.new(
             op="note",
             moves=(AliasMove("staging", None, None),),
             statuses={},
             reason=f"prefill {n}",
             run_id=None,
+            actor=registry.actor,
         )
-        with registry._calls("prefill"):
-            registry._finish_entry(registry._write_entry(entry), "done")
+        with registry._client.calls("prefill"):
+            registry._audit.finish(registry._audit.write(entry), "done")
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(write, range(count)))

@@ -210,7 +210,7 @@ def promote(
             raise RegistryError("version ? is not the canary (no version holds canary)")
         version = canary.version
     info = registry.get_version(version)
-    registry._check_transition(info, stage, "promote")  # MERGE: public check_transition
+    registry.check_transition(info, stage, "promote")
     not_canary = canary is None or canary.version != info.version
     if stage == Stage.PRODUCTION and not config.deployment.skip_canary and not_canary:
         held = f"v{canary.version}" if canary else "no version"

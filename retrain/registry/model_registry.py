@@ -1,0 +1,447 @@
+"""The :class:`ModelRegistry` facade: the lifecycle of one registered model.
+
+Register -> ``staging`` -> ``canary`` -> ``production``, reject, roll back, repair, and the
+queries. Each operation checks the lifecycle rules (:mod:`~retrain.registry.lifecycle`), then
+runs its alias moves through :class:`~retrain.registry.moves.AuditedMoves` (record the entry,
+move the aliases, mirror the status tags, mark the entry done), completing any move a crash
+interrupted first. Storage lives in the collaborators: MLflow requests and their errors in
+:class:`~retrain.registry.client.RegistryClient`, new versions in
+:class:`~retrain.registry.registration.Registrar`, model files and load checks in
+:class:`~retrain.registry.artifacts.ModelArtifacts`, the history in
+:class:`~retrain.registry.audit.AuditStore`. Announcements go to the injected ``Notifier``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from retrain.errors import RegistryError
+from retrain.notify import LogNotifier, Notification, NotificationError, Notifier
+from retrain.registry.artifacts import ModelArtifacts, check_example
+from retrain.registry.audit import AuditEntry, AuditStore
+from retrain.registry.client import RegistryClient
+from retrain.registry.lifecycle import (
+    ALIASES,
+    allowed_transition,
+    illegal_transition_message,
+    require_reason,
+)
+from retrain.registry.moves import AuditedMoves, plan_alias
+from retrain.registry.provenance import default_actor, git_commit, pinned_requirements
+from retrain.registry.records import STATUS_TAG, AliasMove, ModelVersionInfo, VersionRecord
+from retrain.registry.registration import Registrar, key_digest
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow.entities.model_registry import ModelVersion
+
+    from retrain.config import RetrainConfig
+
+__all__ = ["ModelRegistry"]
+
+logger = logging.getLogger(__name__)
+
+
+class ModelRegistry:
+    """The registered model ``config.model.name`` on ``config.registry.tracking_uri``."""
+
+    def __init__(
+        self,
+        config: RetrainConfig,
+        *,
+        actor: str | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.config = config
+        self.name = config.model.name
+        self.settings = config.registry
+        self.tracking_uri = config.registry.tracking_uri
+        self.actor = actor or default_actor()
+        self.notifier: Notifier = notifier or LogNotifier()
+        self._client = RegistryClient(self.name, self.settings)
+        self._artifacts = ModelArtifacts(self._client)
+        self._audit = AuditStore(self._client, self.audit_experiment_name)
+        self._moves = AuditedMoves(self._client, self._artifacts, self._audit)
+        self._registrar = Registrar(self._client, self._artifacts, config.experiment_name)
+
+    def __repr__(self) -> str:
+        return f"ModelRegistry({self.name!r} at {self.tracking_uri})"
+
+    @property
+    def audit_experiment_name(self) -> str:
+        """Experiment holding the audit entries: ``<experiment>/audit``."""
+        return f"{self.config.experiment_name}/audit"
+
+    # --- queries ------------------------------------------------------------------------------
+
+    def versions(self) -> list[ModelVersionInfo]:
+        """Every version of the model, newest first."""
+        with self._client.calls(f"listing versions of {self.name!r}"):
+            aliases = self._client.aliases()
+            found = self._client.all_versions()
+        infos = [self._info(mv, aliases) for mv in found]
+        return sorted(infos, key=lambda i: i.version, reverse=True)
+
+    def get_version(self, version: int | str) -> ModelVersionInfo:
+        """One version with its record and aliases."""
+        with self._client.calls(f"reading version {version} of {self.name!r}"):
+            aliases = self._client.aliases()
+            return self._info(self._client.model_version(version), aliases)
+
+    def current(self) -> dict[str, ModelVersionInfo]:
+        """Versions holding ``staging``/``canary``/``production``, by alias (absent if unset)."""
+        with self._client.calls(f"reading aliases of {self.name!r}"):
+            aliases = self._client.aliases()
+            return {
+                a: self._info(self._client.model_version(aliases[a]), aliases)
+                for a in ALIASES
+                if a in aliases
+            }
+
+    def production_watermark(self) -> datetime | None:
+        """Training-data watermark of the production version; ``None`` without one."""
+        production = self.current().get("production")
+        return production.record.watermark_time if production else None
+
+    def history(self, limit: int | None = None) -> list[AuditEntry]:
+        """Audit entries, newest first."""
+        with self._client.calls(f"reading the audit history of {self.name!r}"):
+            self._client.registered_model()  # a clear error for an unknown model
+            size = 1000 if limit is None else max(1, min(limit, 1000))
+            return list(itertools.islice(self._audit.entries(page_size=size), limit))
+
+    def pending(self) -> list[AuditEntry]:
+        """Entries a crash left incomplete (the next promote/rollback/register completes them)."""
+        with self._client.calls(f"reading pending moves of {self.name!r}"):
+            return list(self._audit.pending())
+
+    def load_model(self, version_or_alias: int | str) -> Any:
+        """The fitted scikit-learn object of a version number or alias (``production``...)."""
+        with self._client.calls(f"loading {self.name!r} {version_or_alias}"):
+            mv = self._client.model_version(self._client.resolve(version_or_alias))
+            return self._artifacts.load(mv)
+
+    def reference_profile(self, version: int | str) -> dict[str, Any] | None:
+        """The drift reference profile stored with a version, or ``None`` if it has none."""
+        with self._client.calls(f"reading the reference profile of {self.name!r} v{version}"):
+            mv = self._client.model_version(self._client.resolve(version))
+            return self._artifacts.reference_profile(mv)
+
+    # --- registration ------------------------------------------------------------------------
+
+    def register(
+        self,
+        model: Any,
+        *,
+        input_example: pd.DataFrame,
+        record: VersionRecord | Mapping[str, Any],
+        idempotency_key: str,
+        reference_profile: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        artifacts: Mapping[str, str | os.PathLike[str]] | None = None,
+        pip_requirements: Sequence[str] | None = None,
+        trusted_types: Sequence[str] | None = None,
+    ) -> ModelVersionInfo:
+        """Log ``model`` (skops) and register it as a new version, announced as ``staging``.
+
+        The model goes into ``run_id`` (the retraining's run) or a new run of
+        ``config.experiment_name``, with a signature, the first rows of ``input_example``, pinned
+        ``pip_requirements`` and ``reference_profile`` as ``extra_files/reference_profile.json``
+        (``artifacts`` as ``extra_files/<name><suffix>``). It is downloaded, loaded and asked to
+        predict on the example *before* a version exists: a model that fails gets no version.
+        Registering again with the same ``idempotency_key`` returns the existing version
+        (``created=False``) and finishes its announcement if a crash interrupted it.
+        ``trusted_types``: the types skops must trust to load the model, when the caller already
+        knows them (``TrainResult.trusted_types``); otherwise found by serialising it once more.
+        A wrong list fails the load check, so it can cost a registration but never admit one.
+        """
+        if not idempotency_key or not idempotency_key.strip():
+            raise ValueError("idempotency_key must be a non-empty string")
+        rec = VersionRecord.from_value(record)
+        example = check_example(input_example)
+        digest = key_digest(idempotency_key)
+        with self._client.calls(f"registering a version of {self.name!r}"):
+            self._client.aliases(create=True)
+            self._moves.reconcile()
+            existing = self._registrar.find(digest)
+            if existing is not None:
+                return self._finish_registration(existing, created=False, run_id=run_id)
+            now = datetime.now(UTC)
+            rec = replace(
+                rec,
+                version_id=rec.version_id or f"{self.name}-{now:%Y%m%dT%H%M%SZ}-{digest[:8]}",
+                timestamp=rec.timestamp or now.isoformat().replace("+00:00", "Z"),
+                git_commit=rec.git_commit or git_commit(),
+                status="pending",
+            )
+            mv = self._registrar.create(
+                model,
+                example=example,
+                rec=rec,
+                key=idempotency_key,
+                digest=digest,
+                profile=reference_profile,
+                run_id=run_id,
+                artifacts=artifacts or {},
+                requirements=list(pip_requirements or pinned_requirements()),
+                trusted_types=trusted_types,
+            )
+            return self._finish_registration(mv, created=True, run_id=run_id)
+
+    def _finish_registration(
+        self, mv: ModelVersion, *, created: bool, run_id: str | None
+    ) -> ModelVersionInfo:
+        status = (mv.tags or {}).get(STATUS_TAG)
+        if status == "pending":  # registered but never announced (new, or a crash in between)
+            version = int(mv.version)
+            aliases = self._client.aliases()
+            record = VersionRecord.from_tags(mv.tags)
+            entry = plan_alias(
+                aliases,
+                version,
+                "staging",
+                op="register",
+                displaced="archived",
+                reason=f"registered from retraining {record.retraining_id}",
+                run_id=run_id,
+                actor=self.actor,
+            )
+            self._moves.run(entry, aliases)
+            mv = self._client.model_version(version)
+        return self._info(mv, self._client.aliases(), created=created)
+
+    # --- status flow -------------------------------------------------------------------------
+
+    def promote(
+        self, version: int | str, to: str, *, reason: str, run_id: str | None = None
+    ) -> AuditEntry:
+        """Move ``version`` to ``canary`` or ``production`` (audited).
+
+        Staging -> production needs ``deployment.skip_canary``; the gate must have ``passed`` or
+        been ``forced``; a production target must load and predict first. The previous
+        production version becomes ``archived``. Re-running a promotion that a crash interrupted
+        completes it and returns its entry.
+        """
+        if to not in ("canary", "production"):
+            raise ValueError(f"promote to 'canary' or 'production', got {to!r}")
+        require_reason(reason)
+        with self._client.calls(f"promoting {self.name!r} v{version} to {to}"):
+            aliases = self._client.aliases(create=True)
+            repaired = self._moves.reconcile()
+            mv = self._client.model_version(version)
+            number = int(mv.version)
+            for entry in repaired:
+                if entry.op == "promote" and entry.alias == to and entry.to_version == number:
+                    return entry
+            aliases = self._client.aliases() if repaired else aliases
+            info = self._info(mv, aliases)
+            self.check_transition(info, to, "promote")
+            if info.record.gate not in ("passed", "forced"):
+                raise RegistryError(
+                    f"version {number} of {self.name!r} cannot be promoted to {to}: its gate "
+                    f"result is {info.record.gate or 'missing'!r} (needs 'passed' or 'forced')"
+                )
+            if to == "production":
+                self._artifacts.check_loads(mv, f"version {number} of {self.name!r}")
+            entry = plan_alias(
+                aliases,
+                number,
+                to,
+                op="promote",
+                displaced="archived",
+                reason=reason,
+                run_id=run_id,
+                actor=self.actor,
+            )
+            entry = self._moves.run(entry, aliases)
+        logger.info("promoted %s v%s to %s: %s", self.name, number, to, reason)
+        if to == "production":
+            self._notify(
+                Notification(
+                    event="promotion",
+                    title=f"{self.name}: version {number} promoted to production",
+                    text=f"{self.name} v{number} now serves production "
+                    f"(was v{entry.from_version}); reason: {reason}",
+                    details=_details(entry),
+                )
+            )
+        return entry
+
+    def reject(self, version: int | str, *, reason: str, run_id: str | None = None) -> AuditEntry:
+        """Mark a staging or canary version ``rejected`` and remove its alias (audited)."""
+        require_reason(reason)
+        with self._client.calls(f"rejecting {self.name!r} v{version}"):
+            aliases = self._client.aliases(create=True)
+            repaired = self._moves.reconcile()
+            mv = self._client.model_version(version)
+            number = int(mv.version)
+            for entry in repaired:
+                if entry.op == "reject" and entry.statuses.get(number) == "rejected":
+                    return entry
+            aliases = self._client.aliases() if repaired else aliases
+            info = self._info(mv, aliases)
+            self.check_transition(info, "rejected", "reject")
+            held = [a for a in ALIASES if aliases.get(a) == number]
+            moves = tuple(AliasMove(a, number, None) for a in held)
+            entry = AuditEntry.new(
+                op="reject",
+                moves=moves or (AliasMove(info.status, number, None),),
+                statuses={number: "rejected"},
+                reason=reason,
+                run_id=run_id,
+                actor=self.actor,
+            )
+            entry = self._moves.run(entry, aliases)
+        logger.warning("rejected %s v%s: %s", self.name, number, reason)
+        self._notify(
+            Notification(
+                event="rejection",
+                title=f"{self.name}: version {number} rejected",
+                text=f"{self.name} v{number} ({info.status}) was rejected; reason: {reason}",
+                level="warning",
+                details=_details(entry),
+            )
+        )
+        return entry
+
+    def rollback(
+        self, *, reason: str, to_version: int | str | None = None, run_id: str | None = None
+    ) -> AuditEntry:
+        """Return ``production`` to the version that served before the current one.
+
+        The default target comes from the audit history (the version the current production
+        version replaced), so a rollback of a rollback returns to the version that was serving.
+        An explicit ``to_version`` must have been in production before or have passed the gate.
+        The target must load and predict on its input example before the alias moves. The
+        demoted version becomes ``rolled_back``. Logged at CRITICAL and sent to the notifier.
+        Re-running after an interrupted rollback completes that rollback instead of starting
+        another.
+        """
+        require_reason(reason)
+        with self._client.calls(f"rolling back {self.name!r}"):
+            aliases = self._client.aliases(create=True)
+            repaired = self._moves.reconcile()
+            for entry in repaired:
+                if entry.op == "rollback" and (
+                    to_version is None or entry.to_version == int(to_version)
+                ):
+                    self._announce_rollback(entry)
+                    return entry
+            aliases = self._client.aliases() if repaired else aliases
+            current = aliases.get("production")
+            if current is None:
+                raise RegistryError(
+                    f"nothing to roll back to: model {self.name!r} has no production version"
+                )
+            target = self._rollback_target(current, to_version)
+            mv = self._client.model_version(target)
+            self.check_transition(self._info(mv, aliases), "production", "rollback")
+            what = f"rollback target version {target} of {self.name!r}"
+            self._artifacts.check_loads(mv, what, fresh=True)
+            entry = plan_alias(
+                aliases,
+                target,
+                "production",
+                op="rollback",
+                displaced="rolled_back",
+                reason=reason,
+                run_id=run_id,
+                actor=self.actor,
+            )
+            entry = self._moves.run(entry, aliases)
+        self._announce_rollback(entry)
+        return entry
+
+    def _rollback_target(self, current: int, to_version: int | str | None) -> int:
+        if to_version is None:
+            latest = next(self._audit.production_moves_to(current), None)
+            if latest is None:
+                raise RegistryError(
+                    f"nothing to roll back to: the audit history of {self.name!r} does not say "
+                    f"what served before version {current}; pass an explicit version (--to N)"
+                )
+            move = next(m for m in latest.moves if m.alias == "production")
+            if move.from_version is None:
+                raise RegistryError(
+                    f"nothing to roll back to: version {current} of {self.name!r} is the first "
+                    "production version"
+                )
+            return move.from_version
+        target = int(to_version)
+        if target == current:
+            raise RegistryError(f"version {target} of {self.name!r} is already in production")
+        info = self._info(self._client.model_version(target), {})
+        served = next(self._audit.production_moves_to(target), None) is not None
+        if not served and info.record.gate != "passed":
+            raise RegistryError(
+                f"cannot roll back {self.name!r} to version {target}: it was never in production "
+                f"and its gate result is {info.record.gate or 'missing'!r}"
+            )
+        return target
+
+    def _announce_rollback(self, entry: AuditEntry) -> None:
+        logger.critical(
+            "ROLLBACK %s: production v%s -> v%s by %s: %s",
+            self.name,
+            entry.from_version,
+            entry.to_version,
+            entry.actor,
+            entry.reason,
+        )
+        self._notify(
+            Notification(
+                event="rollback",
+                title=f"{self.name}: rolled back to version {entry.to_version}",
+                text=f"{self.name} production moved from v{entry.from_version} back to "
+                f"v{entry.to_version} by {entry.actor}; reason: {entry.reason}",
+                level="critical",
+                details=_details(entry),
+            )
+        )
+
+    def check_transition(self, info: ModelVersionInfo, target: str, operation: str) -> None:
+        """Raise :class:`RegistryError` (naming what is allowed) unless ``operation`` may move
+        ``info`` to ``target``; nothing is read or written."""
+        skip = self.config.deployment.skip_canary
+        if not allowed_transition(info.status, target, operation, skip_canary=skip):
+            raise RegistryError(
+                illegal_transition_message(self.name, info.version, info.status, target, operation)
+            )
+
+    # --- crash repair -------------------------------------------------------------------------
+
+    def repair(self) -> list[AuditEntry]:
+        """Complete any move a crash interrupted; returns the entries completed."""
+        with self._client.calls(f"repairing {self.name!r}"):
+            return self._moves.reconcile()
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def _info(
+        self, mv: ModelVersion, aliases: Mapping[str, int], created: bool = True
+    ) -> ModelVersionInfo:
+        return ModelVersionInfo.from_mlflow(self.name, mv, aliases, created=created)
+
+    def _notify(self, notification: Notification) -> None:
+        try:
+            self.notifier.notify(notification)
+        except (NotificationError, OSError, ValueError) as exc:
+            logger.error("notification %r not delivered: %s", notification.title, exc)
+
+
+def _details(entry: AuditEntry) -> dict[str, Any]:
+    """What a notification says about an audited move."""
+    return {
+        "alias": entry.alias,
+        "from_version": entry.from_version,
+        "to_version": entry.to_version,
+        "actor": entry.actor,
+        "run_id": entry.run_id,
+        "audit_id": entry.id,
+    }

@@ -1,0 +1,119 @@
+"""How a fitted model becomes a version: logged into a run, load-checked, then registered.
+
+Registration is idempotent by key: a version carries the digest of its caller's idempotency key
+(tag ``retrain.idempotency``), and the lowest version with a digest is *the* version for that
+key, so two concurrent first attempts leave one version. The model is logged and load-checked
+before the version is created: a model that fails its check gets no version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from retrain.registry.artifacts import PROFILE_FILE
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow.entities.model_registry import ModelVersion
+
+    from retrain.registry.artifacts import ModelArtifacts
+    from retrain.registry.client import RegistryClient
+    from retrain.registry.records import VersionRecord
+
+__all__ = ["Registrar", "key_digest"]
+
+_IDEMPOTENCY_TAG = "retrain.idempotency"
+
+
+def key_digest(idempotency_key: str) -> str:
+    """The digest of an idempotency key stored with a version (keys can be long, tags cannot)."""
+    return hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:32]
+
+
+class Registrar:
+    """Creates the versions of ``client.name``; runs of its own go to ``experiment_name``."""
+
+    def __init__(
+        self, client: RegistryClient, artifacts: ModelArtifacts, experiment_name: str
+    ) -> None:
+        self._client = client
+        self._artifacts = artifacts
+        self.experiment_name = experiment_name
+
+    def find(self, digest: str) -> ModelVersion | None:
+        """The version registered with the key of ``digest``, if any (the lowest one)."""
+        found = self._client.versions_tagged(_IDEMPOTENCY_TAG, digest)
+        return min(found, key=lambda mv: int(mv.version)) if found else None
+
+    def create(
+        self,
+        model: Any,
+        *,
+        example: pd.DataFrame,
+        rec: VersionRecord,
+        key: str,
+        digest: str,
+        profile: Mapping[str, Any] | None,
+        run_id: str | None,
+        artifacts: Mapping[str, str | os.PathLike[str]],
+        requirements: list[str],
+        trusted_types: Sequence[str] | None,
+    ) -> ModelVersion:
+        """Log ``model`` into ``run_id`` (or a run of its own, ended here) and register it with
+        ``rec`` and its lineage as tags; returns the version, or the winner of a race."""
+        name, client = self._client.name, self._client.mlflow
+        own_run = run_id is None
+        if run_id is None:
+            run = client.create_run(
+                self._client.experiment_id(self.experiment_name),
+                run_name=f"register-{rec.retraining_id}",
+                tags={"retrain.retraining_id": rec.retraining_id, _IDEMPOTENCY_TAG: digest},
+            )
+        else:
+            run = client.get_run(run_id)
+        run_id, experiment_id = run.info.run_id, run.info.experiment_id
+        lineage = {_IDEMPOTENCY_TAG: digest, "retrain.retraining_id": rec.retraining_id}
+        logged = self._artifacts.log(
+            model,
+            example=example,
+            experiment_id=experiment_id,
+            run_id=run_id,
+            tags=lineage,
+            profile=profile,
+            artifacts=artifacts,
+            requirements=requirements,
+            trusted_types=trusted_types,
+            what=f"the new model of {rec.retraining_id}",
+            end_run_on_failure=own_run,
+        )
+        tags = {
+            **rec.to_tags(),
+            **lineage,
+            "retrain.idempotency_key": key[:5000],
+            "retrain.model_id": logged.model_id,
+            "retrain.artifact_uri": logged.artifact_location,
+            "retrain.reference_profile": PROFILE_FILE if profile is not None else "none",
+            "retrain.artifacts": json.dumps(sorted(artifacts)),
+        }
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in rec.metrics.items())
+        mv = client.create_model_version(
+            name,
+            source=f"models:/{logged.model_id}",
+            run_id=run_id,
+            tags=tags,
+            description=f"{rec.algorithm} from retraining {rec.retraining_id}: {metrics}",
+            await_creation_for=0,
+            model_id=logged.model_id,
+        )
+        if own_run:
+            client.set_terminated(run_id, "FINISHED")
+        # Two concurrent first attempts with one key: the lowest version wins, the other goes.
+        winner = self.find(digest)
+        if winner is not None and int(winner.version) != int(mv.version):
+            client.delete_model_version(name, mv.version)
+            return winner
+        return mv

@@ -1,0 +1,1 @@
+"""Tests of :mod:`retrain.registry`, one file per module of the package."""

@@ -1,0 +1,114 @@
+"""Crash-repairable alias moves (retrain.registry.moves): a process dying between any two
+writes leaves a recorded move that the next call completes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import pytest
+from sklearn.pipeline import Pipeline
+
+from retrain.config import RetrainConfig
+from retrain.registry import AuditEntry, ModelRegistry
+from retrain.registry.audit import AuditStore
+from retrain.registry.moves import AuditedMoves
+from tests.registry_builders import Fleet, record
+
+
+class Crash(BaseException):
+    """Stands for the process dying between two writes."""
+
+
+def crashing_registry(config: RetrainConfig, step: str) -> ModelRegistry:
+    """A registry whose process 'dies' right before ``step`` of an audited move."""
+
+    class CrashingAudit(AuditStore):
+        def finish(self, entry: AuditEntry, state: str) -> AuditEntry:
+            if step == "done":
+                raise Crash
+            return super().finish(entry, state)
+
+    class CrashingMoves(AuditedMoves):
+        def move_aliases(self, entry: AuditEntry, aliases: Any) -> None:
+            if step == "move":
+                raise Crash
+            super().move_aliases(entry, aliases)
+
+        def write_statuses(self, entry: AuditEntry) -> None:
+            if step == "statuses":
+                raise Crash
+            super().write_statuses(entry)
+
+    registry = ModelRegistry(config, actor="crashing")
+    audit = CrashingAudit(registry._client, registry.audit_experiment_name)
+    registry._moves = CrashingMoves(registry._client, registry._artifacts, audit)
+    return registry
+
+
+class TestCrashSafety:
+    @pytest.mark.parametrize(
+        "step",
+        [
+            pytest.param("move", id="a crash after recording, before the alias moves"),
+            pytest.param("statuses", id="a crash after the alias moved, before the status tags"),
+            pytest.param("done", id="a crash after the status tags, before marking done"),
+        ],
+    )
+    def test_re_running_a_crashed_rollback_completes_it_once(
+        self, fleet: Fleet, make_config: Callable[..., RetrainConfig], step: str
+    ) -> None:
+        first = fleet.to_production()
+        second = fleet.to_production()
+
+        with pytest.raises(Crash):
+            crashing_registry(make_config(), step).rollback(reason="crashy")
+
+        # Whatever moved is recorded: the newest entry is the pending rollback.
+        newest = fleet.registry.history(limit=1)[0]
+        assert (newest.op, newest.state, newest.to_version) == ("rollback", "pending", first)
+        serving = fleet.registry.current()["production"].version
+        assert serving == (second if step == "move" else first)
+
+        entry = ModelRegistry(make_config(), actor="operator").rollback(reason="re-run")
+
+        assert (entry.id, entry.state, entry.to_version) == (newest.id, "done", first)
+        assert fleet.registry.current()["production"].version == first
+        assert fleet.registry.get_version(second).status == "rolled_back"
+        assert fleet.registry.get_version(first).status == "production"
+        assert [e.state for e in fleet.registry.history()].count("pending") == 0
+
+    def test_a_crashed_registration_is_announced_by_the_retry(
+        self,
+        make_config: Callable[..., RetrainConfig],
+        fitted: Pipeline,
+        example: pd.DataFrame,
+    ) -> None:
+        with pytest.raises(Crash):
+            crashing_registry(make_config(), "move").register(
+                fitted, input_example=example, record=record(), idempotency_key="retry-me"
+            )
+        registry = ModelRegistry(make_config())
+        assert registry.get_version(1).status == "pending"
+        assert registry.current() == {}
+
+        info = registry.register(
+            fitted, input_example=example, record=record(), idempotency_key="retry-me"
+        )
+
+        assert (info.version, info.status, info.created) == (1, "staging", False)
+        assert len(registry.versions()) == 1
+
+    def test_repair_completes_a_pending_move_without_another_operation(
+        self, fleet: Fleet, make_config: Callable[..., RetrainConfig]
+    ) -> None:
+        fleet.register()
+        version = fleet.register()
+        with pytest.raises(Crash):
+            crashing_registry(make_config(), "statuses").promote(version, "canary", reason="x")
+
+        [entry] = fleet.registry.repair()
+
+        assert (entry.op, entry.state) == ("promote", "done")
+        assert fleet.registry.get_version(version).status == "canary"
