@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from retrain.config import ABTestSettings
+from retrain.errors import DataError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -215,9 +216,9 @@ def compare_online(
         ("candidate", candidate_correct, candidate_n),
     ):
         if n < 0 or k < 0 or k > n:
-            raise ValueError(f"{name}: correct={k} must be between 0 and n={n}")
+            raise DataError([f"{name}: correct={k} must be between 0 and n={n}"])
     if current_n == 0 or candidate_n == 0:
-        raise ValueError("each arm needs at least one labelled outcome")
+        raise DataError(["each arm needs at least one labelled outcome"])
     p1, p2 = current_correct / current_n, candidate_correct / candidate_n
     pooled = (current_correct + candidate_correct) / (current_n + candidate_n)
     se = math.sqrt(pooled * (1 - pooled) * (1 / current_n + 1 / candidate_n))

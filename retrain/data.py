@@ -240,7 +240,7 @@ def select_columns(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     import pandas as pd
 
     if len(set(names)) != len(names):
-        raise ValueError(f"select_columns: a column is named twice in {list(names)}")
+        raise DataError([f"select_columns: a column is named twice in {list(names)}"])
     return pd.DataFrame({name: frame[name] for name in names}, index=frame.index, copy=False)
 
 

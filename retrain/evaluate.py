@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from retrain.config import EvaluationSettings
 from retrain.data import select_columns
+from retrain.errors import DataError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -218,7 +219,7 @@ def gate(
 ) -> GateResult:
     """Apply thresholds and non-inferiority against ``baseline`` (the production model)."""
     if force and not (force_reason and force_reason.strip()):
-        raise ValueError("a forced promotion needs a reason")
+        raise DataError(["a forced promotion needs a reason"])
     checks: list[dict[str, Any]] = []
     reasons: list[str] = []
     for metric, threshold in settings.thresholds.items():

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from retrain.errors import NotificationError
+from retrain.errors import ConfigError, NotificationError
 
 if TYPE_CHECKING:
     from retrain.config import NotificationSettings, RetrainConfig
@@ -94,7 +94,7 @@ class SlackWebhookNotifier:
 
     def __init__(self, webhook_url: str, *, timeout: float = 5.0) -> None:
         if not webhook_url.startswith(("https://", "http://")):
-            raise ValueError(f"Slack webhook URL must be http(s), got {webhook_url!r}")
+            raise ConfigError([f"Slack webhook URL must be http(s), got {webhook_url!r}"])
         self.webhook_url = webhook_url
         self.timeout = timeout
 
@@ -141,7 +141,7 @@ class SmtpNotifier:
         timeout: float = 10.0,
     ) -> None:
         if not to:
-            raise ValueError("SmtpNotifier needs at least one recipient")
+            raise ConfigError(["SmtpNotifier needs at least one recipient"])
         self.to = list(to)
         self.sender = sender or f"retrain@{socket.gethostname()}"
         self.host = host

@@ -156,7 +156,7 @@ class TriggerPolicy:
         run. A forced run needs ``force_reason`` and bypasses the cooldown (recorded).
         """
         if force and not (force_reason and force_reason.strip()):
-            raise ValueError("a forced run needs a reason (force_reason)")
+            raise DataError(["a forced run needs a reason (force_reason)"])
         now = (now or datetime.now(UTC)).astimezone(UTC)
         values = signals.as_dict()
         fired: list[FiredRule] = []

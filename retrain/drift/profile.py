@@ -86,9 +86,11 @@ class NumericProfile:
         edges = tuple(float(e) for e in data["edges"])
         counts = tuple(int(c) for c in data["counts"])
         if len(counts) != len(edges) + 1 or list(edges) != sorted(set(edges)):
-            raise ValueError("edges must be ascending and unique with len(counts) == len(edges)+1")
+            raise DataError(
+                [f"{name}: edges must be ascending and unique with len(counts) == len(edges)+1"]
+            )
         if not set(data["coarse_edges"]) <= set(edges):
-            raise ValueError("coarse_edges must be a subset of edges")
+            raise DataError([f"{name}: coarse_edges must be a subset of edges"])
         return cls(
             name=name,
             n=int(data["n"]),
@@ -152,7 +154,7 @@ class CategoricalProfile:
         categories = tuple(str(c) for c in data["categories"])
         counts = tuple(int(c) for c in data["counts"])
         if len(categories) != len(counts) or len(set(categories)) != len(categories):
-            raise ValueError("categories must be unique and match counts")
+            raise DataError([f"{name}: categories must be unique and match counts"])
         n_levels = int(data.get("n_levels", len(categories)))
         return cls(
             name=name,

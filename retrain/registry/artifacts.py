@@ -28,7 +28,7 @@ from mlflow.entities import LoggedModelOutput, LoggedModelStatus
 from mlflow.models import Model, infer_signature
 from mlflow.utils import environment
 
-from retrain.errors import RegistryError
+from retrain.errors import DataError, RegistryError
 from retrain.registry.provenance import pinned_requirements
 from retrain.serialization import dumps_trusted, quiet_skops
 
@@ -59,11 +59,11 @@ VERIFIED_FOR_SECONDS: Final = 600.0
 def check_example(input_example: Any) -> pd.DataFrame:
     """The first :data:`INPUT_EXAMPLE_ROWS` rows of a non-empty DataFrame, stored with the model."""
     if not isinstance(input_example, pd.DataFrame):
-        raise ValueError(
-            f"input_example must be a pandas DataFrame, got {type(input_example).__name__}"
+        raise DataError(
+            [f"input_example must be a pandas DataFrame, got {type(input_example).__name__}"]
         )
     if input_example.empty:
-        raise ValueError("input_example must have at least one row")
+        raise DataError(["input_example must have at least one row"])
     return input_example.head(INPUT_EXAMPLE_ROWS).reset_index(drop=True)
 
 
@@ -151,7 +151,7 @@ def save_model(
     for name, given in sorted(artifacts.items()):
         source = Path(given)
         if not source.is_file():
-            raise ValueError(f"artifact {name!r}: {source} is not a file")
+            raise DataError([f"artifact {name!r}: {source} is not a file"])
         target = staging / f"{name}{source.suffix}"
         shutil.copyfile(source, target)
         extra.append(str(target))

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
+from retrain.errors import DataError
+
 __all__ = [
     "ALIASES",
     "GATE_RESULTS",
@@ -90,4 +92,4 @@ def illegal_transition_message(
 def require_reason(reason: str) -> None:
     """Every status change needs a reason: it goes into the audit history."""
     if not isinstance(reason, str) or not reason.strip():
-        raise ValueError("a reason is required (it goes into the audit history)")
+        raise DataError(["a reason is required (it goes into the audit history)"])

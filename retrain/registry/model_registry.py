@@ -21,7 +21,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from retrain.errors import RegistryError
+from retrain.errors import DataError, RegistryError
 from retrain.notify import LogNotifier, Notification, NotificationError, Notifier
 from retrain.registry.artifacts import ModelArtifacts, check_example
 from retrain.registry.audit import AuditEntry, AuditStore
@@ -162,7 +162,7 @@ class ModelRegistry:
         A wrong list fails the load check, so it can cost a registration but never admit one.
         """
         if not idempotency_key or not idempotency_key.strip():
-            raise ValueError("idempotency_key must be a non-empty string")
+            raise DataError(["idempotency_key must be a non-empty string"])
         rec = VersionRecord.from_value(record)
         example = check_example(input_example)
         digest = key_digest(idempotency_key)
@@ -229,7 +229,7 @@ class ModelRegistry:
         completes it and returns its entry.
         """
         if to not in ("canary", "production"):
-            raise ValueError(f"promote to 'canary' or 'production', got {to!r}")
+            raise DataError([f"promote to 'canary' or 'production', got {to!r}"])
         require_reason(reason)
         with self._client.calls(f"promoting {self.name!r} v{version} to {to}"):
             aliases = self._client.aliases(create=True)

@@ -15,7 +15,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from retrain.errors import DataError
 from retrain.registry.lifecycle import ALIASES, GATE_RESULTS, STATUSES
+from retrain.times import iso_z
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion, RegisteredModel
@@ -36,16 +38,7 @@ STATUS_TAG = "retrain.status"
 
 
 def _utc_iso(value: datetime | str, what: str) -> str:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{what}: not an ISO-8601 time: {value!r}") from None
-    if not isinstance(value, datetime):
-        raise ValueError(f"{what}: expected a datetime or ISO-8601 string, got {value!r}")
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)  # naive event times are taken as UTC
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return iso_z(value, what=what)  # naive event times are taken as UTC
 
 
 def _clean_metrics(metrics: Any, problems: list[str]) -> dict[str, float]:
@@ -138,7 +131,7 @@ class VersionRecord:
         watermark = _time_field(data.get("watermark"), "watermark", problems)
         timestamp = _time_field(data.get("timestamp"), "timestamp", problems, required=False)
         if problems:
-            raise ValueError("invalid version record: " + "; ".join(problems))
+            raise DataError(problems, source="invalid version record")
         return cls(
             algorithm=data["algorithm"],
             training_data_version=data["training_data_version"],
