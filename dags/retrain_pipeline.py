@@ -95,13 +95,14 @@ ASSETS = assets_for(CONFIG)
     },
 )
 def retrain_pipeline() -> None:
-    from retrain_airflow import runtime
-
+    # task bodies import the runtime when they run: at parse time nothing heavy loads
     def node_task(node: Any) -> Any:
         if isinstance(node, Gate):
 
             def decide() -> Any:
-                return runtime.run_gate(node.name)
+                from retrain_airflow.runtime import run_gate
+
+                return run_gate(node.name)
 
             if node.choices:
                 return task.branch(task_id=node.name, doc_md=node.doc)(decide)
@@ -110,14 +111,18 @@ def retrain_pipeline() -> None:
             )(decide)
 
         def run() -> Any:
-            return runtime.run_step(dag_config(), node.name)
+            from retrain_airflow.runtime import run_step
+
+            return run_step(dag_config(), node.name)
 
         pool = {"pool": POOL} if node.registry_writes else {}
         return task(task_id=node.name, doc_md=node.doc, **pool)(run)
 
     @task(task_id=START, doc_md="Open the retraining's MLflow run; options from the run.")
     def start() -> Any:
-        return runtime.run_start(dag_config())
+        from retrain_airflow.runtime import run_start
+
+        return run_start(dag_config())
 
     @task(
         task_id=FINISH,
@@ -126,7 +131,9 @@ def retrain_pipeline() -> None:
         doc_md="Always runs: write the retraining log record; fail the run if a step failed.",
     )
     def finish() -> Any:
-        return runtime.finish_run(dag_config())
+        from retrain_airflow.runtime import finish_run
+
+        return finish_run(dag_config())
 
     tasks = {START: start()}
     for node in GRAPH:
