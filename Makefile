@@ -26,10 +26,14 @@ install: $(STAMP)  ## create .venv and install retrain (editable) with dev extra
 test: $(STAMP)  ## install if needed, then run the whole test suite
 	$(PY) -m pytest -q
 
-lint: $(STAMP)  ## ruff + mypy
-	$(VENV)/bin/ruff check retrain retrain_airflow dags plugins tests benchmarks tools
-	$(VENV)/bin/ruff format --check retrain retrain_airflow dags plugins tests benchmarks tools
+LINTED := retrain retrain_airflow dags plugins tests benchmarks tools
+
+lint: $(STAMP)  ## ruff, ruff format, mypy (strict), import contracts, README in sync
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	@$(PY) tools/update_readme.py --check || { echo "README.md is out of date: run $(PY) tools/update_readme.py"; exit 1; }
 
 demo: $(STAMP)  ## install if needed, then run the end-to-end demo story (state in .state/demo)
 	$(PY) -m tools.demo --dir .state/demo
