@@ -1,0 +1,1 @@
+"""Tests of retrain.pipeline, one file per module."""
