@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
+
+import numpy as np
+from scipy.stats import binomtest, chi2, norm
 
 from retrain.config import ABTestSettings
 from retrain.errors import DataError
-
-if TYPE_CHECKING:
-    import numpy as np
 
 __all__ = [
     "ABResult",
@@ -65,7 +65,6 @@ def mcnemar(candidate_only: int, current_only: int) -> tuple[float, str]:
 
     ``candidate_only``: rows only the candidate got right; ``current_only``: only the current.
     """
-    from scipy.stats import binomtest, chi2
 
     n = candidate_only + current_only
     if n == 0:
@@ -90,7 +89,6 @@ def bootstrap_difference_ci(
     multinomial draw of those three counts: the bootstrap is computed from counts in
     O(n_resamples) instead of O(n_resamples * n) and is identical in distribution.
     """
-    import numpy as np
 
     diff = candidate_correct.astype(np.int8) - current_correct.astype(np.int8)
     n = diff.size
@@ -128,7 +126,6 @@ def compare_offline(
     seed: int = 0,
 ) -> ABResult:
     """Paired comparison on the same holdout. ``current_pred=None``: no production model yet."""
-    import numpy as np
 
     cand_ok = np.asarray(candidate_pred) == np.asarray(y_true)
     n = int(cand_ok.size)
@@ -189,7 +186,6 @@ def compare_offline(
 
 def required_sample_size(p_current: float, effect: float, *, alpha: float, power: float) -> int:
     """Rows per arm for a two-sided two-proportion z-test to detect ``effect`` (Cohen's h)."""
-    from scipy.stats import norm
 
     p_other = min(max(p_current + effect, 1e-9), 1 - 1e-9)
     p_current = min(max(p_current, 1e-9), 1 - 1e-9)
@@ -209,7 +205,6 @@ def compare_online(
     settings: ABTestSettings,
 ) -> ABResult:
     """Two-proportion z-test on split-traffic outcomes, refusing a winner below the power need."""
-    from scipy.stats import norm
 
     for name, k, n in (
         ("current", current_correct, current_n),

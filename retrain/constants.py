@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from types import MappingProxyType
 from typing import Final
 
@@ -22,12 +22,23 @@ __all__ = [
     "TRIGGERED_STATUSES",
     "Action",
     "AssetKind",
+    "ExitCode",
     "RunStatus",
     "SignalKind",
     "SignalSpec",
     "Stage",
     "Trigger",
 ]
+
+
+class ExitCode(IntEnum):
+    """What the ``retrain`` command returns."""
+
+    OK = 0  #: success, or nothing to do (``check``: no retraining)
+    FAILURE = 1  #: a server refused, a checklist blocked, a step crashed
+    BAD_INPUT = 2  #: config, data or arguments the user must fix
+    REJECTED = 3  #: ``run``: the candidate was rejected by the gate or the A/B test
+    TRIGGERED = 10  #: ``check``: a run would retrain; ``drift``: drift found
 
 
 class Stage(StrEnum):

@@ -15,18 +15,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
 from retrain.config import ParquetSource, RetrainConfig, SqlSource
 from retrain.errors import DataError
 from retrain.handoff import recall, remember
 from retrain.times import to_utc
-
-if TYPE_CHECKING:
-    import numpy as np
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.dataset as ds
 
 __all__ = [
     "ExtractResult",
@@ -77,9 +79,6 @@ def required_columns(config: RetrainConfig) -> list[str]:
 
 
 def _dataset(path: str) -> ds.Dataset:
-    import pyarrow as pa
-    import pyarrow.dataset as ds
-    import pyarrow.fs as pafs
 
     try:
         if "://" not in path:
@@ -104,8 +103,6 @@ def _dataset(path: str) -> ds.Dataset:
 def _time_filter(
     dataset: ds.Dataset, column: str, start: datetime | None, end: datetime | None
 ) -> ds.Expression | None:
-    import pyarrow as pa
-    import pyarrow.dataset as ds
 
     field_type = dataset.schema.field(column).type
     if not pa.types.is_timestamp(field_type):
@@ -167,8 +164,6 @@ def _read_sql(
     end: datetime | None,
     sql_url: str | None,
 ) -> pa.Table:
-    import pandas as pd
-    import pyarrow as pa
     import sqlalchemy as sa
 
     url = sql_url or source.url
@@ -224,7 +219,6 @@ def row_hashes(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> np.
     only, so equal rows (of typed columns) hash equal. The basis of :func:`content_hash` and of
     the duplicate-row check.
     """
-    import pandas as pd
 
     ordered = select_columns(frame, sorted(frame.columns if columns is None else columns))
     return pd.util.hash_pandas_object(ordered, index=False).to_numpy()
@@ -237,7 +231,6 @@ def select_columns(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     frame shares them, and pandas copy-on-write keeps a change on either side to that side.
     ``names`` must be distinct.
     """
-    import pandas as pd
 
     if len(set(names)) != len(names):
         raise DataError([f"select_columns: a column is named twice in {list(names)}"])
@@ -250,7 +243,6 @@ def content_hash(frame: pd.DataFrame, hashes: np.ndarray | None = None) -> str:
     The digest covers the column names and the sorted :func:`row_hashes` (pass them as
     ``hashes`` if already computed), i.e. the multiset of rows.
     """
-    import numpy as np
 
     digest = hashlib.sha256(json.dumps(sorted(frame.columns)).encode())
     values = row_hashes(frame) if hashes is None else hashes
@@ -259,11 +251,9 @@ def content_hash(frame: pd.DataFrame, hashes: np.ndarray | None = None) -> str:
 
 
 def _time_range(table: pa.Table, column: str) -> tuple[datetime | None, datetime | None]:
-    import pyarrow.compute as pc
 
     if table.num_rows == 0:
         return None, None
-    import pyarrow as pa
 
     column_type = table.schema.field(column).type
     values = table.column(column).cast(pa.timestamp("us", tz=column_type.tz), safe=False)
@@ -287,7 +277,6 @@ def extract(
     The data goes to ``<out_dir>/data.parquet``; re-running with the same inputs rewrites the
     same file with the same data version.
     """
-    import pyarrow.parquet as pq
 
     as_of = to_utc(as_of) or datetime.now(UTC)
     days = window_days if window_days is not None else config.data.training_window_days
@@ -332,7 +321,6 @@ def extract(
 
 def _sort_by_time(table: pa.Table, column: str) -> pa.Table:
     """``table.sort_by(column)``; a table already in that order (the usual case) as is."""
-    import pyarrow.compute as pc
 
     values = table.column(column)
     if values.null_count == 0 and (
@@ -344,7 +332,6 @@ def _sort_by_time(table: pa.Table, column: str) -> pa.Table:
 
 def _count_after(table: pa.Table, column: str, watermark: datetime | None) -> int:
     """Rows with ``column > watermark`` (every row without a watermark)."""
-    import pyarrow.compute as pc
 
     if watermark is None or table.num_rows == 0:
         return int(table.num_rows)
@@ -354,7 +341,6 @@ def _count_after(table: pa.Table, column: str, watermark: datetime | None) -> in
 
 def pa_scalar_like(value: datetime, type_: pa.DataType) -> pa.Scalar:
     """``value`` as an arrow scalar of timestamp type ``type_`` (naive columns are UTC)."""
-    import pyarrow as pa
 
     naive_ok = value if type_.tz else value.astimezone(UTC).replace(tzinfo=None)
     return pa.scalar(naive_ok, type=pa.timestamp("us", tz=type_.tz)).cast(type_)
@@ -388,7 +374,6 @@ def read_frame(path: str | Path, columns: list[str] | None = None) -> pd.DataFra
     Inside :func:`retrain.handoff.shared_outputs` (``retrain run``) the frame the step wrote is
     handed over from memory while the file is unchanged (same result as decoding the file).
     """
-    import pandas as pd
 
     shared: pd.DataFrame | None = recall(path)
     if shared is not None:
@@ -409,6 +394,5 @@ def release_arrow_memory() -> None:
     numpy and scikit-learn allocate elsewhere and cannot reuse them, so without this they stay
     resident through the fit that follows.
     """
-    import pyarrow as pa
 
     pa.default_memory_pool().release_unused()

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
+from retrain.constants import ExitCode
+
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_FAILURE",
@@ -34,9 +36,9 @@ __all__ = [
 ]
 
 #: CLI exit code of a failure (a server refused, a step crashed, a checklist blocked).
-EXIT_FAILURE = 1
+EXIT_FAILURE = ExitCode.FAILURE
 #: CLI exit code of input the user must fix (config, data, arguments).
-EXIT_BAD_INPUT = 2
+EXIT_BAD_INPUT = ExitCode.BAD_INPUT
 
 
 class RetrainError(Exception):

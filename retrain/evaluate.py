@@ -11,15 +11,27 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
+from sklearn.pipeline import Pipeline
+from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
 
 from retrain.config import EvaluationSettings
 from retrain.data import select_columns
 from retrain.errors import DataError
-
-if TYPE_CHECKING:
-    import numpy as np
-    import pandas as pd
 
 __all__ = ["GateResult", "ModelScores", "compute_metrics", "gate", "score_model"]
 
@@ -72,13 +84,6 @@ def compute_metrics(
     ``average="auto"`` means ``binary`` (positive class = the last label) for two classes and
     ``macro`` otherwise. ``y_score`` is ``predict_proba`` output with columns in ``labels`` order.
     """
-    import numpy as np
-    from sklearn.metrics import (
-        accuracy_score,
-        confusion_matrix,
-        precision_recall_fscore_support,
-        roc_auc_score,
-    )
 
     binary = len(labels) == 2
     mode = ("binary" if binary else "macro") if average == "auto" else average
@@ -128,7 +133,6 @@ def _two_or_more(values: Any) -> bool:
     Integer, boolean and text arrays are compared directly (distinct values have distinct text);
     anything else by its text, value by value.
     """
-    import numpy as np
 
     array = np.asarray(values)
     if array.ndim == 1 and array.dtype.kind in "iubU":
@@ -146,7 +150,6 @@ def score_model(
     average: str = "auto",
 ) -> tuple[ModelScores, np.ndarray[Any, Any]]:
     """Predict ``frame`` with ``model``; return its scores and the predictions."""
-    import numpy as np
 
     inputs = select_columns(frame, features)
     estimator, ready = _final_step(model, inputs)
@@ -178,12 +181,6 @@ def _predict_is_argmax(estimator: Any) -> bool:
     (histogram gradient boosting: equal unless two classes' probabilities round to an exact
     tie). Scoring then predicts once instead of twice; other estimators are asked both.
     """
-    from sklearn.ensemble import (
-        ExtraTreesClassifier,
-        HistGradientBoostingClassifier,
-        RandomForestClassifier,
-    )
-    from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
 
     argmax_types = (
         HistGradientBoostingClassifier,
@@ -202,7 +199,6 @@ def _final_step(model: Any, inputs: pd.DataFrame) -> tuple[Any, Any]:
     final estimator; scoring needs both, so the transformed input is computed once and handed to
     the final estimator twice (same result, one preprocessing pass less). Other models as is.
     """
-    from sklearn.pipeline import Pipeline
 
     if type(model) is Pipeline and len(model.steps) > 1:
         return model.steps[-1][1], model[:-1].transform(inputs)

@@ -10,22 +10,27 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+import numbers
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.utils import check_array
 
 from retrain.config import RetrainConfig
 from retrain.data import select_columns, write_frame
 from retrain.errors import ConfigError, DataError
 from retrain.handoff import recall, remember
 from retrain.serialization import dumps_trusted, load_trusted
-
-if TYPE_CHECKING:
-    import pandas as pd
-    from sklearn.pipeline import Pipeline
 
 __all__ = [
     "TrainResult",
@@ -86,10 +91,6 @@ def build_pipeline(config: RetrainConfig) -> Pipeline:
     columns those are (``categorical_features``): unseen values are treated as missing, the
     rarest categories beyond ``max_bins`` share one code.
     """
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
 
     model = config.model
     cls = load_estimator_class(model.estimator.class_path)
@@ -150,9 +151,6 @@ def _native_categorical_columns(
 
 
 def _one_hot_encoder() -> Any:
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder
 
     return Pipeline(
         [
@@ -171,8 +169,6 @@ def _one_hot_encoder() -> Any:
 
 def _as_float() -> Any:
     """The numerics as they are, as float64 (pandas' ``NA`` in a nullable column becomes NaN)."""
-    from sklearn.preprocessing import FunctionTransformer
-    from sklearn.utils import check_array
 
     return FunctionTransformer(
         check_array,
@@ -184,10 +180,6 @@ def _as_float() -> Any:
 def _ordinal_encoder(max_bins: Any) -> Any:
     """Codes ``0 .. max_bins - 1`` (the rarest categories share the last); NaN and unseen
     values: NaN, which a native-categorical estimator treats as missing."""
-    import numbers
-
-    import numpy as np
-    from sklearn.preprocessing import OrdinalEncoder
 
     usable = isinstance(max_bins, numbers.Integral) and not isinstance(max_bins, bool)
     limit = int(max_bins) if usable and max_bins >= 2 else MAX_NATIVE_CATEGORIES
@@ -201,7 +193,6 @@ def _ordinal_encoder(max_bins: Any) -> Any:
 
 def preprocessing_fingerprint(pipeline: Pipeline) -> str:
     """A stable hash of the fitted preprocessing step (its parameters and learned state)."""
-    import numpy as np
 
     preprocess = pipeline.named_steps["preprocess"]
     digest = hashlib.sha256(repr(sorted(preprocess.get_params(deep=False).items())).encode())

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from retrain.config import RetrainConfig
+from retrain.data import RowHashes
+from retrain.data import row_hashes as hash_rows
 from retrain.errors import DataError
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from retrain.data import RowHashes
 
 __all__ = ["ValidationReport", "check_frame", "validate"]
 
@@ -79,8 +79,6 @@ class _Checker:
         self.checks.append(f"at least {minimum} rows")
 
     def numeric(self, column: str) -> None:
-        import numpy as np
-        import pandas as pd
 
         series = self.frame[column]
         if not (pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)):
@@ -92,7 +90,6 @@ class _Checker:
         self.missing(column, int(series.isna().sum()))
 
     def categorical(self, column: str, known: Collection[str] | None) -> None:
-        import pandas as pd
 
         series = self.frame[column]
         if pd.api.types.is_float_dtype(series):
@@ -139,7 +136,6 @@ class _Checker:
             )
 
     def label(self) -> None:
-        import pandas as pd
 
         target = self.config.model.target
         series = self.frame[target]
@@ -160,7 +156,6 @@ class _Checker:
         self.checks.append("label present with at least two classes")
 
     def event_time(self) -> None:
-        import pandas as pd
 
         column = self.config.data.source.event_time_column
         series = self.frame[column]
@@ -195,10 +190,6 @@ def _duplicate_count(
     those candidates only (without such columns: on every row). ``row_hashes`` (``(columns,
     hashes)``, computed by the extract) are used when they cover exactly those columns.
     """
-    import numpy as np
-    import pandas as pd
-
-    from retrain.data import row_hashes as hash_rows
 
     def hashable(dtype: object) -> bool:
         if isinstance(dtype, np.dtype):

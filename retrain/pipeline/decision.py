@@ -18,13 +18,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from retrain.constants import Trigger
 from retrain.data import count_rows
-from retrain.pipeline.services import Services
 from retrain.signals import Baseline, LiveSignals, compute_signals
 from retrain.times import to_utc
 from retrain.triggers import Decision, Signals, TriggerPolicy
+
+if TYPE_CHECKING:
+    from retrain.pipeline.services import Services
 
 __all__ = ["Assessment", "RunDecision", "assess", "decide"]
 

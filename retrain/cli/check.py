@@ -1,0 +1,73 @@
+"""``retrain check``: the decision a pipeline run's ``check`` task would make, vetoes included."""
+
+from __future__ import annotations
+
+import argparse
+
+from retrain.cli.common import AddCommand, services
+from retrain.cli.output import print_json
+from retrain.cli.render import render_decision, render_live
+from retrain.config import load_config
+from retrain.constants import ExitCode, Trigger
+from retrain.pipeline.context import RunOptions, parse_as_of
+from retrain.pipeline.decision import assess, decide
+from retrain.signals import production_baseline
+from retrain.times import now_utc
+from retrain.triggers import TriggerPolicy, read_signals_file
+
+__all__ = ["register"]
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Signals from a file (``--signals``) or measured live; then the pipeline's decision."""
+    options = RunOptions(
+        trigger=Trigger.MANUAL if args.force else Trigger.SCHEDULED,
+        as_of=parse_as_of(args.as_of),
+        force=args.force,
+        force_reason=args.reason,
+    )
+    live = None
+    if args.signals is not None:
+        signals, now, last = read_signals_file(args.signals)
+        decision = decide(
+            TriggerPolicy(load_config(args.config)),
+            signals,
+            trigger=options.trigger,
+            now=now,
+            last_triggered_at=last,
+            force_reason=options.force_reason,
+        )
+    else:
+        built = services(args)
+        assessment = assess(
+            built,
+            as_of=options.as_of or now_utc(),
+            baseline=production_baseline(built.registry),
+            trigger=options.trigger,
+            force_reason=options.force_reason,
+        )
+        live, decision = assessment.live, assessment.decision
+    if args.json:
+        print_json(
+            {
+                **decision.policy.to_dict(),
+                "proceed": decision.proceed,
+                "run_reasons": list(decision.reasons),
+                "live": live.to_dict() if live else None,
+            }
+        )
+    else:
+        render_decision(decision.policy, decision.proceed, decision.reasons)
+        if live is not None:
+            render_live(live)
+    return ExitCode.TRIGGERED if decision.proceed else ExitCode.OK
+
+
+def register(add: AddCommand) -> None:
+    check = add("check", _check, "Evaluate the trigger policy and print the decision.")
+    check.add_argument(
+        "--signals", help="JSON file of signal values (plus optional 'now' and 'last_triggered_at')"
+    )
+    check.add_argument("--force", action="store_true", help="force a run (needs --reason)")
+    check.add_argument("--reason", help="why the run is forced")
+    check.add_argument("--as-of", help="ISO-8601 time for live signals (default: now)")

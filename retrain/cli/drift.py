@@ -1,0 +1,61 @@
+"""``retrain drift``: current data against reference data or a saved profile."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from retrain.cli.common import AddCommand
+from retrain.cli.output import console, print_json
+from retrain.cli.render import render_drift
+from retrain.config import DriftSettings, load_config
+from retrain.constants import ExitCode
+
+__all__ = ["register"]
+
+
+def _drift(args: argparse.Namespace) -> int:
+    # imported here: numpy/pyarrow/scipy load only for this command (CLI startup stays light)
+    from retrain.drift import check_drift, load_reference
+
+    numeric: list[str] | None = None
+    categorical: list[str] | None = None
+    settings = DriftSettings()
+    if args.config:
+        config = load_config(args.config)
+        numeric, categorical = config.model.features.numeric, config.model.features.categorical
+        settings = config.drift
+    profile = load_reference(
+        args.reference, numeric=numeric, categorical=categorical, settings=settings
+    )
+    columns = [*numeric, *categorical] if numeric is not None and categorical is not None else None
+    report = check_drift(profile, args.current, settings=settings, columns=columns)
+    if args.html:
+        from retrain.reports import write_drift_report
+
+        write_drift_report(report, args.html)
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        render_drift(report)
+        if args.html:
+            console().print(f"HTML report: {args.html}")
+    if report.unchecked:
+        names = ", ".join(f"{f.name} ({f.status})" for f in report.unchecked)
+        sys.stderr.write(f"error: features could not be checked: {names}\n")
+        return ExitCode.BAD_INPUT
+    return ExitCode.TRIGGERED if report.drifted else ExitCode.OK
+
+
+def register(add: AddCommand) -> None:
+    drift = add(
+        "drift",
+        _drift,
+        "Compare current data with reference data or a saved profile, feature by feature. "
+        "Exit 0: no medium/high drift, 10: drift found, 2: bad input.",
+    )
+    drift.add_argument(
+        "--reference", required=True, help="parquet/CSV reference data or a saved profile .json"
+    )
+    drift.add_argument("--current", required=True, help="parquet file/directory or CSV file")
+    drift.add_argument("--html", metavar="OUT.html", help="also write a self-contained HTML report")

@@ -1,0 +1,139 @@
+"""``retrain status|history|rollback|promote``: the registry, through the DAGs' functions."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.table import Table
+
+from retrain.cli.common import AddCommand, services
+from retrain.cli.output import console, print_json, version_label
+from retrain.cli.render import age, render_move
+from retrain.constants import ExitCode, Stage
+from retrain.deploy import promote, rollback_with_report
+
+__all__ = ["register"]
+
+
+def _status(args: argparse.Namespace) -> int:
+    registry = services(args).registry
+    current = registry.current()
+    pending = registry.pending()
+    if args.json:
+        print_json(
+            {
+                "model": registry.name,
+                "tracking_uri": registry.tracking_uri,
+                "aliases": {
+                    alias: {**info.to_dict(), "age_seconds": info.age_seconds()}
+                    for alias, info in current.items()
+                },
+                "pending": [e.to_dict() for e in pending],
+            }
+        )
+        return ExitCode.OK
+    out = console()
+    out.print(f"Model {registry.name!r} at {registry.tracking_uri}")
+    if not current:
+        out.print("No version holds staging, canary or production yet.")
+    else:
+        table = Table(
+            "alias", "version", "status", "gate", "age", "data until", "metrics", box=None
+        )
+        for alias, info in current.items():
+            metrics = "\n".join(f"{k} {v:.3f}" for k, v in info.record.metrics.items())
+            table.add_row(
+                alias,
+                f"v{info.version}",
+                info.status,
+                info.record.gate,
+                age(info.age_seconds()),
+                info.record.watermark[:16].replace("T", " "),
+                metrics,
+            )
+        out.print(table)
+    for entry in pending:
+        out.print(
+            f"[yellow]![/] interrupted {entry.op} ({entry.alias} "
+            f"{version_label(entry.from_version)} -> {version_label(entry.to_version)}); "
+            "the next promote/rollback completes it"
+        )
+    return ExitCode.OK
+
+
+def _history(args: argparse.Namespace) -> int:
+    registry = services(args).registry
+    entries = registry.history(limit=args.limit or None)
+    if args.json:
+        print_json([e.to_dict() for e in entries])
+        return ExitCode.OK
+    table = Table("when (UTC)", "operation", "alias", "move", "actor", "reason", "run", "state")
+    for e in entries:
+        move = f"{version_label(e.from_version)} -> {version_label(e.to_version)}"
+        table.add_row(
+            e.at[:19].replace("T", " "),
+            e.op,
+            e.alias,
+            move,
+            e.actor,
+            e.reason,
+            e.run_id or "",
+            e.state,
+        )
+    console().print(table if entries else f"No recorded alias moves for {registry.name!r}.")
+    return ExitCode.OK
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    """The rollback DAG's function: aliases before/after, audited, announced."""
+    built = services(args)
+    report = rollback_with_report(
+        built.config, built.registry, reason=args.reason, to_version=args.to, run_id=args.run_id
+    )
+    if args.json:
+        print_json(report.entry)
+        return ExitCode.OK
+    for line in report.lines[:2]:
+        console().print(line)
+    render_move("[bold red]Rolled back[/]", report.entry)
+    return ExitCode.OK
+
+
+def _promote(args: argparse.Namespace) -> int:
+    """The promote DAG's function: the target stage's checklist is checked again first."""
+    built = services(args)
+    result = promote(
+        built.config,
+        built.registry,
+        to=Stage(args.to),
+        version=args.version,
+        reason=args.reason,
+        approval=f"operator {built.registry.actor} via retrain promote",
+        run_id=args.run_id,
+    )
+    assert result.entry is not None  # a promotion always moves an alias
+    if args.json:
+        print_json(result.entry)
+        return ExitCode.OK
+    render_move("[green]Promoted[/]", result.entry)
+    for item in result.checklist:
+        mark = "[green]ok[/]" if item.passed else "[red]no[/]"
+        console().print(f"  {mark} {item.title}: {item.evidence}")
+    return ExitCode.OK
+
+
+def register(add: AddCommand) -> None:
+    status = add("status", _status, "Show the staging/canary/production versions.")
+    history = add("history", _history, "List the audit history of alias moves, newest first.")
+    history.add_argument("--limit", type=int, default=20, help="entries to show (0 = all)")
+    rollback = add("rollback", _rollback, "Return production to the version that served before.")
+    rollback.add_argument("--reason", required=True, help="why (goes into the audit history)")
+    rollback.add_argument("--to", type=int, metavar="N", help="explicit target version")
+    moving = add("promote", _promote, "Promote a version to canary or production.")
+    moving.add_argument("version", type=int, help="model version number")
+    moving.add_argument("--to", required=True, choices=[Stage.CANARY, Stage.PRODUCTION])
+    moving.add_argument("--reason", required=True, help="why (goes into the audit history)")
+    for command in (status, history, rollback, moving):
+        command.add_argument("--actor", help="who acts (default: $RETRAIN_ACTOR or user)")
+    for command in (rollback, moving):
+        command.add_argument("--run-id", help="MLflow run id to record with the move")

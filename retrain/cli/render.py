@@ -1,0 +1,107 @@
+"""Tables and lines people read: decisions, live signals, drift, records, alias moves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.table import Table
+
+from retrain.cli.output import console, version_label
+
+__all__ = ["age", "render_decision", "render_drift", "render_live", "render_move", "render_records"]
+
+
+def age(seconds: float) -> str:
+    """``3.2d``, ``5.0h``, ``12.0m`` or ``40s``."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{max(seconds, 0):.0f}s"
+
+
+def render_decision(decision: Any, proceed: bool, reasons: Sequence[str]) -> None:
+    out = console()
+    verdict = "[bold red]RETRAIN[/]" if proceed else "[bold green]no retraining[/]"
+    out.print(f"Decision: {verdict}  (trigger: {decision.trigger}, action: {decision.action})")
+    table = Table("signal", "value")
+    for name, value in decision.signals.items():
+        table.add_row(name, "unknown" if value is None else f"{value:g}")
+    out.print(table)
+    for reason in reasons:
+        out.print(f"  - {reason}")
+    for note in decision.notes:
+        out.print(f"  [yellow]![/] {note}")
+    cadence = decision.cadence
+    out.print(
+        f"Cadence: {cadence.level} (every {cadence.interval_days:g} days): {cadence.reasons[0]}"
+    )
+
+
+def render_live(live: Any) -> None:
+    out = console()
+    version = live.production_version
+    out.print(
+        f"Live signals as of {live.as_of}: production "
+        f"{'v' + str(version) if version else 'none'}, watermark {live.watermark or '-'}"
+    )
+    if live.drift:
+        drifted = ", ".join(live.drift["drifted"]) or "none"
+        out.print(f"  drifted features: {drifted}")
+    for note in live.notes:
+        out.print(f"  [yellow]![/] {note}")
+
+
+def render_drift(report: Any) -> None:
+    colors = {"none": "green", "low": "yellow", "medium": "dark_orange", "high": "red"}
+    table = Table(box=None, header_style="bold")
+    table.add_column("feature", no_wrap=True)
+    table.add_column("severity", no_wrap=True)
+    for header in ("PSI", "JS", "W", "missing %"):
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("status", overflow="fold", min_width=12)
+    for f in report.features:
+        stats = [f.statistics.get(key) for key in ("psi", "js", "wasserstein")]
+        psi, js, wasserstein = ("" if v is None else f"{v:.3f}" for v in stats)
+        missing = (
+            f"{100 * f.missing_rate_ref:.1f}→{100 * f.missing_rate_cur:.1f}"
+            if f.missing_rate_ref is not None and f.missing_rate_cur is not None
+            else ""
+        )
+        severity = f"[{colors.get(f.severity, 'magenta')}]{f.severity}[/]"
+        status = f.status if f.status == "ok" else f"{f.status}: {f.message}"
+        table.add_row(f.name, severity, psi, js, wasserstein, missing, status)
+    out = console()
+    out.print(table)
+    out.print(
+        f"drift_count (high): {report.drift_count}  drift_share (medium+high): "
+        f"{report.drift_share:.2f}  ({len(report.checked)} features checked, "
+        f"{report.n_ref:,} reference rows, {report.n_cur:,} current rows)"
+    )
+
+
+def render_records(records: list[dict[str, Any]]) -> None:
+    table = Table(
+        "retraining_id", "trigger", "status", "version", "accuracy", "baseline", "new", "notes"
+    )
+    for r in records:
+        acc = r.get("metrics", {}).get("accuracy")
+        base = r.get("baseline_metrics", {}).get("accuracy")
+        table.add_row(
+            r["retraining_id"],
+            r["trigger"],
+            r["status"],
+            r.get("model_version") or "-",
+            f"{acc:.3f}" if acc is not None else "-",
+            f"{base:.3f}" if base is not None else "-",
+            str(r.get("new_samples") if r.get("new_samples") is not None else "-"),
+            r.get("notes") or "",
+        )
+    console().print(table)
+
+
+def render_move(verb: str, entry: dict[str, Any]) -> None:
+    console().print(
+        f"{verb} {entry['alias']}: {version_label(entry['from_version'])} -> "
+        f"{version_label(entry['to_version'])} (audit {entry['id']})"
+    )

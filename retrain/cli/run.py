@@ -1,0 +1,93 @@
+"""``retrain run`` (the pipeline in-process, through the DAG's step graph) and ``retrain log``."""
+
+from __future__ import annotations
+
+import argparse
+
+from retrain.cli.common import AddCommand, services
+from retrain.cli.output import console, print_json
+from retrain.cli.render import render_records
+from retrain.config import load_config
+from retrain.constants import ExitCode, RunStatus, Stage, Trigger
+from retrain.errors import DataError, exit_code, is_retryable
+from retrain.pipeline.context import RunOptions, parse_as_of
+from retrain.tracking import bounded
+
+__all__ = ["register"]
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Every step in-process, through the same graph and step functions as the DAG."""
+    options = RunOptions(
+        trigger=Trigger(args.trigger),
+        as_of=parse_as_of(args.as_of),
+        force=args.force,
+        force_reason=args.reason,
+        skip_ab=args.skip_ab,
+        target_stage=Stage(args.target_stage),
+        window_days=args.window_days,
+    )
+    config = load_config(args.config)
+    err = console(stderr=True)
+
+    def progress(step: str, text: str) -> None:
+        err.print(f"[bold cyan]{step:>9}[/] {text}")
+
+    from retrain.pipeline.runner import run_pipeline
+
+    outcome = run_pipeline(config, progress=progress, **vars(options))
+    record = outcome.record.to_dict()
+    if args.json:
+        print_json(record)
+    else:
+        render_records([record])
+    if outcome.error is not None:
+        if is_retryable(outcome.error):
+            err.print("[yellow]the failure may be temporary: running again may succeed[/]")
+        return exit_code(outcome.error)
+    return ExitCode.REJECTED if outcome.record.status == RunStatus.REJECTED else ExitCode.OK
+
+
+def _log(args: argparse.Namespace) -> int:
+    built = services(args)
+    with bounded(built.config, "reading the retraining log"):
+        if args.id:
+            found = built.log.get(args.id)
+            if found is None:
+                raise DataError([f"no retraining log record {args.id!r}"])
+            records = [found.to_dict()]
+        else:
+            records = [r.to_dict() for r in built.log.records(limit=args.limit)]
+    if args.json:
+        print_json(records if not args.id else records[0])
+    else:
+        render_records(records)
+    return ExitCode.OK
+
+
+def register(add: AddCommand) -> None:
+    run = add("run", _run, "Run the whole retraining pipeline in-process, like the DAG.")
+    run.add_argument(
+        "--trigger",
+        default=Trigger.MANUAL,
+        choices=list(Trigger),
+        help="why this run happens; non-manual runs first evaluate the policy",
+    )
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="promote even if the gate fails (needs --reason; recorded as forced)",
+    )
+    run.add_argument("--reason", help="why the run is forced or started by hand")
+    run.add_argument("--skip-ab", action="store_true", help="skip the offline A/B comparison")
+    run.add_argument(
+        "--target-stage",
+        default=Stage.PRODUCTION,
+        choices=list(Stage),
+        help="promote no further than this stage",
+    )
+    run.add_argument("--window-days", type=int, help="training window override (days)")
+    run.add_argument("--as-of", help="ISO-8601 time the run acts at (default: now)")
+    log = add("log", _log, "List retraining log records, newest first.")
+    log.add_argument("--limit", type=int, default=20, help="records to show")
+    log.add_argument("--id", help="show one record (full, from its JSON artifact)")
