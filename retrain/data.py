@@ -88,7 +88,7 @@ def _dataset(path: str) -> ds.Dataset:
         try:  # pyarrow's native filesystems: s3://, gs://, hdfs://, file://
             filesystem, root = pafs.FileSystem.from_uri(path)
         except (pa.ArrowInvalid, ValueError):  # anything else fsspec knows
-            import fsspec
+            import fsspec  # noqa: PLC0415 - only for filesystems pyarrow lacks
 
             fs, root = fsspec.core.url_to_fs(path)
             filesystem = pafs.PyFileSystem(pafs.FSSpecHandler(fs))
@@ -164,7 +164,7 @@ def _read_sql(
     end: datetime | None,
     sql_url: str | None,
 ) -> pa.Table:
-    import sqlalchemy as sa
+    import sqlalchemy as sa  # noqa: PLC0415 - only for SQL sources
 
     url = sql_url or source.url
     if url is None:

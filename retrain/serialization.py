@@ -32,7 +32,7 @@ def quiet_skops() -> Iterator[None]:
 def skops_io() -> Any:
     """``skops.io``, imported under :func:`quiet_skops`."""
     with quiet_skops():
-        import skops.io
+        import skops.io  # noqa: PLC0415 - 1-2 s at import; under the warning filter
 
     return skops.io
 

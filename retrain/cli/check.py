@@ -9,9 +9,6 @@ from retrain.cli.output import print_json
 from retrain.cli.render import render_decision, render_live
 from retrain.config import load_config
 from retrain.constants import ExitCode, Trigger
-from retrain.pipeline.context import RunOptions, parse_as_of
-from retrain.pipeline.decision import assess, decide
-from retrain.signals import production_baseline
 from retrain.times import now_utc
 from retrain.triggers import TriggerPolicy, read_signals_file
 
@@ -20,6 +17,11 @@ __all__ = ["register"]
 
 def _check(args: argparse.Namespace) -> int:
     """Signals from a file (``--signals``) or measured live; then the pipeline's decision."""
+    # imported here: they load pandas/pyarrow, which `retrain --help` does not need
+    from retrain.pipeline.context import RunOptions, parse_as_of  # noqa: PLC0415
+    from retrain.pipeline.decision import assess, decide  # noqa: PLC0415
+    from retrain.signals import production_baseline  # noqa: PLC0415
+
     options = RunOptions(
         trigger=Trigger.MANUAL if args.force else Trigger.SCHEDULED,
         as_of=parse_as_of(args.as_of),

@@ -22,7 +22,7 @@ AddCommand = Callable[[str, Handler, str], argparse.ArgumentParser]
 def services(args: argparse.Namespace) -> Services:
     """The collaborators of one command, for the config it names (built once per command)."""
     # imported here: the registry loads mlflow, and `retrain --help` or `check --signals` need none
-    from retrain.pipeline.services import Services
+    from retrain.pipeline.services import Services  # noqa: PLC0415
 
     actor: Any = getattr(args, "actor", None)
     return Services.build(load_config(args.config), actor=actor)

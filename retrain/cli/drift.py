@@ -16,7 +16,7 @@ __all__ = ["register"]
 
 def _drift(args: argparse.Namespace) -> int:
     # imported here: numpy/pyarrow/scipy load only for this command (CLI startup stays light)
-    from retrain.drift import check_drift, load_reference
+    from retrain.drift import check_drift, load_reference  # noqa: PLC0415
 
     numeric: list[str] | None = None
     categorical: list[str] | None = None
@@ -31,7 +31,7 @@ def _drift(args: argparse.Namespace) -> int:
     columns = [*numeric, *categorical] if numeric is not None and categorical is not None else None
     report = check_drift(profile, args.current, settings=settings, columns=columns)
     if args.html:
-        from retrain.reports import write_drift_report
+        from retrain.reports import write_drift_report  # noqa: PLC0415 - matplotlib if asked
 
         write_drift_report(report, args.html)
     if args.json:

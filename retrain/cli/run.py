@@ -10,7 +10,6 @@ from retrain.cli.render import render_records
 from retrain.config import load_config
 from retrain.constants import ExitCode, RunStatus, Stage, Trigger
 from retrain.errors import DataError, exit_code, is_retryable
-from retrain.pipeline.context import RunOptions, parse_as_of
 from retrain.tracking import bounded
 
 __all__ = ["register"]
@@ -18,6 +17,10 @@ __all__ = ["register"]
 
 def _run(args: argparse.Namespace) -> int:
     """Every step in-process, through the same graph and step functions as the DAG."""
+    # imported here: the pipeline loads pandas, pyarrow and mlflow (CLI startup stays light)
+    from retrain.pipeline.context import RunOptions, parse_as_of  # noqa: PLC0415
+    from retrain.pipeline.runner import run_pipeline  # noqa: PLC0415
+
     options = RunOptions(
         trigger=Trigger(args.trigger),
         as_of=parse_as_of(args.as_of),
@@ -32,8 +35,6 @@ def _run(args: argparse.Namespace) -> int:
 
     def progress(step: str, text: str) -> None:
         err.print(f"[bold cyan]{step:>9}[/] {text}")
-
-    from retrain.pipeline.runner import run_pipeline
 
     outcome = run_pipeline(config, progress=progress, **vars(options))
     record = outcome.record.to_dict()
