@@ -43,6 +43,7 @@ def retrain_monitor() -> None:
     @task(doc_md="Measure the signals, evaluate the rules, log the check to MLflow.")
     def measure(rows: int) -> dict[str, Any]:
         from retrain.monitor import check_and_log
+        from retrain.pipeline.codec import encode
         from retrain_airflow.runtime import as_of, services
 
         context = get_current_context()
@@ -51,11 +52,12 @@ def retrain_monitor() -> None:
             as_of=as_of(context),
             run_name=f"monitor {context['dag_run'].run_id}",
         )
-        print("signals:", result["signals"])
-        print("decision:", "TRIGGERED" if result["triggered"] else "quiet", result["reasons"])
-        for note in result["notes"]:
+        print("signals:", result.signals)
+        print("check:", result.summary())
+        for note in result.notes:
             print("note:", note)
-        return result
+        encoded: dict[str, Any] = encode(result)
+        return encoded
 
     def emitter(kind: str) -> Any:
         asset = ASSETS[kind]
@@ -65,16 +67,20 @@ def retrain_monitor() -> None:
             outlets=[asset],
             doc_md=f"Emit the `{kind}` asset event when a {kind} rule fired.",
         )
-        def emit(result: dict[str, Any]) -> list[str]:
-            reasons = result["events"].get(kind)
+        def emit(measured: dict[str, Any]) -> list[str]:
+            from retrain.monitor import MonitorCheck
+            from retrain.pipeline.codec import decode
+
+            result = decode(MonitorCheck, measured, what="measure's XCom")
+            reasons = result.events.get(kind)
             if not reasons:
                 raise AirflowSkipException(f"no {kind} rule fired")
             context = get_current_context()
             context["outlet_events"][asset].extra = {
                 "trigger": kind,
                 "reasons": reasons,
-                "as_of": result["as_of"],
-                "signals": result["signals"],
+                "as_of": result.as_of,
+                "signals": result.signals,
             }
             print(f"{kind} event:", reasons)
             return list(reasons)

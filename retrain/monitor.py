@@ -10,12 +10,13 @@ signals it reads (:data:`retrain.constants.SIGNAL_ASSETS`): drift, volume or per
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from mlflow.entities import Metric
 
+from retrain.cadence import CadenceDecision
 from retrain.constants import SIGNAL_ASSETS, AssetKind
 from retrain.data import count_rows
 from retrain.pipeline.services import Services
@@ -24,7 +25,28 @@ from retrain.times import to_utc
 from retrain.tracking import bounded, ensure_experiment
 from retrain.triggers import Decision, TriggerPolicy
 
-__all__ = ["check_and_log", "events_of", "new_rows"]
+__all__ = ["MonitorCheck", "check_and_log", "events_of", "new_rows"]
+
+
+@dataclass(frozen=True)
+class MonitorCheck:
+    """One monitoring check: signals, the policy's decision and the asset events it asks for."""
+
+    as_of: str
+    signals: dict[str, float | None]
+    production_version: int | None
+    triggered: bool
+    reasons: tuple[str, ...]
+    notes: tuple[str, ...]
+    cadence: CadenceDecision
+    #: asset kind -> the reasons of the rules that ask for a data-driven run of that kind
+    events: dict[str, list[str]]
+    drift: dict[str, object]
+    mlflow_run_id: str
+
+    def summary(self) -> str:
+        verdict = f"events {', '.join(sorted(self.events))}" if self.events else "no event"
+        return f"{verdict}: " + "; ".join(self.reasons)
 
 
 def new_rows(services: Services, *, as_of: datetime) -> int:
@@ -55,7 +77,7 @@ def events_of(decision: Decision) -> dict[str, list[str]]:
 
 def check_and_log(
     services: Services, *, as_of: datetime, run_name: str | None = None
-) -> dict[str, Any]:
+) -> MonitorCheck:
     """Measure, decide and log one monitoring check; returns signals, decision and events."""
     config, client = services.config, services.client
     with tempfile.TemporaryDirectory(prefix="retrain-monitor-") as tmp:
@@ -93,14 +115,15 @@ def check_and_log(
             if live.drift_report_path and Path(live.drift_report_path).exists():
                 client.log_artifact(run.info.run_id, live.drift_report_path)
             client.set_terminated(run.info.run_id)
-    return {
-        "as_of": live.as_of,
-        "signals": live.signals.as_dict(),
-        "live": {k: v for k, v in live.to_dict().items() if k != "drift_report_path"},
-        "triggered": decision.triggered,
-        "reasons": decision.reasons,
-        "notes": decision.notes + live.notes,
-        "cadence": decision.cadence.to_dict(),
-        "events": events,
-        "mlflow_run_id": run.info.run_id,
-    }
+    return MonitorCheck(
+        as_of=live.as_of,
+        signals=live.signals.as_dict(),
+        production_version=live.production_version,
+        triggered=decision.triggered,
+        reasons=tuple(decision.reasons),
+        notes=tuple(decision.notes + live.notes),
+        cadence=decision.cadence,
+        events=events,
+        drift=dict(live.drift),
+        mlflow_run_id=run.info.run_id,
+    )
