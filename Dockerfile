@@ -19,6 +19,7 @@ USER airflow
 # providers that ship in the base image.
 COPY --chown=airflow:0 pyproject.toml constraints.txt README.md /tmp/retrain-src/
 COPY --chown=airflow:0 retrain/ /tmp/retrain-src/retrain/
+COPY --chown=airflow:0 retrain_airflow/ /tmp/retrain-src/retrain_airflow/
 RUN pip install --no-cache-dir -c /tmp/retrain-src/constraints.txt \
         "apache-airflow==${AIRFLOW_VERSION}" \
         /tmp/retrain-src \

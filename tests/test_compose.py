@@ -1036,7 +1036,11 @@ class TestDockerfile:
         assert "pip check" in install.args
         copied = copies(dockerfile)
         assert (["pyproject.toml", "constraints.txt", "README.md"], "/tmp/retrain-src/") in copied
-        assert (["retrain/"], "/tmp/retrain-src/retrain/") in copied
+        for package in (
+            "retrain",
+            "retrain_airflow",
+        ):  # both installed packages: the DAGs need both
+            assert ([f"{package}/"], f"/tmp/retrain-src/{package}/") in copied
 
     @pytest.mark.parametrize(
         "package",

@@ -113,8 +113,8 @@ class TestCheck:
     @pytest.mark.parametrize(
         ("weeks", "proceed", "reason"),
         [
-            pytest.param(4 + 3 / 7, False, "no rule fired", id="quiet week: nothing fires"),
-            pytest.param(30, False, "stale data", id="stale window: the veto holds both back"),
+            pytest.param(4.3, False, "no rule fired", id="quiet week: nothing fires"),
+            pytest.param(30.1, False, "stale data", id="stale window: the veto holds both back"),
         ],
     )
     def test_the_cli_and_the_dag_decide_alike(  # noqa: PLR0917 - fixtures and parameters

@@ -6,11 +6,11 @@ import argparse
 
 from rich.table import Table
 
+from retrain import deploy
 from retrain.cli.common import AddCommand, services
 from retrain.cli.output import console, print_json, version_label
 from retrain.cli.render import age, render_move
 from retrain.constants import ExitCode, Stage
-from retrain.deploy import promote, rollback_with_report
 
 __all__ = ["register"]
 
@@ -87,7 +87,7 @@ def _history(args: argparse.Namespace) -> int:
 def _rollback(args: argparse.Namespace) -> int:
     """The rollback DAG's function: aliases before/after, audited, announced."""
     built = services(args)
-    report = rollback_with_report(
+    report = deploy.rollback_with_report(
         built.config, built.registry, reason=args.reason, to_version=args.to, run_id=args.run_id
     )
     if args.json:
@@ -102,7 +102,7 @@ def _rollback(args: argparse.Namespace) -> int:
 def _promote(args: argparse.Namespace) -> int:
     """The promote DAG's function: the target stage's checklist is checked again first."""
     built = services(args)
-    result = promote(
+    result = deploy.promote(
         built.config,
         built.registry,
         to=Stage(args.to),
