@@ -10,10 +10,14 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from retrain.errors import RegistryError
 
@@ -23,9 +27,11 @@ if TYPE_CHECKING:
     from retrain.config import RegistrySettings, RetrainConfig
 
 __all__ = [
+    "HttpCalls",
     "RunTracker",
     "bounded",
     "client_env",
+    "count_http_requests",
     "ensure_experiment",
     "find_run",
     "tracking_client",
@@ -196,3 +202,70 @@ class RunTracker:
         if self._logged_params is not None:
             self._logged_params |= set(self._params)
         self._params, self._metrics, self._tags, self._artifacts = {}, {}, {}, []
+
+
+_ID_SEGMENT = re.compile(r"^(m-)?[0-9a-f]{32}$")
+_ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
+
+
+def endpoint_of(method: str, url: str) -> str:
+    """``METHOD /path`` of a request, ids and artifact file paths replaced by placeholders.
+
+    ``PUT .../mlflow-artifacts/artifacts/<file>`` is an upload, ``GET`` of the same a download and
+    ``GET .../mlflow-artifacts/artifacts?path=...`` a listing; logged-model and run ids in a path
+    become ``{id}``.
+    """
+    path = urlsplit(url).path
+    if path.startswith(_ARTIFACTS + "/"):
+        path = _ARTIFACTS + "/{file}"
+    else:
+        path = "/".join("{id}" if _ID_SEGMENT.match(p) else p for p in path.split("/"))
+    return f"{method.upper()} {path}"
+
+
+@dataclass
+class HttpCalls:
+    """HTTP requests counted by :func:`count_http_requests`, by ``METHOD /path``."""
+
+    prefix: str | None = None
+    by_endpoint: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_endpoint.values())
+
+    def add(self, method: str, url: str) -> None:
+        if self.prefix is None or url.startswith(self.prefix):
+            endpoint = endpoint_of(method, url)
+            with self.lock:
+                self.by_endpoint[endpoint] += 1
+
+    def lines(self, limit: int | None = None) -> list[str]:
+        """``count  METHOD /path`` lines, most frequent first."""
+        return [f"{n:4d}  {e}" for e, n in self.by_endpoint.most_common(limit)]
+
+
+@contextlib.contextmanager
+def count_http_requests(prefix: str | None = None) -> Iterator[HttpCalls]:
+    """Count the HTTP requests this process sends through ``requests`` during the block.
+
+    Measurement only (the benchmark and the call-budget test): ``requests.Session.request`` is
+    wrapped for the block, in every thread, so it sees MLflow's REST calls and its artifact
+    uploads, listings and downloads alike. ``prefix``: count only URLs that start with it (the
+    tracking server). A request that urllib3 retries counts once; nested blocks each count.
+    """
+    import requests
+
+    calls = HttpCalls(prefix)
+    original = requests.Session.request
+
+    def counted(self: requests.Session, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        calls.add(str(method), str(url))
+        return original(self, method, url, *args, **kwargs)
+
+    setattr(requests.Session, "request", counted)  # noqa: B010 (mypy: no method assignment)
+    try:
+        yield calls
+    finally:
+        setattr(requests.Session, "request", original)  # noqa: B010
