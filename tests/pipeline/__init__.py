@@ -1,0 +1,1 @@
+"""Tests of :mod:`retrain.pipeline` across its steps."""
