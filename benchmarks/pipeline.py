@@ -238,6 +238,7 @@ def _child_pipeline(args: argparse.Namespace) -> dict[str, Any]:
 
     from retrain.config import parse_config
     from retrain.pipeline import run_pipeline
+    from retrain.tracking import count_http_requests
 
     logging.basicConfig(level=logging.WARNING)
     out: dict[str, Any] = {"rss_after_imports_mb": _status_kb("VmRSS") / 1024}
@@ -264,13 +265,16 @@ def _child_pipeline(args: argparse.Namespace) -> dict[str, Any]:
     t0, c0 = time.perf_counter(), time.process_time()
     if profiler:
         profiler.enable()
-    record = run_pipeline(
-        config, trigger="manual", progress=progress, as_of=args.as_of, run_key=uuid.uuid4().hex
-    ).record.to_dict()
+    with count_http_requests(config.registry.tracking_uri) as http:
+        record = run_pipeline(
+            config, trigger="manual", progress=progress, as_of=args.as_of, run_key=uuid.uuid4().hex
+        ).record.to_dict()
     if profiler:
         profiler.disable()
         profiler.dump_stats(args.profile)
     total = time.perf_counter() - t0
+    out["http_total"] = http.total
+    out["http"] = dict(http.by_endpoint.most_common())
     peaks["finish"] = _status_kb("VmHWM") / 1024
     out["step_peak_rss_mb"] = peaks
     out["peak_run_mb"] = max(peaks.values())
@@ -388,6 +392,8 @@ def _summarise_run(label: str, run: dict[str, Any]) -> None:
         flush=True,
     )
     print(f"  {'':<13} steps: {steps}", flush=True)
+    top = ", ".join(f"{n} {e}" for e, n in list(run["http"].items())[:6])
+    print(f"  {'':<13} HTTP requests to MLflow: {run['http_total']} ({top}, ...)", flush=True)
 
 
 def _summarise_bare(label: str, run: dict[str, Any]) -> None:
@@ -499,6 +505,16 @@ def report(rows: int, result: dict[str, Any]) -> dict[str, Any]:
     )
     print(f"  overhead with preprocessing counted as overhead: {share_e:.1%}")
     print(f"  run - bare estimator fit/predict (adjacent child): {vs_bare:.1%} of the run")
+    boot = result["bootstrap"]
+    http_steady = _med(r["http_total"] for r in steady)
+    print(
+        f"  HTTP requests to MLflow per run: bootstrap {boot['http_total']}, steady state "
+        f"{http_steady:.0f} (runs: {', '.join(str(r['http_total']) for r in steady)})"
+    )
+    for label, run in (("bootstrap", boot), ("steady #1", steady[0])):
+        print(f"    {label}, by endpoint:")
+        for endpoint, n in run["http"].items():
+            print(f"      {n:4d}  {endpoint}")
     peak = _med(r["peak_run_mb"] for r in steady)
     after_imports = _med(r["rss_after_imports_mb"] for r in steady)
     bare_peak = _med(r["peak_rss_mb"] for r in bare_p)
@@ -534,6 +550,8 @@ def report(rows: int, result: dict[str, Any]) -> dict[str, Any]:
         "rss_ratio": peak / data_mb,
         "bare_pipeline_peak_mb": bare_peak,
         "bare_estimator_peak_mb": est_peak,
+        "http_bootstrap": boot["http_total"],
+        "http_steady": http_steady,
         "steps": {
             step: {
                 "wall": _med(r["steps"].get(step, 0.0) for r in steady),

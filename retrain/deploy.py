@@ -86,8 +86,7 @@ class RollbackReport:
     lines: list[str] = field(default_factory=list)
 
 
-def _rank(registry: ModelRegistry, version: int) -> int:
-    status = registry.get_version(version).status
+def _rank(status: str) -> int:
     return Stage(status).rank if status in set(Stage) else -1
 
 
@@ -117,36 +116,42 @@ def release(
     reason: str,
     run_id: str | None = None,
     say: Say | None = None,
+    info: ModelVersionInfo | None = None,
 ) -> Deployment:
     """Promote ``version`` (already in staging) as far as ``target_stage`` and policy allow.
 
     Canary unless ``deployment.skip_canary``; production only with ``promote_to_production:
     auto`` and an ``approval`` (``None`` = waiting for a human: stops in canary).
+    ``info``: the version as the caller just got it from the registry (``register``'s result);
+    read otherwise. The stage is read once: each promotion either moved the version to its
+    target or raised, so the stage after it is known.
     """
     tell = say or (lambda step, text: logger.info("%s: %s", step, text))
     deployment = config.deployment
     evidence.approval = approval
-    rank = _rank(registry, version)
-    if target_stage != Stage.STAGING and not deployment.skip_canary and rank < Stage.CANARY.rank:
+    stage = (info if info is not None else registry.get_version(version)).status
+    if (
+        target_stage != Stage.STAGING
+        and not deployment.skip_canary
+        and _rank(stage) < Stage.CANARY.rank
+    ):
         items = evaluate_checklist(evidence)
         _advance(registry, items, version=version, to=Stage.CANARY, reason=reason, run_id=run_id)
+        stage = Stage.CANARY
         tell("deploy", f"version {version} -> canary")
-    if not deployment.skip_canary and _rank(registry, version) >= Stage.CANARY.rank:
+    if not deployment.skip_canary and _rank(stage) >= Stage.CANARY.rank:
         evidence.canary_version = str(version)
     wants_production = (
         target_stage == Stage.PRODUCTION and deployment.promote_to_production == "auto"
     )
     items = evaluate_checklist(evidence)
-    if (
-        wants_production
-        and approval is not None
-        and _rank(registry, version) < Stage.PRODUCTION.rank
-    ):
+    if wants_production and approval is not None and _rank(stage) < Stage.PRODUCTION.rank:
         _advance(
             registry, items, version=version, to=Stage.PRODUCTION, reason=reason, run_id=run_id
         )
+        stage = Stage.PRODUCTION
         tell("deploy", f"version {version} -> production")
-    final = registry.get_version(version).status
+    final = str(stage)
     status = RunStatus.DEPLOYED if final == Stage.PRODUCTION else RunStatus(final)
     if final == Stage.CANARY and wants_production and approval is None:
         status = RunStatus.AWAITING_APPROVAL
@@ -202,7 +207,7 @@ def promote(
     stage = Stage(to)
     if stage == Stage.STAGING:
         raise RegistryError("promote to 'canary' or 'production'; staging is set by registration")
-    canary = registry.current().get(Stage.CANARY)
+    canary = registry.current(Stage.CANARY).get(Stage.CANARY)
     if version is None:
         if stage == Stage.CANARY:
             raise RegistryError("promote to canary: which version? (none given)")

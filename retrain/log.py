@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrain.errors import RegistryError
-from retrain.tracking import ensure_experiment, find_run
+from retrain.tracking import artifact_repository, ensure_experiment, find_run
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -125,6 +125,24 @@ class LogStore:
         self.client = client
         self.experiment_name = experiment_name
         self.spool = Path(spool_dir) / "retraining_log.spool.jsonl"
+        self._experiment_id: str | None = None
+        self._missing = False
+
+    def _experiment(self, *, create: bool) -> str | None:
+        """The log experiment's id, remembered once known (``None``: it does not exist and
+        ``create`` is false)."""
+        if self._experiment_id is None:
+            if create:
+                self._experiment_id = ensure_experiment(
+                    self.client, self.experiment_name, missing=self._missing
+                )
+            else:
+                experiment = self.client.get_experiment_by_name(self.experiment_name)
+                if experiment is not None:
+                    self._experiment_id = str(experiment.experiment_id)
+                else:
+                    self._missing = True  # a write creates it without asking again
+        return self._experiment_id
 
     def _find_run(self, experiment_id: str, retraining_id: str) -> str | None:
         run = find_run(self.client, experiment_id, _ID_TAG, retraining_id)
@@ -133,13 +151,13 @@ class LogStore:
     def _write_mlflow(self, record: RetrainingRecord) -> str:
         from mlflow.entities import Metric, RunTag
 
-        experiment_id = ensure_experiment(self.client, self.experiment_name)
-        run_id = self._find_run(experiment_id, record.retraining_id)
-        if run_id is None:
+        experiment_id = self._experiment(create=True) or ""
+        run = find_run(self.client, experiment_id, _ID_TAG, record.retraining_id)
+        if run is None:
             run = self.client.create_run(
                 experiment_id, run_name=record.retraining_id, tags={_ID_TAG: record.retraining_id}
             )
-            run_id = run.info.run_id
+        run_id = run.info.run_id
         tags = {
             _RECORD_TAG: _compact(record),
             "retrain.status": record.status,
@@ -158,7 +176,11 @@ class LogStore:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "retraining_log.json"
             path.write_text(json.dumps(record.to_dict(), indent=2, default=str))
-            self.client.log_artifact(run_id, str(path))
+            if run.info.artifact_uri:  # known from the run just found or created
+                uri = self.client.tracking_uri
+                artifact_repository(run.info.artifact_uri, uri).log_artifact(str(path))
+            else:
+                self.client.log_artifact(run_id, str(path))
         status = "FINISHED" if record.status != "running" else "RUNNING"
         self.client.set_terminated(run_id, status=status if record.status != "failed" else "FAILED")
         return str(run_id)
@@ -197,13 +219,13 @@ class LogStore:
 
     def records(self, limit: int = 50) -> list[RetrainingRecord]:
         """Records newest first (by start time)."""
-        experiment = self.client.get_experiment_by_name(self.experiment_name)
+        experiment_id = self._experiment(create=False)
         pending = self._spooled()
-        if experiment is None:
+        if experiment_id is None:
             return pending[:limit]
         try:
             runs = self.client.search_runs(
-                [experiment.experiment_id],
+                [experiment_id],
                 order_by=["attributes.start_time DESC"],
                 max_results=limit,
             )
@@ -219,10 +241,10 @@ class LogStore:
 
     def get(self, retraining_id: str) -> RetrainingRecord | None:
         """The full record (from the JSON artifact) of one run, or ``None``."""
-        experiment = self.client.get_experiment_by_name(self.experiment_name)
-        if experiment is None:
+        experiment_id = self._experiment(create=False)
+        if experiment_id is None:
             return None
-        run_id = self._find_run(experiment.experiment_id, retraining_id)
+        run_id = self._find_run(experiment_id, retraining_id)
         if run_id is None:
             return None
         with tempfile.TemporaryDirectory() as tmp:

@@ -51,10 +51,10 @@ class Baseline:
 def production_baseline(registry: ModelRegistry) -> Baseline | None:
     """The version holding ``production`` now; ``None`` if there is none or no model yet.
 
-    One registry read. A pipeline run calls this once (in ``check``) and carries the answer.
+    One registry request. A pipeline run calls this once (in ``check``) and carries the answer.
     """
     try:
-        production = registry.current().get("production")
+        production = registry.current("production").get("production")
     except UnknownModelError:
         return None
     if production is None:

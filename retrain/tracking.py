@@ -10,10 +10,14 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from retrain.errors import RegistryError
 
@@ -23,9 +27,12 @@ if TYPE_CHECKING:
     from retrain.config import RegistrySettings, RetrainConfig
 
 __all__ = [
+    "HttpCalls",
     "RunTracker",
+    "artifact_repository",
     "bounded",
     "client_env",
+    "count_http_requests",
     "ensure_experiment",
     "find_run",
     "tracking_client",
@@ -62,9 +69,10 @@ def bounded(config: RetrainConfig, what: str) -> Iterator[None]:
             ) from exc
 
 
-def ensure_experiment(client: MlflowClient, name: str) -> str:
-    """The id of experiment ``name``, created if missing (safe against a concurrent creator)."""
-    experiment = client.get_experiment_by_name(name)
+def ensure_experiment(client: MlflowClient, name: str, *, missing: bool = False) -> str:
+    """The id of experiment ``name``, created if missing (safe against a concurrent creator);
+    ``missing``: a read just found it missing, so it is created without asking again."""
+    experiment = None if missing else client.get_experiment_by_name(name)
     if experiment is not None:
         return str(experiment.experiment_id)
     try:
@@ -74,6 +82,19 @@ def ensure_experiment(client: MlflowClient, name: str) -> str:
         if experiment is None:
             raise
         return str(experiment.experiment_id)
+
+
+def artifact_repository(artifact_uri: str, tracking_uri: str) -> Any:
+    """The artifact repository of a run's or logged model's ``artifact_uri``.
+
+    What ``MlflowClient.log_artifact`` uploads through, without the ``get_run`` (or
+    ``get_logged_model``) it sends to find the location when the caller already knows it.
+    """
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+    from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
+
+    uri = add_databricks_profile_info_to_artifact_uri(artifact_uri, tracking_uri)  # type: ignore[no-untyped-call]
+    return get_artifact_repository(uri, tracking_uri=tracking_uri)
 
 
 def find_run(client: MlflowClient, experiment_id: str, tag: str, value: str) -> Any | None:
@@ -140,7 +161,8 @@ class RunTracker:
     Steps call :meth:`log` as they go; :meth:`flush` sends everything gathered since the last
     flush as one ``log_batch`` (plus one upload per artifact). Params cannot be logged twice with
     another value, so a re-run (same run key, same MLflow run) skips the ones the run has; the run
-    is read for that once per tracker. Every call is bounded like the registry's.
+    is read for that (and for where its artifacts go) once per tracker, unless whoever created or
+    found the run handed it over with :meth:`bind`. Every call is bounded like the registry's.
     """
 
     def __init__(self, config: RetrainConfig, client: MlflowClient, run_id: str) -> None:
@@ -152,6 +174,22 @@ class RunTracker:
         self._tags: dict[str, str] = {}
         self._artifacts: list[str] = []
         self._logged_params: set[str] | None = None
+        self._artifact_uri: str | None = None
+        #: The run's experiment, once known (from :meth:`bind`).
+        self.experiment_id: str | None = None
+
+    def bind(self, run: Any) -> RunTracker:
+        """Take what a run just created or found (``create_run``, ``search_runs``) says about
+        itself: its params, experiment and artifact location, so none is read again."""
+        self._logged_params = set(run.data.params or {})
+        self._artifact_uri = run.info.artifact_uri or None
+        self.experiment_id = str(run.info.experiment_id)
+        return self
+
+    def _read_run(self) -> None:
+        run = self.client.get_run(self.run_id)
+        self._logged_params = set(run.data.params)
+        self._artifact_uri = run.info.artifact_uri or None
 
     def log(
         self,
@@ -176,7 +214,7 @@ class RunTracker:
         stamp = int(time.time() * 1000)
         with bounded(self.config, f"logging to MLflow run {self.run_id}"):
             if self._params and self._logged_params is None:
-                self._logged_params = set(self.client.get_run(self.run_id).data.params)
+                self._read_run()
             done = self._logged_params or set()
             params = [Param(k, v) for k, v in self._params.items() if k not in done]
             metrics = [Metric(k, v, stamp, 0) for k, v in self._metrics.items()]
@@ -191,8 +229,85 @@ class RunTracker:
                 metrics = metrics[_BATCH_LIMITS["metrics"] :]
                 params = params[_BATCH_LIMITS["params"] :]
                 tags = tags[_BATCH_LIMITS["tags"] :]
+            if self._artifacts and self._artifact_uri is None:
+                self._read_run()
+            repository = (
+                artifact_repository(self._artifact_uri, self.config.registry.tracking_uri)
+                if self._artifact_uri
+                else None
+            )
             for path in self._artifacts:
-                self.client.log_artifact(self.run_id, path)
+                if repository is None:
+                    self.client.log_artifact(self.run_id, path)
+                else:
+                    repository.log_artifact(path)
         if self._logged_params is not None:
             self._logged_params |= set(self._params)
         self._params, self._metrics, self._tags, self._artifacts = {}, {}, {}, []
+
+
+_ID_SEGMENT = re.compile(r"^(m-)?[0-9a-f]{32}$")
+_ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
+
+
+def endpoint_of(method: str, url: str) -> str:
+    """``METHOD /path`` of a request, ids and artifact file paths replaced by placeholders.
+
+    ``PUT .../mlflow-artifacts/artifacts/<file>`` is an upload, ``GET`` of the same a download and
+    ``GET .../mlflow-artifacts/artifacts?path=...`` a listing; logged-model and run ids in a path
+    become ``{id}``.
+    """
+    path = urlsplit(url).path
+    if path.startswith(_ARTIFACTS + "/"):
+        path = _ARTIFACTS + "/{file}"
+    else:
+        path = "/".join("{id}" if _ID_SEGMENT.match(p) else p for p in path.split("/"))
+    return f"{method.upper()} {path}"
+
+
+@dataclass
+class HttpCalls:
+    """HTTP requests counted by :func:`count_http_requests`, by ``METHOD /path``."""
+
+    prefix: str | None = None
+    by_endpoint: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_endpoint.values())
+
+    def add(self, method: str, url: str) -> None:
+        if self.prefix is None or url.startswith(self.prefix):
+            endpoint = endpoint_of(method, url)
+            with self.lock:
+                self.by_endpoint[endpoint] += 1
+
+    def lines(self, limit: int | None = None) -> list[str]:
+        """``count  METHOD /path`` lines, most frequent first."""
+        return [f"{n:4d}  {e}" for e, n in self.by_endpoint.most_common(limit)]
+
+
+@contextlib.contextmanager
+def count_http_requests(prefix: str | None = None) -> Iterator[HttpCalls]:
+    """Count the HTTP requests this process sends through ``requests`` during the block.
+
+    Measurement only (the benchmark and the call-budget test): ``requests.Session.request`` is
+    wrapped for the block, in every thread, so it sees MLflow's REST calls and its artifact
+    uploads, listings and downloads alike. ``prefix``: count only URLs that start with it (the
+    tracking server). A request that urllib3 retries counts once; nested blocks each count.
+    """
+    import requests
+
+    calls = HttpCalls(prefix)
+    original = requests.Session.request
+
+    def counted(self: requests.Session, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        calls.add(str(method), str(url))
+        return original(self, method, url, *args, **kwargs)
+
+    setattr(requests.Session, "request", counted)  # noqa: B010 (mypy: no method assignment)
+    try:
+        yield calls
+    finally:
+        setattr(requests.Session, "request", original)  # noqa: B010

@@ -31,6 +31,7 @@ from mlflow.utils import environment
 from retrain.errors import DataError, RegistryError
 from retrain.registry.provenance import pinned_requirements
 from retrain.serialization import dumps_trusted, quiet_skops
+from retrain.tracking import artifact_repository
 
 if TYPE_CHECKING:
     from mlflow.entities import LoggedModel
@@ -218,15 +219,45 @@ class _ModelCache:
         return checked is not None and time.monotonic() - checked < VERIFIED_FOR_SECONDS
 
 
+def _fetch(repository: Any, name: str, directory: Path) -> Path:
+    """Download the file ``name`` (a path relative to the repository) into ``directory``: one
+    request, where ``download_artifacts`` first lists the path to see whether it is a folder."""
+    target = directory.joinpath(*name.split("/"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    download = getattr(repository, "_download_file", None)
+    if download is None:  # mlflow moved it: the public call, one listing more
+        return Path(repository.download_artifacts(name, str(directory)))
+    download(name, str(target))
+    return target
+
+
+def _needed_files(local: Path, *, example: bool) -> list[str] | None:
+    """The files ``load_and_predict`` (``example``) or ``mlflow.sklearn.load_model`` reads
+    besides ``MLmodel``, from the downloaded ``MLmodel``; ``None`` if it is not the layout
+    :func:`save_model` writes (then the whole directory is downloaded)."""
+    try:
+        meta = Model.load(str(local / "MLmodel"))
+    except Exception:
+        return None
+    conf = meta.flavors.get("sklearn")
+    if not isinstance(conf, dict) or "pickled_model" not in conf or conf.get("code"):
+        return None
+    files = [str(conf["pickled_model"])]
+    if example:
+        info = meta.saved_input_example_info or {}
+        if "artifact_path" not in info:
+            return None
+        files.append(str(info["artifact_path"]))
+    return files
+
+
 @functools.lru_cache(maxsize=16)
-def _artifact_text(tracking_uri: str, artifact_uri: str) -> str:
+def _artifact_text(tracking_uri: str, artifact_uri: str, name: str) -> str:
     """A small text artifact of a logged model (immutable once logged: read once per process)."""
     with tempfile.TemporaryDirectory(prefix="retrain-artifact-") as tmp:
         # not mlflow.artifacts.load_text: it resolves against the global tracking URI
-        path = mlflow.artifacts.download_artifacts(
-            artifact_uri=artifact_uri, dst_path=tmp, tracking_uri=tracking_uri
-        )
-        return Path(path).read_text(encoding="utf-8")
+        path = _fetch(artifact_repository(artifact_uri, tracking_uri), name, Path(tmp))
+        return path.read_text(encoding="utf-8")
 
 
 class ModelArtifacts:
@@ -279,7 +310,9 @@ class ModelArtifacts:
                     requirements=requirements,
                     trusted_types=trusted_types,
                 )
-                client.log_model_artifacts(logged.model_id, local)
+                # the location is known: no get_logged_model to find it
+                repository = artifact_repository(logged.artifact_location, self.tracking_uri)
+                repository.log_artifacts(local)
             self._check_logged(logged.artifact_location, what)
         except BaseException as exc:
             with contextlib.suppress(Exception):
@@ -296,11 +329,28 @@ class ModelArtifacts:
 
     def _check_logged(self, artifact_uri: str, what: str) -> None:
         with tempfile.TemporaryDirectory(prefix="retrain-check-") as tmp:
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=artifact_uri, dst_path=tmp, tracking_uri=self.tracking_uri
-            )
+            local = self._download_uri(artifact_uri, tmp, example=True)
             model = load_and_predict(local, what)
         _ModelCache.put((self.tracking_uri, artifact_uri), model, verified=True)
+
+    def _download_uri(self, artifact_uri: str, directory: str, *, example: bool) -> str:
+        """The files of the model at ``artifact_uri`` that loading it (``example``: and
+        predicting on its input example) reads, downloaded into ``directory``: ``MLmodel``, the
+        model file and the example, one request each. Anything else (MLflow's environment
+        files, the extra files) is not read by a load, so it is not fetched; a model of another
+        layout is downloaded whole."""
+        local = Path(directory) / "model"
+        repository = artifact_repository(artifact_uri, self.tracking_uri)
+        _fetch(repository, "MLmodel", local)
+        needed = _needed_files(local, example=example)
+        if needed is None:
+            whole: str = mlflow.artifacts.download_artifacts(
+                artifact_uri=artifact_uri, dst_path=directory, tracking_uri=self.tracking_uri
+            )
+            return whole
+        for name in needed:
+            _fetch(repository, name, local)
+        return str(local)
 
     def _cache_key(self, mv: ModelVersion) -> tuple[str, str]:
         """Where a version's artifacts live (unique per logged model), for :class:`_ModelCache`."""
@@ -316,8 +366,13 @@ class ModelArtifacts:
             self._client.name, str(mv.version)
         )
 
-    def download(self, mv: ModelVersion, directory: str) -> str:
-        """Download a version's model directory into ``directory``; returns its path."""
+    def download(self, mv: ModelVersion, directory: str, *, example: bool = True) -> str:
+        """Download what loading a version (``example``: and predicting on its input example)
+        reads into ``directory``; returns the model directory's path. A version retrain did not
+        register is downloaded whole."""
+        uri = (mv.tags or {}).get("retrain.artifact_uri")
+        if uri:
+            return self._download_uri(uri, directory, example=example)
         path: str = mlflow.artifacts.download_artifacts(
             artifact_uri=self.artifact_uri(mv),
             dst_path=directory,
@@ -332,7 +387,7 @@ class ModelArtifacts:
         if cached is not None:
             return cached
         with tempfile.TemporaryDirectory(prefix="retrain-model-") as tmp:
-            local = self.download(mv, tmp)
+            local = self.download(mv, tmp, example=False)
             with quiet_mlflow():
                 model = mlflow.sklearn.load_model(local)
         _ModelCache.put(key, model)
@@ -356,6 +411,7 @@ class ModelArtifacts:
         """The drift reference profile stored with a version, or ``None`` if it has none."""
         if mv.tags.get("retrain.reference_profile") != PROFILE_FILE:
             return None
-        where = f"{self.artifact_uri(mv).rstrip('/')}/extra_files/{PROFILE_FILE}"
-        profile: dict[str, Any] = json.loads(_artifact_text(self.tracking_uri, where))
+        where = self.artifact_uri(mv).rstrip("/")
+        text = _artifact_text(self.tracking_uri, where, f"extra_files/{PROFILE_FILE}")
+        profile: dict[str, Any] = json.loads(text)
         return profile

@@ -163,6 +163,7 @@ class AuditStore:
         self._client = client
         self.experiment_name = experiment_name
         self._experiment_id: str | None = None
+        self._missing = False
 
     def _experiment(self, *, create: bool) -> str | None:
         """The audit experiment's id (remembered once known); ``None`` if it does not exist
@@ -170,9 +171,11 @@ class AuditStore:
         if self._experiment_id is None:
             name = self.experiment_name
             if create:
-                self._experiment_id = self._client.experiment_id(name)
+                self._experiment_id = self._client.experiment_id(name, missing=self._missing)
             elif (experiment := self._client.mlflow.get_experiment_by_name(name)) is not None:
                 self._experiment_id = str(experiment.experiment_id)
+            else:
+                self._missing = True  # a write creates it without asking again
         return self._experiment_id
 
     def entries(

@@ -4,13 +4,18 @@
 under :meth:`RegistryClient.calls` (bounded HTTP retries and timeouts; mlflow and network errors
 become :class:`RegistryError`, a missing model :class:`UnknownModelError`) and holds the lookups
 every registry operation starts from: where the aliases point, one version, an experiment id.
+
+Alias and version-tag writes go to MLflow's registry client directly: ``MlflowClient`` reads the
+registered model before each of them to refuse prompts (one extra request per write), and every
+operation here has already read the model (:meth:`RegistryClient.aliases`), which refuses a
+prompt the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException, RestException
@@ -25,6 +30,18 @@ if TYPE_CHECKING:
     from retrain.config import RegistrySettings
 
 __all__ = ["RegistryClient"]
+
+#: The tag that marks a registered model as a prompt of MLflow's prompt registry.
+_PROMPT_TAG = "mlflow.prompt.is_prompt"
+
+
+def _not_a_prompt(rm: RegisteredModel) -> RegisteredModel:
+    """``rm``, unless it is a prompt of MLflow's prompt registry (refused as not a model)."""
+    if _PROMPT_TAG in (rm.tags or {}):
+        raise UnknownModelError(
+            f"{rm.name!r} is a prompt of MLflow's prompt registry, not a registered model"
+        )
+    return rm
 
 
 class RegistryClient:
@@ -86,26 +103,61 @@ class RegistryClient:
             "check registry.tracking_uri and that the server is running"
         )
 
-    def registered_model(self) -> RegisteredModel:
-        return self.mlflow.get_registered_model(self.name)
+    def registered_model(self, *, create: bool = False) -> RegisteredModel:
+        """The registered model (one request); ``create``: register it first if it does not exist
+        yet. A prompt of MLflow's prompt registry with this name is refused like a missing
+        model, as ``MlflowClient`` refuses it."""
+        try:
+            return _not_a_prompt(self.mlflow.get_registered_model(self.name))
+        except RestException as exc:
+            if not create or exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+        try:
+            return _not_a_prompt(
+                self.mlflow.create_registered_model(
+                    self.name,
+                    tags={"retrain.managed": "true"},
+                    description=f"Managed by retrain (config model {self.name!r}).",
+                )
+            )
+        except RestException:  # lost a creation race: fine
+            return _not_a_prompt(self.mlflow.get_registered_model(self.name))
 
     def aliases(self, *, create: bool = False) -> dict[str, int]:
         """The version each alias of the model points at (one request). ``create``: register the
         model first if it does not exist yet."""
-        if not create:
-            return alias_versions(self.registered_model())
+        return alias_versions(self.registered_model(create=create))
+
+    @property
+    def _store(self) -> Any:
+        """MLflow's registry client: the writes of ``MlflowClient`` without its prompt check (a
+        registered-model read per write); ``MlflowClient`` itself if mlflow moved it."""
+        getter = getattr(self.mlflow, "_get_registry_client", None)
+        return getter() if getter is not None else self.mlflow
+
+    def set_alias(self, alias: str, version: int) -> None:
+        self._store.set_registered_model_alias(self.name, alias, str(version))
+
+    def delete_alias(self, alias: str) -> None:
+        self._store.delete_registered_model_alias(self.name, alias)
+
+    def set_version_tag(self, version: int | str, key: str, value: str) -> None:
+        self._store.set_model_version_tag(self.name, str(version), key, value)
+
+    def delete_version(self, version: int | str) -> None:
+        self._store.delete_model_version(self.name, str(version))
+
+    def version_by_alias(self, alias: str) -> ModelVersion | None:
+        """The version ``alias`` points at (one request), ``None`` if the alias is not set; an
+        unknown model raises :class:`UnknownModelError` through :meth:`calls`."""
         try:
-            return alias_versions(self.registered_model())
+            return self.mlflow.get_model_version_by_alias(self.name, alias)
         except RestException as exc:
-            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST" and "Registered Model" in str(exc):
                 raise
-        with contextlib.suppress(RestException):  # lost a creation race: fine
-            self.mlflow.create_registered_model(
-                self.name,
-                tags={"retrain.managed": "true"},
-                description=f"Managed by retrain (config model {self.name!r}).",
-            )
-        return alias_versions(self.registered_model())
+            if "alias" in str(exc).lower() and "not found" in str(exc).lower():
+                return None
+            raise
 
     def model_version(self, version: int | str) -> ModelVersion:
         """One version of the model; a clear :class:`RegistryError` if it does not exist."""
@@ -124,10 +176,10 @@ class RegistryClient:
         """A version number, or the version an alias points at (one request for an alias)."""
         if isinstance(version_or_alias, int) or str(version_or_alias).isdigit():
             return int(version_or_alias)
-        aliases = self.aliases()
-        if version_or_alias not in aliases:
+        mv = self.version_by_alias(str(version_or_alias))
+        if mv is None:
             raise RegistryError(f"model {self.name!r} has no {version_or_alias!r} version")
-        return aliases[str(version_or_alias)]
+        return int(mv.version)
 
     def all_versions(self) -> list[ModelVersion]:
         """Every version of the model, in pages of 1000."""
@@ -148,9 +200,10 @@ class RegistryClient:
             self.mlflow.search_model_versions(f"name='{self.name}' and tags.`{tag}`='{value}'")
         )
 
-    def experiment_id(self, name: str) -> str:
-        """Id of experiment ``name``, created if missing."""
-        experiment = self.mlflow.get_experiment_by_name(name)
+    def experiment_id(self, name: str, *, missing: bool = False) -> str:
+        """Id of experiment ``name``, created if missing (``missing``: a read just found it
+        missing, so it is created without asking again)."""
+        experiment = None if missing else self.mlflow.get_experiment_by_name(name)
         if experiment is not None:
             return str(experiment.experiment_id)
         try:

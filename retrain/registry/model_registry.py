@@ -13,10 +13,11 @@ interrupted first. Storage lives in the collaborators: MLflow requests and their
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -32,9 +33,16 @@ from retrain.registry.lifecycle import (
     illegal_transition_message,
     require_reason,
 )
-from retrain.registry.moves import AuditedMoves, plan_alias
+from retrain.registry.moves import AuditedMoves, aliases_after, plan_alias
 from retrain.registry.provenance import default_actor, git_commit, pinned_requirements
-from retrain.registry.records import STATUS_TAG, AliasMove, ModelVersionInfo, VersionRecord
+from retrain.registry.records import (
+    STATUS_TAG,
+    AliasMove,
+    ModelVersionInfo,
+    VersionRecord,
+    alias_versions,
+    latest_version,
+)
 from retrain.registry.registration import Registrar, key_digest
 
 if TYPE_CHECKING:
@@ -69,6 +77,14 @@ class ModelRegistry:
         self._audit = AuditStore(self._client, self.audit_experiment_name)
         self._moves = AuditedMoves(self._client, self._artifacts, self._audit)
         self._registrar = Registrar(self._client, self._artifacts, config.experiment_name)
+        #: Versions read or written through this instance, for their files only (a version's
+        #: artifact location and files never change); status and aliases are always read.
+        self._files: dict[int, ModelVersion] = {}
+        #: Inside :meth:`batch`: the state of the versions this instance just wrote, and whether
+        #: no pending audit entry can exist since the batch's reconcile.
+        self._batch_depth = 0
+        self._reconciled = False
+        self._written: dict[int, ModelVersionInfo] = {}
 
     def __repr__(self) -> str:
         return f"ModelRegistry({self.name!r} at {self.tracking_uri})"
@@ -89,24 +105,30 @@ class ModelRegistry:
         return sorted(infos, key=lambda i: i.version, reverse=True)
 
     def get_version(self, version: int | str) -> ModelVersionInfo:
-        """One version with its record and aliases."""
+        """One version with its record and aliases (one request: a version knows its aliases)."""
         with self._client.calls(f"reading version {version} of {self.name!r}"):
-            aliases = self._client.aliases()
-            return self._info(self._client.model_version(version), aliases)
+            return self._own_info(self._remember(self._client.model_version(version)))
 
-    def current(self) -> dict[str, ModelVersionInfo]:
-        """Versions holding ``staging``/``canary``/``production``, by alias (absent if unset)."""
+    def current(self, *only: str) -> dict[str, ModelVersionInfo]:
+        """Versions holding ``staging``/``canary``/``production``, by alias (absent if unset).
+
+        ``only``: just these aliases, one request each (``current("production")``: one request);
+        without it, the aliases are read once and each aliased version once.
+        """
         with self._client.calls(f"reading aliases of {self.name!r}"):
+            if only:
+                found = {a: self._client.version_by_alias(a) for a in only}
+                return {a: self._own_info(self._remember(mv)) for a, mv in found.items() if mv}
             aliases = self._client.aliases()
             return {
-                a: self._info(self._client.model_version(aliases[a]), aliases)
+                a: self._info(self._remember(self._client.model_version(aliases[a])), aliases)
                 for a in ALIASES
                 if a in aliases
             }
 
     def production_watermark(self) -> datetime | None:
         """Training-data watermark of the production version; ``None`` without one."""
-        production = self.current().get("production")
+        production = self.current("production").get("production")
         return production.record.watermark_time if production else None
 
     def history(self, limit: int | None = None) -> list[AuditEntry]:
@@ -122,16 +144,31 @@ class ModelRegistry:
             return list(self._audit.pending())
 
     def load_model(self, version_or_alias: int | str) -> Any:
-        """The fitted scikit-learn object of a version number or alias (``production``...)."""
+        """The fitted scikit-learn object of a version number or alias (``production``...).
+
+        An alias is resolved now (one request); a version this instance has read before needs
+        no request to find its files (and a model loaded before in this process, no download).
+        """
         with self._client.calls(f"loading {self.name!r} {version_or_alias}"):
-            mv = self._client.model_version(self._client.resolve(version_or_alias))
-            return self._artifacts.load(mv)
+            return self._artifacts.load(self._version_files(version_or_alias))
 
     def reference_profile(self, version: int | str) -> dict[str, Any] | None:
-        """The drift reference profile stored with a version, or ``None`` if it has none."""
+        """The drift reference profile stored with a version, or ``None`` if it has none (read
+        once per process; a version this instance has read before needs no request)."""
         with self._client.calls(f"reading the reference profile of {self.name!r} v{version}"):
-            mv = self._client.model_version(self._client.resolve(version))
-            return self._artifacts.reference_profile(mv)
+            return self._artifacts.reference_profile(self._version_files(version))
+
+    def _version_files(self, version_or_alias: int | str) -> ModelVersion:
+        """The version whose files to read: remembered, or read now (an alias always is)."""
+        if isinstance(version_or_alias, int) or str(version_or_alias).isdigit():
+            known = self._files.get(int(version_or_alias))
+            if known is not None:
+                return known
+            return self._remember(self._client.model_version(version_or_alias))
+        mv = self._client.version_by_alias(str(version_or_alias))
+        if mv is None:
+            raise RegistryError(f"model {self.name!r} has no {version_or_alias!r} version")
+        return self._remember(mv)
 
     # --- registration ------------------------------------------------------------------------
 
@@ -147,6 +184,7 @@ class ModelRegistry:
         artifacts: Mapping[str, str | os.PathLike[str]] | None = None,
         pip_requirements: Sequence[str] | None = None,
         trusted_types: Sequence[str] | None = None,
+        experiment_id: str | None = None,
     ) -> ModelVersionInfo:
         """Log ``model`` (skops) and register it as a new version, announced as ``staging``.
 
@@ -160,18 +198,24 @@ class ModelRegistry:
         ``trusted_types``: the types skops must trust to load the model, when the caller already
         knows them (``TrainResult.trusted_types``); otherwise found by serialising it once more.
         A wrong list fails the load check, so it can cost a registration but never admit one.
+        ``experiment_id``: the experiment of ``run_id`` when the caller knows it (saves reading
+        the run).
         """
         if not idempotency_key or not idempotency_key.strip():
             raise DataError(["idempotency_key must be a non-empty string"])
         rec = VersionRecord.from_value(record)
         example = check_example(input_example)
         digest = key_digest(idempotency_key)
-        with self._client.calls(f"registering a version of {self.name!r}"):
-            self._client.aliases(create=True)
-            self._moves.reconcile()
+        with self._mutating(f"registering a version of {self.name!r}"):
+            model_before = self._client.registered_model(create=True)
+            if self._reconcile():
+                model_before = self._client.registered_model()
+            aliases = alias_versions(model_before)
             existing = self._registrar.find(digest)
             if existing is not None:
-                return self._finish_registration(existing, created=False, run_id=run_id)
+                return self._finish_registration(
+                    existing, aliases, created=False, run_id=run_id, fresh=False
+                )
             now = datetime.now(UTC)
             rec = replace(
                 rec,
@@ -180,7 +224,7 @@ class ModelRegistry:
                 git_commit=rec.git_commit or git_commit(),
                 status="pending",
             )
-            mv = self._registrar.create(
+            mv, won = self._registrar.create(
                 model,
                 example=example,
                 rec=rec,
@@ -191,30 +235,47 @@ class ModelRegistry:
                 artifacts=artifacts or {},
                 requirements=list(pip_requirements or pinned_requirements()),
                 trusted_types=trusted_types,
+                experiment_id=experiment_id,
+                latest_before=latest_version(model_before),
             )
-            return self._finish_registration(mv, created=True, run_id=run_id)
+            # lost a race to a concurrent first attempt: its version, as it is now
+            return self._finish_registration(mv, aliases, created=won, run_id=run_id, fresh=won)
 
     def _finish_registration(
-        self, mv: ModelVersion, *, created: bool, run_id: str | None
+        self,
+        mv: ModelVersion,
+        aliases: dict[str, int],
+        *,
+        created: bool,
+        run_id: str | None,
+        fresh: bool,
     ) -> ModelVersionInfo:
-        status = (mv.tags or {}).get(STATUS_TAG)
-        if status == "pending":  # registered but never announced (new, or a crash in between)
-            version = int(mv.version)
+        """Announce a version as ``staging`` unless it was; its info, from what was written.
+
+        ``aliases``: read at the start of this registration (the operation's one read of them,
+        as a promotion plans from the read at its start). ``fresh``: ``mv`` was just created; a
+        version found by its key is read again for its current status and aliases.
+        """
+        self._remember(mv)
+        if not fresh:
+            mv = self._client.model_version(mv.version)
             aliases = self._client.aliases()
-            record = VersionRecord.from_tags(mv.tags)
+        status = (mv.tags or {}).get(STATUS_TAG)
+        info = self._info(mv, aliases, created=created)
+        if status == "pending":  # registered but never announced (new, or a crash in between)
             entry = plan_alias(
                 aliases,
-                version,
+                info.version,
                 "staging",
                 op="register",
                 displaced="archived",
-                reason=f"registered from retraining {record.retraining_id}",
+                reason=f"registered from retraining {info.record.retraining_id}",
                 run_id=run_id,
                 actor=self.actor,
             )
-            self._moves.run(entry, aliases)
-            mv = self._client.model_version(version)
-        return self._info(mv, self._client.aliases(), created=created)
+            entry = self._moves.run(entry, aliases)
+            info = _moved(info, entry, aliases)
+        return self._wrote(info)
 
     # --- status flow -------------------------------------------------------------------------
 
@@ -231,16 +292,19 @@ class ModelRegistry:
         if to not in ("canary", "production"):
             raise DataError([f"promote to 'canary' or 'production', got {to!r}"])
         require_reason(reason)
-        with self._client.calls(f"promoting {self.name!r} v{version} to {to}"):
+        with self._mutating(f"promoting {self.name!r} v{version} to {to}"):
             aliases = self._client.aliases(create=True)
-            repaired = self._moves.reconcile()
-            mv = self._client.model_version(version)
-            number = int(mv.version)
-            for entry in repaired:
-                if entry.op == "promote" and entry.alias == to and entry.to_version == number:
-                    return entry
-            aliases = self._client.aliases() if repaired else aliases
-            info = self._info(mv, aliases)
+            repaired = self._reconcile()
+            info = self._known(version, aliases) if not repaired else None
+            if info is None:
+                mv = self._remember(self._client.model_version(version))
+                number = int(mv.version)
+                for entry in repaired:
+                    if entry.op == "promote" and entry.alias == to and entry.to_version == number:
+                        return entry
+                aliases = self._client.aliases() if repaired else aliases
+                info = self._info(mv, aliases)
+            number = info.version
             self.check_transition(info, to, "promote")
             if info.record.gate not in ("passed", "forced"):
                 raise RegistryError(
@@ -248,7 +312,8 @@ class ModelRegistry:
                     f"result is {info.record.gate or 'missing'!r} (needs 'passed' or 'forced')"
                 )
             if to == "production":
-                self._artifacts.check_loads(mv, f"version {number} of {self.name!r}")
+                what = f"version {number} of {self.name!r}"
+                self._artifacts.check_loads(self._files[number], what)
             entry = plan_alias(
                 aliases,
                 number,
@@ -260,6 +325,7 @@ class ModelRegistry:
                 actor=self.actor,
             )
             entry = self._moves.run(entry, aliases)
+            self._wrote(_moved(info, entry, aliases))
         logger.info("promoted %s v%s to %s: %s", self.name, number, to, reason)
         if to == "production":
             self._notify(
@@ -276,9 +342,9 @@ class ModelRegistry:
     def reject(self, version: int | str, *, reason: str, run_id: str | None = None) -> AuditEntry:
         """Mark a staging or canary version ``rejected`` and remove its alias (audited)."""
         require_reason(reason)
-        with self._client.calls(f"rejecting {self.name!r} v{version}"):
+        with self._mutating(f"rejecting {self.name!r} v{version}"):
             aliases = self._client.aliases(create=True)
-            repaired = self._moves.reconcile()
+            repaired = self._reconcile()
             mv = self._client.model_version(version)
             number = int(mv.version)
             for entry in repaired:
@@ -324,9 +390,9 @@ class ModelRegistry:
         another.
         """
         require_reason(reason)
-        with self._client.calls(f"rolling back {self.name!r}"):
+        with self._mutating(f"rolling back {self.name!r}"):
             aliases = self._client.aliases(create=True)
-            repaired = self._moves.reconcile()
+            repaired = self._reconcile()
             for entry in repaired:
                 if entry.op == "rollback" and (
                     to_version is None or entry.to_version == int(to_version)
@@ -417,11 +483,90 @@ class ModelRegistry:
     # --- crash repair -------------------------------------------------------------------------
 
     def repair(self) -> list[AuditEntry]:
-        """Complete any move a crash interrupted; returns the entries completed."""
-        with self._client.calls(f"repairing {self.name!r}"):
-            return self._moves.reconcile()
+        """Complete any move a crash interrupted; returns the entries completed (always reads
+        the pending entries, inside a batch too)."""
+        with self._mutating(f"repairing {self.name!r}"):
+            completed = self._moves.reconcile()
+            self._reconciled = bool(self._batch_depth)
+            self._written.clear()
+            return completed
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[ModelRegistry]:
+        """Mutating calls made back to back by one caller (the deploy step: register, then
+        promote to canary and production).
+
+        Outside a batch every mutating call first completes the audit entries a crash left
+        pending (one search). Inside, the first one does, and the others skip it until one of
+        them fails: a pending entry is written only by a move that then raises or by a process
+        that dies, so after a clean reconcile and calls that all returned, the only writer that
+        could leave one is another process moving this model's aliases at the same time, which
+        the caller rules out (alias moves for one model are serialised; the DAG runs with
+        ``max_active_runs=1``). Likewise a promotion inside a batch starts from the state of
+        the version this instance just wrote, when the aliases it reads agree with it.
+        """
+        if self._batch_depth == 0:
+            self._reconciled = False
+            self._written.clear()
+        self._batch_depth += 1
+        try:
+            yield self
+        finally:
+            self._batch_depth -= 1
+            if self._batch_depth == 0:
+                self._reconciled = False
+                self._written.clear()
 
     # --- plumbing -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _mutating(self, what: str) -> Iterator[None]:
+        """:meth:`RegistryClient.calls` for a mutating call: a failure (which may leave an entry
+        pending) makes the next call of a batch reconcile again."""
+        try:
+            with self._client.calls(what):
+                yield
+        except BaseException:
+            self._reconciled = False
+            self._written.clear()
+            raise
+
+    def _reconcile(self) -> list[AuditEntry]:
+        """Complete pending entries, unless this batch already did and nothing failed since."""
+        if self._batch_depth and self._reconciled:
+            return []
+        completed = self._moves.reconcile()
+        self._reconciled = bool(self._batch_depth)
+        if completed:
+            self._written.clear()
+        return completed
+
+    def _known(self, version: int | str, aliases: Mapping[str, int]) -> ModelVersionInfo | None:
+        """Inside a batch: the version as this instance last wrote it, if ``aliases`` (just
+        read) agree with it (it holds exactly the lifecycle aliases it had); else ``None``."""
+        try:
+            info = self._written.get(int(version)) if self._batch_depth else None
+        except ValueError:
+            return None
+        if info is None:
+            return None
+        held = tuple(a for a in ALIASES if aliases.get(a) == info.version)
+        if held != tuple(a for a in info.aliases if a in ALIASES):
+            return None
+        return info
+
+    def _wrote(self, info: ModelVersionInfo) -> ModelVersionInfo:
+        if self._batch_depth:
+            self._written[info.version] = info
+        return info
+
+    def _remember(self, mv: ModelVersion) -> ModelVersion:
+        self._files[int(mv.version)] = mv
+        return mv
+
+    def _own_info(self, mv: ModelVersion) -> ModelVersionInfo:
+        """Info of a version from its own alias list (what a single-version read returns)."""
+        return self._info(mv, {a: int(mv.version) for a in mv.aliases or []})
 
     def _info(
         self, mv: ModelVersion, aliases: Mapping[str, int], created: bool = True
@@ -433,6 +578,17 @@ class ModelRegistry:
             self.notifier.notify(notification)
         except (NotificationError, OSError, ValueError) as exc:
             logger.error("notification %r not delivered: %s", notification.title, exc)
+
+
+def _moved(
+    info: ModelVersionInfo, entry: AuditEntry, aliases: Mapping[str, int]
+) -> ModelVersionInfo:
+    """``info`` once ``entry`` ran: its status tag and aliases as the moves left them."""
+    after = aliases_after(aliases, entry)
+    status = entry.statuses.get(info.version, info.status)
+    held = {a: v for a, v in after.items() if v == info.version}
+    moved = ModelVersionInfo.from_aliases(info, held)
+    return replace(moved, status=status, record=replace(moved.record, status=status))
 
 
 def _details(entry: AuditEntry) -> dict[str, Any]:

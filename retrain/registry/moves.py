@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from retrain.registry.audit import AuditStore
     from retrain.registry.client import RegistryClient
 
-__all__ = ["AuditedMoves", "plan_alias"]
+__all__ = ["AuditedMoves", "aliases_after", "plan_alias"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,19 @@ def plan_alias(
     )
 
 
+def aliases_after(aliases: Mapping[str, int], entry: AuditEntry) -> dict[str, int]:
+    """Where the aliases point once ``entry``'s moves are made (what :meth:`AuditedMoves.run`
+    leaves behind, so a caller need not read it back)."""
+    after = dict(aliases)
+    for move in entry.moves:
+        if move.to_version is None:
+            if after.get(move.alias) == move.from_version:
+                after.pop(move.alias, None)
+        else:
+            after[move.alias] = move.to_version
+    return after
+
+
 class AuditedMoves:
     """Runs the alias moves of ``client.name`` through its audit history, in crash-safe order."""
 
@@ -79,21 +92,18 @@ class AuditedMoves:
 
     def move_aliases(self, entry: AuditEntry, aliases: Mapping[str, int]) -> None:
         """Point each alias as the entry says; an alias already where it belongs is left alone."""
-        name, client = self._client.name, self._client.mlflow
         for move in entry.moves:
             current = aliases.get(move.alias)
             if move.to_version is None:
                 if current is not None and current == move.from_version:
-                    client.delete_registered_model_alias(name, move.alias)
+                    self._client.delete_alias(move.alias)
             elif current != move.to_version:
-                client.set_registered_model_alias(name, move.alias, str(move.to_version))
+                self._client.set_alias(move.alias, move.to_version)
 
     def write_statuses(self, entry: AuditEntry) -> None:
         """Mirror the entry's statuses into the versions' ``retrain.status`` tags."""
         for version, status in entry.statuses.items():
-            self._client.mlflow.set_model_version_tag(
-                self._client.name, str(version), STATUS_TAG, status
-            )
+            self._client.set_version_tag(version, STATUS_TAG, status)
 
     def reconcile(self) -> list[AuditEntry]:
         """Complete entries left ``pending`` by a crash; returns the entries completed."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ __all__ = [
     "ModelVersionInfo",
     "VersionRecord",
     "alias_versions",
+    "latest_version",
     "optional_version",
     "version_label",
 ]
@@ -83,6 +84,21 @@ def version_label(version: int | None) -> str:
 def alias_versions(rm: RegisteredModel) -> dict[str, int]:
     """The version each alias of a registered model points at."""
     return {alias: int(version) for alias, version in (rm.aliases or {}).items()}
+
+
+def latest_version(rm: RegisteredModel) -> int | None:
+    """The highest version number a registered model has (from its latest version per stage;
+    every version retrain creates stays in stage ``None``); ``None`` without versions."""
+    numbers = [int(mv.version) for mv in rm.latest_versions or []]
+    return max(numbers) if numbers else None
+
+
+def _held(aliases: Mapping[str, int], version: int) -> tuple[str, ...]:
+    """The aliases that point at ``version``: lifecycle aliases first, in promotion order, then
+    any others by name."""
+    return tuple(a for a in ALIASES if aliases.get(a) == version) + tuple(
+        sorted(a for a, v in aliases.items() if v == version and a not in ALIASES)
+    )
 
 
 @dataclass(frozen=True)
@@ -228,8 +244,7 @@ class ModelVersionInfo:
             name=name,
             version=version,
             status=tags.get(STATUS_TAG, "unmanaged"),
-            aliases=tuple(a for a in ALIASES if aliases.get(a) == version)
-            + tuple(sorted(a for a, v in aliases.items() if v == version and a not in ALIASES)),
+            aliases=_held(aliases, version),
             record=VersionRecord.from_tags(tags),
             run_id=mv.run_id or None,
             model_id=tags.get("retrain.model_id") or getattr(mv, "model_id", None),
@@ -238,6 +253,11 @@ class ModelVersionInfo:
             idempotency_key=tags.get("retrain.idempotency_key"),
             created=created,
         )
+
+    @classmethod
+    def from_aliases(cls, info: ModelVersionInfo, aliases: Mapping[str, int]) -> ModelVersionInfo:
+        """``info`` with the aliases that ``aliases`` point at it."""
+        return replace(info, aliases=_held(aliases, info.version))
 
     @property
     def uri(self) -> str:

@@ -62,9 +62,20 @@ class Registrar:
         artifacts: Mapping[str, str | os.PathLike[str]],
         requirements: list[str],
         trusted_types: Sequence[str] | None,
-    ) -> ModelVersion:
+        experiment_id: str | None = None,
+        latest_before: int | None = None,
+    ) -> tuple[ModelVersion, bool]:
         """Log ``model`` into ``run_id`` (or a run of its own, ended here) and register it with
-        ``rec`` and its lineage as tags; returns the version, or the winner of a race."""
+        ``rec`` and its lineage as tags; returns the version and ``True``, or the winner of a
+        race and ``False``.
+
+        ``experiment_id``: the experiment of ``run_id`` if the caller knows it (else the run is
+        read). ``latest_before``: the highest version number the model had when the caller read
+        it, *before* :meth:`find` found no version for the key (``None``: no version, or not
+        known). If the new version is the next number, no version was created between that
+        read and this one, so any other version with this key would have been older than the
+        read and found: the race check's search is skipped. Otherwise it runs.
+        """
         name, client = self._client.name, self._client.mlflow
         own_run = run_id is None
         if run_id is None:
@@ -73,9 +84,10 @@ class Registrar:
                 run_name=f"register-{rec.retraining_id}",
                 tags={"retrain.retraining_id": rec.retraining_id, _IDEMPOTENCY_TAG: digest},
             )
-        else:
-            run = client.get_run(run_id)
-        run_id, experiment_id = run.info.run_id, run.info.experiment_id
+            run_id, experiment_id = run.info.run_id, run.info.experiment_id
+        elif experiment_id is None:
+            experiment_id = client.get_run(run_id).info.experiment_id
+        assert run_id is not None and experiment_id is not None
         lineage = {_IDEMPOTENCY_TAG: digest, "retrain.retraining_id": rec.retraining_id}
         logged = self._artifacts.log(
             model,
@@ -111,9 +123,11 @@ class Registrar:
         )
         if own_run:
             client.set_terminated(run_id, "FINISHED")
+        if int(mv.version) == (latest_before or 0) + 1:
+            return mv, True  # nothing was created in between (see above)
         # Two concurrent first attempts with one key: the lowest version wins, the other goes.
         winner = self.find(digest)
         if winner is not None and int(winner.version) != int(mv.version):
-            client.delete_model_version(name, mv.version)
-            return winner
-        return mv
+            self._client.delete_version(mv.version)
+            return winner, False
+        return mv, True

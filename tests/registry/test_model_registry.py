@@ -4,13 +4,17 @@ real MLflow server."""
 from __future__ import annotations
 
 import logging
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
 from retrain.errors import RegistryError
-from retrain.registry.artifacts import ModelArtifacts
+from retrain.registry import ModelRegistry
+from retrain.registry.artifacts import ModelArtifacts, load_and_predict
+from retrain.tracking import count_http_requests
 from tests.registry_builders import Fleet, RecordingNotifier
 from tools.mlflow_server import MlflowServer
 
@@ -207,3 +211,46 @@ class TestQueries:
         fleet.registry.rollback(reason="operator")
 
         assert downloads == [first]
+
+
+class TestRoundTrips:
+    """What the queries send to the server (``count_http_requests``)."""
+
+    def test_one_request_per_version_or_alias_and_none_for_known_files(
+        self, fleet: Fleet, example: pd.DataFrame
+    ) -> None:
+        version = fleet.to_production(profile={"features": {}})
+        registry = ModelRegistry(fleet.registry.config)
+        uri = registry.tracking_uri
+
+        with count_http_requests(uri) as calls:
+            info = registry.get_version(version)
+        assert (calls.total, info.status, info.aliases) == (1, "production", ("production",))
+
+        with count_http_requests(uri) as calls:
+            current = registry.current("production")
+        assert calls.total == 1 and current["production"].version == version
+        assert registry.current("canary") == {}
+
+        # read above, so where its files are is known: no version lookup. The model is in the
+        # process cache since its registration check; the profile file is fetched once.
+        with count_http_requests(uri) as calls:
+            model = registry.load_model(version)
+            assert registry.reference_profile(version) == {"features": {}}
+            assert registry.reference_profile(version) == {"features": {}}
+        assert dict(calls.by_endpoint) == {"GET /api/2.0/mlflow-artifacts/artifacts/{file}": 1}
+        assert len(model.predict(example)) == len(example)
+
+    def test_a_model_download_fetches_only_what_loading_reads(
+        self, fleet: Fleet, example: pd.DataFrame
+    ) -> None:
+        version = fleet.register()
+        registry = ModelRegistry(fleet.registry.config)
+        mv = registry._client.mlflow.get_model_version(registry.name, str(version))
+        with tempfile.TemporaryDirectory() as tmp, count_http_requests(registry.tracking_uri) as c:
+            local = registry._artifacts.download(mv, tmp)
+            loaded = load_and_predict(local, "test")
+            files = sorted(p.name for p in Path(local).iterdir())
+        assert files == ["MLmodel", "input_example.json", "model.skops"]
+        assert dict(c.by_endpoint) == {"GET /api/2.0/mlflow-artifacts/artifacts/{file}": 3}
+        assert len(loaded.predict(example)) == len(example)

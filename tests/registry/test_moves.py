@@ -112,3 +112,52 @@ class TestCrashSafety:
 
         assert (entry.op, entry.state) == ("promote", "done")
         assert fleet.registry.get_version(version).status == "canary"
+
+
+class TestBatch:
+    """Inside ``ModelRegistry.batch()`` pending entries are completed before the first mutating
+    call, and again after any call that failed (it may have left one), not before every call."""
+
+    @staticmethod
+    def counting(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+        calls: list[int] = []
+        reconcile = AuditedMoves.reconcile
+
+        def counted(self: AuditedMoves) -> list[AuditEntry]:
+            calls.append(1)
+            return reconcile(self)
+
+        monkeypatch.setattr(AuditedMoves, "reconcile", counted)
+        return calls
+
+    def test_reconciles_once_per_batch_and_before_every_call_outside(
+        self, fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        calls = self.counting(monkeypatch)
+        with fleet.registry.batch():
+            version = fleet.register()
+            fleet.registry.promote(version, "canary", reason="x")
+            fleet.registry.promote(version, "production", reason="y")
+        assert len(calls) == 1
+        assert fleet.registry.current()["production"].version == version
+
+        second = fleet.register()
+        fleet.registry.promote(second, "canary", reason="x")
+        assert len(calls) == 3
+
+    def test_a_move_that_failed_inside_a_batch_is_completed_by_the_next_call(
+        self, fleet: Fleet, make_config: Callable[..., RetrainConfig]
+    ) -> None:
+        version = fleet.register()
+        registry = crashing_registry(make_config(), "statuses")
+        with registry.batch():
+            with pytest.raises(Crash):  # after the batch's reconcile: the entry stays pending
+                registry.promote(version, "canary", reason="crashy")
+            [pending] = registry.pending()
+            # the process goes on (the failure was caught): its next call must complete it
+            registry._moves = AuditedMoves(registry._client, registry._artifacts, registry._audit)
+            entry = registry.promote(version, "canary", reason="again")
+
+        assert (entry.id, entry.state) == (pending.id, "done")
+        assert registry.pending() == []
+        assert fleet.registry.get_version(version).status == "canary"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,9 @@ from mlflow import MlflowClient
 from sklearn.pipeline import Pipeline
 
 from retrain.errors import RegistryError
-from retrain.registry import ModelRegistry
+from retrain.registry import ModelRegistry, VersionRecord, pinned_requirements
 from retrain.registry.artifacts import _artifact_text
+from retrain.registry.registration import Registrar, key_digest
 from retrain.serialization import dumps_trusted
 from tests.registry_builders import (
     FEATURES,
@@ -275,3 +277,50 @@ class TestRegister:
             registry.register(
                 fitted, input_example=example, record=record(**overrides), idempotency_key="k"
             )
+
+
+class TestRaceCheck:
+    """Two concurrent first attempts with one key leave one version: the lowest."""
+
+    def test_a_later_version_with_the_same_key_is_deleted_and_the_first_returned(
+        self, registry: ModelRegistry, fitted: Pipeline, example: pd.DataFrame
+    ) -> None:
+        first = registry.register(
+            fitted, input_example=example, record=record(), idempotency_key="race"
+        )
+        # the loser of the race: its key search ran before the winner's version existed
+        with registry._client.calls("test"):
+            rec = replace(VersionRecord.from_value(record()), status="pending")
+            mv, won = registry._registrar.create(
+                fitted,
+                example=example,
+                rec=rec,
+                key="race",
+                digest=key_digest("race"),
+                profile=None,
+                run_id=None,
+                artifacts={},
+                requirements=pinned_requirements(),
+                trusted_types=None,
+                latest_before=None,
+            )
+        assert (int(mv.version), won) == (first.version, False)
+        assert [v.version for v in registry.versions()] == [first.version]
+
+    def test_the_next_version_number_skips_the_search(
+        self,
+        registry: ModelRegistry,
+        fitted: Pipeline,
+        example: pd.DataFrame,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        searches: list[str] = []
+        find = Registrar.find
+
+        def counted(self: Registrar, digest: str) -> Any:
+            searches.append(digest)
+            return find(self, digest)
+
+        monkeypatch.setattr(Registrar, "find", counted)
+        registry.register(fitted, input_example=example, record=record(), idempotency_key="one")
+        assert len(searches) == 1, "only the key search before creating: version 1 is the first"

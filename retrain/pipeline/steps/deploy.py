@@ -64,36 +64,41 @@ def deploy_step(
         gate=evaluated.gate.status,
     )
     profile = json.loads(Path(trained.profile_path).read_text(encoding="utf-8"))
-    info = registry.register(
-        model,
-        input_example=example,
-        record=record,
-        idempotency_key=f"{ctx.run_key}:register",
-        reference_profile=profile,
-        run_id=ctx.mlflow_run_id,
-        artifacts={"evaluation_report": evaluated.report_path},
-        trusted_types=trained.fit.trusted_types,
-    )
-    version = info.version
-    tell("deploy", f"registered version {version} -> staging")
-    evidence.version = str(version)
-    evidence.load_check_ok = True  # register() loaded it back and predicted before announcing
-    evidence.profile_stored = True
-    evidence.fingerprint_registered = preprocessing_fingerprint(registry.load_model(version))
-    approval = ctx.approval or (None if config.deployment.require_approval else AUTO_APPROVAL)
-    if ctx.force and evaluated.gate.status == "forced":
-        approval = f"forced by operator: {ctx.force_reason}"
-    result = release(
-        config,
-        registry,
-        version=version,
-        evidence=evidence,
-        target_stage=ctx.target_stage,
-        approval=approval,
-        reason=f"retraining {ctx.retraining_id} ({ctx.trigger})",
-        run_id=ctx.mlflow_run_id,
-        say=tell,
-    )
+    tracker = services.tracker(ctx.mlflow_run_id)
+    # one batch: pending audit entries are completed before registering, not before each move
+    with registry.batch():
+        info = registry.register(
+            model,
+            input_example=example,
+            record=record,
+            idempotency_key=f"{ctx.run_key}:register",
+            reference_profile=profile,
+            run_id=ctx.mlflow_run_id,
+            artifacts={"evaluation_report": evaluated.report_path},
+            trusted_types=trained.fit.trusted_types,
+            experiment_id=tracker.experiment_id,
+        )
+        version = info.version
+        tell("deploy", f"registered version {version} -> staging")
+        evidence.version = str(version)
+        evidence.load_check_ok = True  # register() loaded it back and predicted before announcing
+        evidence.profile_stored = True
+        evidence.fingerprint_registered = preprocessing_fingerprint(registry.load_model(version))
+        approval = ctx.approval or (None if config.deployment.require_approval else AUTO_APPROVAL)
+        if ctx.force and evaluated.gate.status == "forced":
+            approval = f"forced by operator: {ctx.force_reason}"
+        result = release(
+            config,
+            registry,
+            version=version,
+            evidence=evidence,
+            target_stage=ctx.target_stage,
+            approval=approval,
+            reason=f"retraining {ctx.retraining_id} ({ctx.trigger})",
+            run_id=ctx.mlflow_run_id,
+            say=tell,
+            info=info,
+        )
     services.tracker(ctx.mlflow_run_id).log(
         tags={"retrain.model_version": version, "retrain.stage": result.stage}
     )

@@ -55,6 +55,8 @@ def start(services: Services, options: RunOptions) -> RunContext:
             run = client.create_run(experiment_id, run_name=retraining_id, tags=tags)
             run_id = run.info.run_id
             started = now_utc()
+    # the run as MLflow just returned it: its params, experiment and artifact location
+    services.tracker(run_id).bind(run)
     work_dir = Path(config.storage.work_dir) / "runs" / retraining_id
     work_dir.mkdir(parents=True, exist_ok=True)
     return RunContext(
