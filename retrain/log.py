@@ -16,13 +16,13 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric, RunTag
 
 from retrain.errors import RegistryError
 from retrain.tracking import artifact_repository, ensure_experiment, find_run
-
-if TYPE_CHECKING:
-    from mlflow import MlflowClient
 
 __all__ = ["SEED_FIELDS", "LogStore", "RetrainingRecord"]
 
@@ -149,7 +149,6 @@ class LogStore:
         return str(run.info.run_id) if run is not None else None
 
     def _write_mlflow(self, record: RetrainingRecord) -> str:
-        from mlflow.entities import Metric, RunTag
 
         experiment_id = self._experiment(create=True) or ""
         run = find_run(self.client, experiment_id, _ID_TAG, record.retraining_id)

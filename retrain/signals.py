@@ -19,10 +19,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+import pyarrow as pa
+
 from retrain.config import RetrainConfig
 from retrain.constants import TRIGGERED_STATUSES
 from retrain.data import count_rows, read_source
+from retrain.drift import ReferenceProfile, check_drift
 from retrain.errors import UnknownModelError
+from retrain.evaluate import score_model
 from retrain.times import to_utc
 from retrain.triggers import Signals
 
@@ -105,8 +110,6 @@ def compute_signals(
 ) -> LiveSignals:
     """Measure every signal at ``as_of`` for ``baseline`` (the production version, resolved by
     the caller with :func:`production_baseline`) from the data source and the registry."""
-    import pandas as pd
-    import pyarrow as pa
 
     as_of_utc = to_utc(as_of)
     assert as_of_utc is not None
@@ -168,7 +171,6 @@ def _performance(
     config: RetrainConfig, registry: ModelRegistry, version: int, frame: Any, notes: list[str]
 ) -> dict[str, float]:
     """The production model's metrics on the labelled new rows (empty when not measurable)."""
-    from retrain.evaluate import score_model
 
     target = config.model.target
     labelled = frame[frame[target].notna()] if target in frame.columns else frame.iloc[:0]
@@ -202,7 +204,6 @@ def _drift(
     report_dir: str | Path | None,
 ) -> tuple[dict[str, Any], str | None, dict[str, float]]:
     """Drift of the new rows against the version's reference profile: summary, report, signals."""
-    from retrain.drift import ReferenceProfile, check_drift
 
     profile_data = registry.reference_profile(version)
     if profile_data is None:
@@ -223,7 +224,7 @@ def _drift(
     }
     path = None
     if report_dir is not None:
-        from retrain.reports import write_drift_report  # matplotlib only when a page is wanted
+        from retrain.reports import write_drift_report  # noqa: PLC0415 - matplotlib only for a page
 
         path = str(Path(report_dir) / "drift_report.html")
         write_drift_report(report, path)

@@ -19,14 +19,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from retrain.errors import RegistryError
+import requests
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
+
+from retrain.errors import RegistryError, RegistryUnavailableError
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
-
     from retrain.config import RegistrySettings, RetrainConfig
 
 __all__ = [
+    "TEMPORARY_ERROR_CODES",
     "HttpCalls",
     "RunTracker",
     "artifact_repository",
@@ -36,6 +42,7 @@ __all__ = [
     "ensure_experiment",
     "find_run",
     "tracking_client",
+    "unreachable",
 ]
 
 _CLIENT_ENV = (
@@ -49,24 +56,33 @@ _CLIENT_ENV = (
 
 def tracking_client(config: RetrainConfig) -> MlflowClient:
     """An ``MlflowClient`` for ``registry.tracking_uri`` (tracking and registry)."""
-    from mlflow import MlflowClient
 
     uri = config.registry.tracking_uri
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
+#: MLflow error codes of a server that may answer if asked again.
+TEMPORARY_ERROR_CODES = frozenset({"TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"})
+
+
+def unreachable(message: str) -> bool:
+    """Whether an MLflow client error says the server was not reached (refused, timed out,
+    unknown host) rather than that it refused the request."""
+    lowered = message.lower()
+    return "api request to" in lowered or "connection" in lowered
+
+
 @contextlib.contextmanager
 def bounded(config: RetrainConfig, what: str) -> Iterator[None]:
-    """Bounded HTTP retries/timeouts for a block; MLflow errors become :class:`RegistryError`."""
-    from mlflow.exceptions import MlflowException
-
+    """Bounded HTTP retries/timeouts for a block; MLflow errors become :class:`RegistryError`
+    (:class:`RegistryUnavailableError`, which a retry may fix, when the server was not reached)."""
     with client_env(config.registry):
         try:
             yield
         except MlflowException as exc:
-            raise RegistryError(
-                f"{what}: MLflow at {config.registry.tracking_uri} failed: {exc.message}"
-            ) from exc
+            message = f"{what}: MLflow at {config.registry.tracking_uri} failed: {exc.message}"
+            temporary = unreachable(exc.message) or exc.error_code in TEMPORARY_ERROR_CODES
+            raise (RegistryUnavailableError if temporary else RegistryError)(message) from exc
 
 
 def ensure_experiment(client: MlflowClient, name: str, *, missing: bool = False) -> str:
@@ -90,8 +106,6 @@ def artifact_repository(artifact_uri: str, tracking_uri: str) -> Any:
     What ``MlflowClient.log_artifact`` uploads through, without the ``get_run`` (or
     ``get_logged_model``) it sends to find the location when the caller already knows it.
     """
-    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-    from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
 
     uri = add_databricks_profile_info_to_artifact_uri(artifact_uri, tracking_uri)  # type: ignore[no-untyped-call]
     return get_artifact_repository(uri, tracking_uri=tracking_uri)
@@ -207,7 +221,6 @@ class RunTracker:
 
     def flush(self) -> None:
         """Send what was gathered; nothing is sent when nothing was gathered."""
-        from mlflow.entities import Metric, Param, RunTag
 
         if not (self._params or self._metrics or self._tags or self._artifacts):
             return
@@ -297,7 +310,6 @@ def count_http_requests(prefix: str | None = None) -> Iterator[HttpCalls]:
     uploads, listings and downloads alike. ``prefix``: count only URLs that start with it (the
     tracking server). A request that urllib3 retries counts once; nested blocks each count.
     """
-    import requests
 
     calls = HttpCalls(prefix)
     original = requests.Session.request

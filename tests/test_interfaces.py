@@ -31,6 +31,7 @@ from retrain.pipeline import decision, graph
 from retrain.registry import ModelRegistry
 from tests import airflow_harness as af
 from tests.helpers import LOGREG, churn_sections, merge_sections, run_record, write_config
+from tools.mlflow_server import free_port
 from tools.synthetic import StreamSpec, write_stream
 
 SPEC = StreamSpec(weeks=6, rows_per_week=1500, drift_week=None)
@@ -295,6 +296,23 @@ class TestRetryability:
     ) -> None:
         assert is_retryable(error) is retryable
         assert exit_code(error) == code
+
+    def test_an_unreachable_server_is_temporary_on_both_paths(
+        self,
+        make_config: Callable[..., RetrainConfig],
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        url = f"http://127.0.0.1:{free_port()}"
+        config = make_config(registry={"tracking_uri": url})
+        path = write_config(config, tmp_path / "down.yaml")
+
+        with pytest.raises(RegistryUnavailableError, match="unreachable") as caught:
+            ModelRegistry(config).current()
+        code, _, err = cli_json(capsys, "status", "--config", str(path))
+
+        assert is_retryable(caught.value), "a task failing on it is retried by Airflow"
+        assert code == EXIT_FAILURE and "running again may succeed" in err
 
     def test_a_final_error_is_not_retried_under_airflow_and_fails_the_cli(
         self,

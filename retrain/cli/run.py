@@ -10,7 +10,6 @@ from retrain.cli.render import render_records
 from retrain.config import load_config
 from retrain.constants import ExitCode, RunStatus, Stage, Trigger
 from retrain.errors import DataError, exit_code, is_retryable
-from retrain.tracking import bounded
 
 __all__ = ["register"]
 
@@ -50,6 +49,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _log(args: argparse.Namespace) -> int:
+    from retrain.tracking import bounded  # noqa: PLC0415 - loads mlflow (CLI startup stays light)
+
     built = services(args)
     with bounded(built.config, "reading the retraining log"):
         if args.id:

@@ -11,17 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+
+from mlflow import MlflowClient
 
 from retrain.config import RetrainConfig
 from retrain.log import LogStore
 from retrain.notify import Notifier, notifier_from_config
+from retrain.registry import ModelRegistry
 from retrain.tracking import RunTracker, tracking_client
-
-if TYPE_CHECKING:
-    from mlflow import MlflowClient
-
-    from retrain.registry import ModelRegistry
 
 __all__ = ["Progress", "Services"]
 
@@ -60,9 +57,7 @@ class Services:
         actor: str | None = None,
         notifier: Notifier | None = None,
     ) -> Services:
-        """The real collaborators for ``config`` (no network call is made here; the registry,
-        and with it mlflow, is imported here, not when a DAG file imports this module)."""
-        from retrain.registry import ModelRegistry
+        """The real collaborators for ``config`` (no network call is made here)."""
 
         chosen = notifier or notifier_from_config(config)
         client = tracking_client(config)

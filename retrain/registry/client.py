@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException, RestException
 
-from retrain.errors import RegistryError, UnknownModelError
+from retrain.errors import RegistryError, RegistryUnavailableError, UnknownModelError
 from retrain.registry.records import alias_versions
-from retrain.tracking import client_env
+from retrain.tracking import TEMPORARY_ERROR_CODES as _TEMPORARY
+from retrain.tracking import client_env, unreachable
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion, RegisteredModel
@@ -76,6 +77,8 @@ class RegistryClient:
                         f"{what}: model {self.name!r} is not registered at {self.tracking_uri} "
                         "(no version has been registered yet)"
                     ) from exc
+                if exc.error_code in _TEMPORARY:
+                    raise RegistryUnavailableError(f"{what}: MLflow: {exc.message}") from exc
                 raise RegistryError(f"{what}: MLflow refused: {exc.message}") from exc
             except MlflowException as exc:
                 raise self.transport_error(what, exc.message) from exc
@@ -86,7 +89,7 @@ class RegistryClient:
         """A failed request in words: which server, why (refused, timed out, unknown host) and
         after how many retries."""
         lowered = message.lower()
-        if "api request to" not in lowered and "connection" not in lowered:
+        if not unreachable(message):
             return RegistryError(f"{what}: {message}")
         if "refused" in lowered:
             cause = "connection refused"
@@ -97,7 +100,7 @@ class RegistryClient:
         else:
             cause = message.splitlines()[0][-200:]
         retries = self.settings.max_retries
-        return RegistryError(
+        return RegistryUnavailableError(
             f"{what}: MLflow tracking server at {self.tracking_uri} is unreachable ({cause}, "
             f"{retries} retr{'y' if retries == 1 else 'ies'}); "
             "check registry.tracking_uri and that the server is running"
