@@ -238,7 +238,7 @@ def _child_pipeline(args: argparse.Namespace) -> dict[str, Any]:
 
     from retrain.config import parse_config
     from retrain.pipeline import run_pipeline
-    from retrain.tracking import count_http_requests
+    from tools.http_calls import count_http_requests
 
     logging.basicConfig(level=logging.WARNING)
     out: dict[str, Any] = {"rss_after_imports_mb": _status_kb("VmRSS") / 1024}

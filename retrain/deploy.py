@@ -31,9 +31,10 @@ from retrain.checklist import (
 from retrain.config import RetrainConfig
 from retrain.constants import RunStatus, Stage
 from retrain.errors import RegistryError
+from retrain.registry.audit import AuditEntry
 
 if TYPE_CHECKING:
-    from retrain.registry import AuditEntry, ModelRegistry, ModelVersionInfo
+    from retrain.registry import ModelRegistry, ModelVersionInfo
 
 __all__ = [
     "AUTO_APPROVAL",
@@ -62,7 +63,7 @@ class Deployment:
     #: The version the moved alias pointed at before (a promotion's previous production).
     from_version: int | None = None
     #: The audit entry of the last alias move made (``None``: nothing moved).
-    entry: dict[str, Any] | None = None
+    entry: AuditEntry | None = None
 
     def summary(self) -> str:
         return f"version {self.version} -> {self.stage} ({self.status})"
@@ -81,7 +82,7 @@ class RollbackReport:
 
     before: dict[str, int]
     after: dict[str, int]
-    entry: dict[str, Any]
+    entry: AuditEntry
     seconds: float
     lines: list[str] = field(default_factory=list)
 
@@ -214,7 +215,8 @@ def promote(
         if canary is None:
             raise RegistryError("version ? is not the canary (no version holds canary)")
         version = canary.version
-    info = registry.get_version(version)
+    info = canary if canary is not None and canary.version == version else None
+    info = info or registry.get_version(version)
     registry.check_transition(info, stage, "promote")
     not_canary = canary is None or canary.version != info.version
     if stage == Stage.PRODUCTION and not config.deployment.skip_canary and not_canary:
@@ -226,7 +228,7 @@ def promote(
     entry = _advance(registry, items, version=info.version, to=stage, reason=reason, run_id=run_id)
     status = RunStatus.DEPLOYED if stage == Stage.PRODUCTION else RunStatus.CANARY
     return Deployment(
-        info.version, stage, status, approval, tuple(items), entry.from_version, entry.to_dict()
+        info.version, stage, status, approval, tuple(items), entry.from_version, entry
     )
 
 
@@ -250,7 +252,12 @@ def rollback_with_report(
     started = time.perf_counter()
     entry = registry.rollback(reason=reason, to_version=to_version, run_id=run_id)
     seconds = time.perf_counter() - started
-    after = _aliases(registry)
+    after = dict(before)  # the move as recorded: no second read of every alias
+    for move in entry.moves:
+        if move.to_version is None:
+            after.pop(move.alias, None)
+        else:
+            after[move.alias] = move.to_version
 
     def show(aliases: dict[str, int]) -> str:
         return ", ".join(f"{a}=v{v}" for a, v in sorted(aliases.items())) or "none"
@@ -261,4 +268,4 @@ def rollback_with_report(
         f"rolled back {config.model.name} production v{entry.from_version} -> v{entry.to_version} "
         f"in {seconds:.2f}s; audit entry {entry.id}; reason: {reason}",
     ]
-    return RollbackReport(before, after, entry.to_dict(), seconds, lines)
+    return RollbackReport(before, after, entry, seconds, lines)

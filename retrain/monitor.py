@@ -17,7 +17,7 @@ from pathlib import Path
 from mlflow.entities import Metric
 
 from retrain.cadence import CadenceDecision
-from retrain.constants import SIGNAL_ASSETS, AssetKind
+from retrain.constants import SIGNAL_ASSETS, Action, AssetKind
 from retrain.data import count_rows
 from retrain.pipeline.services import Services
 from retrain.signals import compute_signals, production_baseline
@@ -64,7 +64,7 @@ def events_of(decision: Decision) -> dict[str, list[str]]:
     if decision.bootstrap:
         events[AssetKind.VOLUME] = ["bootstrap: no trained model yet"]
     for fired in decision.fired:
-        if fired.action not in {"retrain", "investigate_and_retrain"}:
+        if not Action(fired.action).retrains:
             continue
         kinds = {SIGNAL_ASSETS[s] for s in fired.observed if s in SIGNAL_ASSETS}
         for kind in sorted(kinds):

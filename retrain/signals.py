@@ -13,7 +13,6 @@ pipeline, so they cannot disagree.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,11 +22,12 @@ import pandas as pd
 import pyarrow as pa
 
 from retrain.config import RetrainConfig
-from retrain.constants import TRIGGERED_STATUSES
+from retrain.constants import TRIGGERED_STATUSES, Stage
 from retrain.data import count_rows, read_source
 from retrain.drift import ReferenceProfile, check_drift
 from retrain.errors import UnknownModelError
 from retrain.evaluate import score_model
+from retrain.registry.records import Baseline
 from retrain.times import to_utc
 from retrain.triggers import Signals
 
@@ -36,21 +36,11 @@ if TYPE_CHECKING:
     from retrain.registry import ModelRegistry
 
 __all__ = [
-    "Baseline",
     "LiveSignals",
     "compute_signals",
     "last_triggered_at",
     "production_baseline",
 ]
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """The production version that signals are measured for and a run is compared against."""
-
-    version: int
-    watermark: datetime | None = None
-    metrics: Mapping[str, float] = field(default_factory=dict)
 
 
 def production_baseline(registry: ModelRegistry) -> Baseline | None:
@@ -59,16 +49,10 @@ def production_baseline(registry: ModelRegistry) -> Baseline | None:
     One registry request. A pipeline run calls this once (in ``check``) and carries the answer.
     """
     try:
-        production = registry.current("production").get("production")
+        production = registry.current(Stage.PRODUCTION).get(Stage.PRODUCTION)
     except UnknownModelError:
         return None
-    if production is None:
-        return None
-    return Baseline(
-        version=production.version,
-        watermark=production.record.watermark_time,
-        metrics=dict(production.record.metrics),
-    )
+    return Baseline.of(production) if production is not None else None
 
 
 @dataclass(frozen=True)

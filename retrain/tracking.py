@@ -10,19 +10,14 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import re
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-import requests
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
-from mlflow.exceptions import MlflowException
+from mlflow.exceptions import MlflowException, RestException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
 
@@ -33,16 +28,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TEMPORARY_ERROR_CODES",
-    "HttpCalls",
     "RunTracker",
     "artifact_repository",
     "bounded",
     "client_env",
-    "count_http_requests",
     "ensure_experiment",
     "find_run",
+    "mlflow_error",
     "tracking_client",
-    "unreachable",
 ]
 
 _CLIENT_ENV = (
@@ -65,24 +58,50 @@ def tracking_client(config: RetrainConfig) -> MlflowClient:
 TEMPORARY_ERROR_CODES = frozenset({"TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"})
 
 
-def unreachable(message: str) -> bool:
-    """Whether an MLflow client error says the server was not reached (refused, timed out,
-    unknown host) rather than that it refused the request."""
+def mlflow_error(what: str, exc: BaseException, settings: RegistrySettings) -> RegistryError:
+    """An MLflow client or network failure as our error, in words: which server, why (refused,
+    timed out, unknown host, refused the request) and after how many retries.
+
+    :class:`RegistryUnavailableError` (a retry may help) when the server was not reached or
+    said it is temporarily unavailable; :class:`RegistryError` (final) when it refused.
+    """
+    uri = settings.tracking_uri
+    if isinstance(exc, RestException):
+        if exc.error_code in TEMPORARY_ERROR_CODES:
+            return RegistryUnavailableError(f"{what}: MLflow at {uri}: {exc.message}")
+        return RegistryError(f"{what}: MLflow refused: {exc.message}")
+    message = exc.message if isinstance(exc, MlflowException) else str(exc)
     lowered = message.lower()
-    return "api request to" in lowered or "connection" in lowered
+    reached = "api request to" not in lowered and "connection" not in lowered
+    if reached and not isinstance(exc, OSError):
+        return RegistryError(f"{what}: {message}")
+    if "refused" in lowered:
+        cause = "connection refused"
+    elif "timed out" in lowered or "timeout" in lowered:
+        cause = f"no answer within {settings.request_timeout_seconds:g} s"
+    elif "name or service not known" in lowered or "resolve" in lowered:
+        cause = "host name does not resolve"
+    else:
+        cause = message.splitlines()[0][-200:] if message else type(exc).__name__
+    retries = settings.max_retries
+    return RegistryUnavailableError(
+        f"{what}: MLflow tracking server at {uri} is unreachable ({cause}, "
+        f"{retries} retr{'y' if retries == 1 else 'ies'}); "
+        "check registry.tracking_uri and that the server is running"
+    )
 
 
 @contextlib.contextmanager
 def bounded(config: RetrainConfig, what: str) -> Iterator[None]:
-    """Bounded HTTP retries/timeouts for a block; MLflow errors become :class:`RegistryError`
-    (:class:`RegistryUnavailableError`, which a retry may fix, when the server was not reached)."""
+    """Bounded HTTP retries/timeouts for a block; MLflow and network errors (artifact uploads
+    raise ``OSError``s) become :class:`RegistryError` through :func:`mlflow_error`."""
     with client_env(config.registry):
         try:
             yield
-        except MlflowException as exc:
-            message = f"{what}: MLflow at {config.registry.tracking_uri} failed: {exc.message}"
-            temporary = unreachable(exc.message) or exc.error_code in TEMPORARY_ERROR_CODES
-            raise (RegistryUnavailableError if temporary else RegistryError)(message) from exc
+        except RegistryError:
+            raise
+        except (MlflowException, OSError) as exc:
+            raise mlflow_error(what, exc, config.registry) from exc
 
 
 def ensure_experiment(client: MlflowClient, name: str, *, missing: bool = False) -> str:
@@ -257,69 +276,3 @@ class RunTracker:
         if self._logged_params is not None:
             self._logged_params |= set(self._params)
         self._params, self._metrics, self._tags, self._artifacts = {}, {}, {}, []
-
-
-_ID_SEGMENT = re.compile(r"^(m-)?[0-9a-f]{32}$")
-_ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
-
-
-def endpoint_of(method: str, url: str) -> str:
-    """``METHOD /path`` of a request, ids and artifact file paths replaced by placeholders.
-
-    ``PUT .../mlflow-artifacts/artifacts/<file>`` is an upload, ``GET`` of the same a download and
-    ``GET .../mlflow-artifacts/artifacts?path=...`` a listing; logged-model and run ids in a path
-    become ``{id}``.
-    """
-    path = urlsplit(url).path
-    if path.startswith(_ARTIFACTS + "/"):
-        path = _ARTIFACTS + "/{file}"
-    else:
-        path = "/".join("{id}" if _ID_SEGMENT.match(p) else p for p in path.split("/"))
-    return f"{method.upper()} {path}"
-
-
-@dataclass
-class HttpCalls:
-    """HTTP requests counted by :func:`count_http_requests`, by ``METHOD /path``."""
-
-    prefix: str | None = None
-    by_endpoint: Counter[str] = field(default_factory=Counter)
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    @property
-    def total(self) -> int:
-        return sum(self.by_endpoint.values())
-
-    def add(self, method: str, url: str) -> None:
-        if self.prefix is None or url.startswith(self.prefix):
-            endpoint = endpoint_of(method, url)
-            with self.lock:
-                self.by_endpoint[endpoint] += 1
-
-    def lines(self, limit: int | None = None) -> list[str]:
-        """``count  METHOD /path`` lines, most frequent first."""
-        return [f"{n:4d}  {e}" for e, n in self.by_endpoint.most_common(limit)]
-
-
-@contextlib.contextmanager
-def count_http_requests(prefix: str | None = None) -> Iterator[HttpCalls]:
-    """Count the HTTP requests this process sends through ``requests`` during the block.
-
-    Measurement only (the benchmark and the call-budget test): ``requests.Session.request`` is
-    wrapped for the block, in every thread, so it sees MLflow's REST calls and its artifact
-    uploads, listings and downloads alike. ``prefix``: count only URLs that start with it (the
-    tracking server). A request that urllib3 retries counts once; nested blocks each count.
-    """
-
-    calls = HttpCalls(prefix)
-    original = requests.Session.request
-
-    def counted(self: requests.Session, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        calls.add(str(method), str(url))
-        return original(self, method, url, *args, **kwargs)
-
-    setattr(requests.Session, "request", counted)  # noqa: B010 (mypy: no method assignment)
-    try:
-        yield calls
-    finally:
-        setattr(requests.Session, "request", original)  # noqa: B010

@@ -19,10 +19,11 @@ from typing import Any
 from retrain.cadence import CadenceDecision, decide_cadence
 from retrain.conditions import SIGNALS
 from retrain.config import RetrainConfig
+from retrain.constants import Action
 from retrain.errors import DataError
+from retrain.times import to_utc
 
 __all__ = [
-    "ACTION_STRENGTH",
     "Decision",
     "FiredRule",
     "Signals",
@@ -30,10 +31,6 @@ __all__ = [
     "UnknownRule",
     "read_signals_file",
 ]
-
-#: Higher is stronger. Only actions that include retraining trigger a run.
-ACTION_STRENGTH = {"notify": 1, "investigate": 2, "retrain": 3, "investigate_and_retrain": 4}
-RETRAINING_ACTIONS = frozenset({"retrain", "investigate_and_retrain"})
 
 
 @dataclass(frozen=True)
@@ -176,10 +173,10 @@ class TriggerPolicy:
         cadence = decide_cadence(values, self.config.cadence)
         bootstrap = values["days_since_training"] is None
         reasons = [f.reason for f in fired]
-        strongest = max(fired, key=lambda f: ACTION_STRENGTH[f.action], default=None)
+        strongest = max(fired, key=lambda f: Action(f.action).strength, default=None)
         action = strongest.action if strongest else None
         trigger = strongest.trigger if strongest else "none"
-        wants = any(f.action in RETRAINING_ACTIONS for f in fired)
+        wants = any(Action(f.action).retrains for f in fired)
         if self.config.cadence.enabled and not bootstrap and cadence.due:
             reasons.append(f"adaptive_cadence: {cadence.level} ({cadence.reasons[0]})")
             if not wants:
@@ -229,16 +226,6 @@ class TriggerPolicy:
         )
 
 
-def _parse_time(value: Any, key: str, source: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise DataError([f"{key}: not an ISO-8601 time: {value!r}"], source=source) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def read_signals_file(path: str | Path) -> tuple[Signals, datetime | None, datetime | None]:
     """Read a signals JSON file: signal values plus optional ``now`` and ``last_triggered_at``.
 
@@ -253,6 +240,9 @@ def read_signals_file(path: str | Path) -> tuple[Signals, datetime | None, datet
         raise DataError([f"invalid JSON at line {exc.lineno}: {exc.msg}"], source=source) from None
     if not isinstance(data, dict):
         raise DataError(["expected a JSON object of signal values"], source=source)
-    now = _parse_time(data.pop("now", None), "now", source)
-    last = _parse_time(data.pop("last_triggered_at", None), "last_triggered_at", source)
+    try:
+        now = to_utc(data.pop("now", None), what="now")
+        last = to_utc(data.pop("last_triggered_at", None), what="last_triggered_at")
+    except DataError as exc:
+        raise DataError(exc.problems, source=source) from None
     return Signals.from_mapping(data, source=source), now, last

@@ -18,16 +18,16 @@ from airflow.sdk import Connection, get_current_context
 from airflow.sdk.exceptions import AirflowFailException
 
 from retrain.config import RetrainConfig, SqlSource
-from retrain.constants import ASSET_KINDS, Stage, Trigger
+from retrain.constants import ASSET_KINDS, RunStatus, Stage, Trigger
 from retrain.errors import DataError, is_retryable
 from retrain.pipeline.codec import decode, encode
-from retrain.pipeline.context import RunContext, RunOptions, fallback_context, parse_as_of
-from retrain.pipeline.graph import GRAPH, START, STEPS, Gate, Results
-from retrain.pipeline.runner import execute, latest_context, step_context
+from retrain.pipeline.context import RunContext, RunOptions, fallback_context
+from retrain.pipeline.graph import CHECK, GRAPH, START, STEPS, Gate, Results
+from retrain.pipeline.runner import context_of, execute
 from retrain.pipeline.services import Services
 from retrain.pipeline.steps.finish import finish
 from retrain.pipeline.steps.start import start
-from retrain.times import parse_time
+from retrain.times import parse_time, to_utc
 
 __all__ = [
     "ERROR_KEY",
@@ -52,7 +52,7 @@ def as_of(context: Mapping[str, Any]) -> datetime:
     triggering event's ``as_of``); else the logical date; else the time the run was created.
     """
     params = context.get("params") or {}
-    given = parse_as_of(params.get("as_of"))
+    given = to_utc(params.get("as_of"), what="params.as_of")
     if given is not None:
         return given
     measured = [
@@ -141,16 +141,22 @@ def _fail(name: str, exc: BaseException) -> None:
         raise AirflowFailException(message) from exc
 
 
-def _pulled(ti: Any) -> tuple[RunContext | None, Results]:
-    """The start context and the decoded results of every step that has pushed one."""
+def _pulled(ti: Any, names: tuple[str, ...]) -> tuple[RunContext | None, Results]:
+    """The start context and the decoded results of ``names`` (the steps that pushed one)."""
     raw = ti.xcom_pull(task_ids=START)
     start_ctx = decode(RunContext, raw, what="start's XCom") if raw is not None else None
     results = Results()
-    for name, step in STEPS.items():
+    for name in names:
         value = ti.xcom_pull(task_ids=name)
         if value is not None:
+            step = STEPS[name]
             results.put(name, decode(step.result_type(), value, what=f"{name}'s XCom"))
     return start_ctx, results
+
+
+def _needs(node: Any) -> tuple[str, ...]:
+    """What a task pulls: the node's declared inputs, and ``check`` for the pinned context."""
+    return tuple(dict.fromkeys((*node.inputs, *(() if node is CHECK else (CHECK.name,)))))
 
 
 def run_start(config: RetrainConfig) -> Any:
@@ -161,7 +167,7 @@ def run_start(config: RetrainConfig) -> Any:
     except Exception as exc:
         _fail(START, exc)
         raise
-    print(f"{ctx.retraining_id} (trigger {ctx.trigger}, as of {ctx.as_of.isoformat()})")
+    print(ctx.summary())
     return encode(ctx)
 
 
@@ -170,11 +176,11 @@ def run_step(config: RetrainConfig, name: str) -> Any:
     step = STEPS[name]
     ti = get_current_context()["ti"]
     try:
-        start_ctx, results = _pulled(ti)
+        start_ctx, results = _pulled(ti, _needs(step))
         if start_ctx is None:
             raise DataError([f"{name}: the start task left no run context"])
         task_services = services(config)
-        result = execute(step, task_services, step_context(step, start_ctx, results), results)
+        result = execute(step, task_services, start_ctx, results)
         task_services.flush()
     except Exception as exc:
         _fail(name, exc)
@@ -186,8 +192,12 @@ def run_step(config: RetrainConfig, name: str) -> Any:
 def run_gate(name: str) -> Any:
     """A gate's task: ``True``/``False`` (short-circuit) or the task id that runs next."""
     gate = next(n for n in GRAPH if isinstance(n, Gate) and n.name == name)
-    _, results = _pulled(get_current_context()["ti"])
-    return gate.run()(*(results.named(n) for n in gate.inputs))
+    try:
+        _, results = _pulled(get_current_context()["ti"], gate.inputs)
+        return gate.run()(*(results.named(n) for n in gate.inputs))
+    except Exception as exc:
+        _fail(name, exc)
+        raise
 
 
 def finish_run(config: RetrainConfig) -> Any:
@@ -200,7 +210,7 @@ def finish_run(config: RetrainConfig) -> Any:
     ti, dag_run = context["ti"], context["dag_run"]
     error: str | None = None
     failed: str | None = None
-    names = [START, *STEPS]
+    names = [START, *(node.name for node in GRAPH)]
     for name in names:
         message = ti.xcom_pull(task_ids=name, key=ERROR_KEY)
         if message and error is None:
@@ -212,16 +222,16 @@ def finish_run(config: RetrainConfig) -> Any:
             if str(by_task.get(name)) == "failed":
                 error, failed = f"task {name} failed (see its log)", name
                 break
-    start_ctx, results = _pulled(ti)
+    start_ctx, results = _pulled(ti, tuple(STEPS))
     if start_ctx is None:  # start itself failed: still leave a record (spooled if MLflow is down)
         start_ctx = fallback_context(
             config.storage.work_dir,
             run_key=f"{dag_run.dag_id}/{dag_run.run_id}",
             trigger=Trigger.MANUAL,
         )
-    ctx = latest_context(start_ctx, results)
+    ctx = context_of(start_ctx, results)
     record, where = finish(services(config), ctx, results, error=error, failed_step=failed)
     print(f"retraining log {record.summary()} (stored in {where})")
-    if error is not None:
+    if record.status == RunStatus.FAILED:
         raise AirflowFailException(f"retraining {ctx.retraining_id} failed at {failed}: {error}")
     return encode(record)

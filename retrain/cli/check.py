@@ -9,7 +9,9 @@ from retrain.cli.output import print_json
 from retrain.cli.render import render_decision, render_live
 from retrain.config import load_config
 from retrain.constants import ExitCode, Trigger
-from retrain.times import now_utc
+from retrain.pipeline import decision
+from retrain.pipeline.context import RunOptions
+from retrain.times import now_utc, to_utc
 from retrain.triggers import TriggerPolicy, read_signals_file
 
 __all__ = ["register"]
@@ -17,21 +19,16 @@ __all__ = ["register"]
 
 def _check(args: argparse.Namespace) -> int:
     """Signals from a file (``--signals``) or measured live; then the pipeline's decision."""
-    # imported here: they load pandas/pyarrow, which `retrain --help` does not need
-    from retrain.pipeline.context import RunOptions, parse_as_of  # noqa: PLC0415
-    from retrain.pipeline.decision import assess, decide  # noqa: PLC0415
-    from retrain.signals import production_baseline  # noqa: PLC0415
-
     options = RunOptions(
         trigger=Trigger.MANUAL if args.force else Trigger.SCHEDULED,
-        as_of=parse_as_of(args.as_of),
+        as_of=to_utc(args.as_of, what="--as-of"),
         force=args.force,
         force_reason=args.reason,
     )
     live = None
     if args.signals is not None:
         signals, now, last = read_signals_file(args.signals)
-        decision = decide(
+        decided = decision.decide(
             TriggerPolicy(load_config(args.config)),
             signals,
             trigger=options.trigger,
@@ -40,6 +37,11 @@ def _check(args: argparse.Namespace) -> int:
             force_reason=options.force_reason,
         )
     else:
+        # imported here: measuring loads pandas, pyarrow, scikit-learn and mlflow; the decision
+        # on a signals file (and `retrain --help`) needs none of them
+        from retrain.pipeline.assess import assess  # noqa: PLC0415
+        from retrain.signals import production_baseline  # noqa: PLC0415
+
         built = services(args)
         assessment = assess(
             built,
@@ -48,21 +50,21 @@ def _check(args: argparse.Namespace) -> int:
             trigger=options.trigger,
             force_reason=options.force_reason,
         )
-        live, decision = assessment.live, assessment.decision
+        live, decided = assessment.live, assessment.decision
     if args.json:
         print_json(
             {
-                **decision.policy.to_dict(),
-                "proceed": decision.proceed,
-                "run_reasons": list(decision.reasons),
+                **decided.policy.to_dict(),
+                "proceed": decided.proceed,
+                "run_reasons": list(decided.reasons),
                 "live": live.to_dict() if live else None,
             }
         )
     else:
-        render_decision(decision.policy, decision.proceed, decision.reasons)
+        render_decision(decided.policy, decided.proceed, decided.reasons)
         if live is not None:
             render_live(live)
-    return ExitCode.TRIGGERED if decision.proceed else ExitCode.OK
+    return ExitCode.TRIGGERED if decided.proceed else ExitCode.OK
 
 
 def register(add: AddCommand) -> None:

@@ -91,7 +91,7 @@ def _rollback(args: argparse.Namespace) -> int:
         built.config, built.registry, reason=args.reason, to_version=args.to, run_id=args.run_id
     )
     if args.json:
-        print_json(report.entry)
+        print_json(report.entry.to_dict())
         return ExitCode.OK
     for line in report.lines[:2]:
         console().print(line)
@@ -113,7 +113,7 @@ def _promote(args: argparse.Namespace) -> int:
     )
     assert result.entry is not None  # a promotion always moves an alias
     if args.json:
-        print_json(result.entry)
+        print_json(result.entry.to_dict())
         return ExitCode.OK
     render_move("[green]Promoted[/]", result.entry)
     for item in result.checklist:

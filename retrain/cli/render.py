@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
 from retrain.cli.output import console, version_label
+from retrain.registry.audit import AuditEntry
+from retrain.triggers import Decision
+
+if TYPE_CHECKING:  # both load pandas/numpy: for annotations only (CLI startup stays light)
+    from retrain.drift import DriftReport
+    from retrain.signals import LiveSignals
 
 __all__ = ["age", "render_decision", "render_drift", "render_live", "render_move", "render_records"]
 
@@ -20,7 +26,7 @@ def age(seconds: float) -> str:
     return f"{max(seconds, 0):.0f}s"
 
 
-def render_decision(decision: Any, proceed: bool, reasons: Sequence[str]) -> None:
+def render_decision(decision: Decision, proceed: bool, reasons: Sequence[str]) -> None:
     out = console()
     verdict = "[bold red]RETRAIN[/]" if proceed else "[bold green]no retraining[/]"
     out.print(f"Decision: {verdict}  (trigger: {decision.trigger}, action: {decision.action})")
@@ -38,7 +44,7 @@ def render_decision(decision: Any, proceed: bool, reasons: Sequence[str]) -> Non
     )
 
 
-def render_live(live: Any) -> None:
+def render_live(live: LiveSignals) -> None:
     out = console()
     version = live.production_version
     out.print(
@@ -52,7 +58,7 @@ def render_live(live: Any) -> None:
         out.print(f"  [yellow]![/] {note}")
 
 
-def render_drift(report: Any) -> None:
+def render_drift(report: DriftReport) -> None:
     colors = {"none": "green", "low": "yellow", "medium": "dark_orange", "high": "red"}
     table = Table(box=None, header_style="bold")
     table.add_column("feature", no_wrap=True)
@@ -100,8 +106,8 @@ def render_records(records: list[dict[str, Any]]) -> None:
     console().print(table)
 
 
-def render_move(verb: str, entry: dict[str, Any]) -> None:
+def render_move(verb: str, entry: AuditEntry) -> None:
     console().print(
-        f"{verb} {entry['alias']}: {version_label(entry['from_version'])} -> "
-        f"{version_label(entry['to_version'])} (audit {entry['id']})"
+        f"{verb} {entry.alias}: {version_label(entry.from_version)} -> "
+        f"{version_label(entry.to_version)} (audit {entry.id})"
     )

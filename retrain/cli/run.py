@@ -10,6 +10,7 @@ from retrain.cli.render import render_records
 from retrain.config import load_config
 from retrain.constants import ExitCode, RunStatus, Stage, Trigger
 from retrain.errors import DataError, exit_code, is_retryable
+from retrain.times import to_utc
 
 __all__ = ["register"]
 
@@ -17,12 +18,12 @@ __all__ = ["register"]
 def _run(args: argparse.Namespace) -> int:
     """Every step in-process, through the same graph and step functions as the DAG."""
     # imported here: the pipeline loads pandas, pyarrow and mlflow (CLI startup stays light)
-    from retrain.pipeline.context import RunOptions, parse_as_of  # noqa: PLC0415
+    from retrain.pipeline.context import RunOptions  # noqa: PLC0415
     from retrain.pipeline.runner import run_pipeline  # noqa: PLC0415
 
     options = RunOptions(
         trigger=Trigger(args.trigger),
-        as_of=parse_as_of(args.as_of),
+        as_of=to_utc(args.as_of, what="--as-of"),
         force=args.force,
         force_reason=args.reason,
         skip_ab=args.skip_ab,
@@ -35,7 +36,7 @@ def _run(args: argparse.Namespace) -> int:
     def progress(step: str, text: str) -> None:
         err.print(f"[bold cyan]{step:>9}[/] {text}")
 
-    outcome = run_pipeline(config, progress=progress, **vars(options))
+    outcome = run_pipeline(config, options, progress=progress)
     record = outcome.record.to_dict()
     if args.json:
         print_json(record)

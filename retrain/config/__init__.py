@@ -19,7 +19,6 @@ from retrain.config.loader import CONFIG_ENV, default_config_path, load_config, 
 from retrain.config.schema import (
     METRICS,
     ABTestSettings,
-    Action,
     CadenceSettings,
     DataSettings,
     DeploymentSettings,
@@ -43,6 +42,7 @@ from retrain.config.schema import (
     TriggerSettings,
     ValidationSettings,
 )
+from retrain.constants import Action
 from retrain.errors import ConfigError
 
 __all__ = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import types
 import typing
+from enum import Enum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel
@@ -35,6 +36,8 @@ def _type_name(annotation: Any) -> str:
         return " | ".join(_type_name(a) for a in args)
     if annotation is type(None):
         return "null"
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return " | ".join(repr(member.value) for member in annotation)
     return getattr(annotation, "__name__", str(annotation))
 
 
@@ -48,6 +51,8 @@ def _default_text(field: FieldInfo) -> str:
         return "see below"
     if value is PydanticUndefined:
         return "required"
+    if isinstance(value, Enum):
+        value = value.value
     return json.dumps(value) if not isinstance(value, str) else f"`{value}`"
 
 

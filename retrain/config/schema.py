@@ -16,10 +16,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from retrain.conditions import Condition, parse_condition
+from retrain.constants import Action
 
 METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 Metric = Literal["accuracy", "precision", "recall", "f1", "roc_auc"]
-Action = Literal["retrain", "investigate_and_retrain", "investigate", "notify"]
 DriftStatistic = Literal["psi", "js", "wasserstein", "missing_rate", "unseen_share"]
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
@@ -213,7 +213,7 @@ class Rule(Section):
     """`<signal> <op> <number>` joined by and/or; signals: accuracy, precision, recall, f1,
     roc_auc, days_since_training, new_samples, drift_count, drift_share."""
 
-    action: Action = "retrain"
+    action: Action = Action.RETRAIN
     """`retrain`, `investigate_and_retrain` (both retrain), `investigate` or `notify`
     (record only)."""
 

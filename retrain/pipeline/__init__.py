@@ -66,7 +66,7 @@ _WHERE: dict[str, str] = {
     "Services": "services",
     "RunOutcome": "runner",
     "run_pipeline": "runner",
-    "assess": "decision",
+    "assess": "assess",
     "decide": "decision",
     "should_deploy": "gates",
     "start": "steps.start",
@@ -82,8 +82,9 @@ _WHERE: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
+    from retrain.pipeline.assess import assess
     from retrain.pipeline.context import RunContext, RunOptions
-    from retrain.pipeline.decision import assess, decide
+    from retrain.pipeline.decision import decide
     from retrain.pipeline.gates import should_deploy
     from retrain.pipeline.graph import GRAPH, STEPS, Results
     from retrain.pipeline.results import (

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from retrain.constants import Stage, Trigger
 from retrain.errors import DataError
-from retrain.signals import Baseline
-from retrain.times import now_utc, parse_time, to_utc
+from retrain.registry.records import Baseline
+from retrain.times import now_utc, to_utc
 
-__all__ = ["Baseline", "RunContext", "RunOptions", "fallback_context", "parse_as_of"]
+__all__ = ["Baseline", "RunContext", "RunOptions", "fallback_context"]
 
 _MAX_WINDOW_DAYS = 3650
 
@@ -112,6 +112,9 @@ class RunContext:
             )
         return self.baseline
 
+    def summary(self) -> str:
+        return f"{self.retraining_id} (trigger {self.trigger}, as of {self.as_of.isoformat()})"
+
     @property
     def baseline_version(self) -> int | None:
         return self.baseline.version if self.baseline else None
@@ -130,8 +133,3 @@ def fallback_context(work_root: str | Path, *, run_key: str, trigger: Trigger) -
         work_dir=str(Path(work_root) / "runs" / safe),
         mlflow_run_id="",
     )
-
-
-def parse_as_of(value: object) -> datetime | None:
-    """A run's ``as_of`` from a flag or param (``None``/empty = now, decided by ``start``)."""
-    return None if value in (None, "") else parse_time(value, what="as_of")

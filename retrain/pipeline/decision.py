@@ -9,27 +9,20 @@ give different answers on the same data:
 * except that a non-manual run never retrains on zero new rows (the same data teaches nothing)
   nor on an empty training window (stale data).
 
-:func:`assess` measures what :func:`decide` needs (live signals, rows in the window).
+It reads nothing: :func:`retrain.pipeline.assess.assess` measures what it needs (live signals,
+rows in the window), and a signals file can stand in for them (``retrain check --signals``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING
+from datetime import datetime
 
 from retrain.constants import Trigger
-from retrain.data import count_rows
-from retrain.signals import Baseline, LiveSignals, compute_signals
-from retrain.times import to_utc
 from retrain.triggers import Decision, Signals, TriggerPolicy
 
-if TYPE_CHECKING:
-    from retrain.pipeline.services import Services
-
-__all__ = ["Assessment", "RunDecision", "assess", "decide"]
+__all__ = ["RunDecision", "decide"]
 
 
 @dataclass(frozen=True)
@@ -39,14 +32,6 @@ class RunDecision:
     proceed: bool
     reasons: tuple[str, ...]
     policy: Decision
-
-
-@dataclass(frozen=True)
-class Assessment:
-    """Live signals measured for a baseline, and the decision on them."""
-
-    live: LiveSignals
-    decision: RunDecision
 
 
 def decide(
@@ -91,45 +76,3 @@ def decide(
         measured = [f"{k}={v:g}" for k, v in signals.as_dict().items() if v is not None]
         why = ["no rule fired: " + ("; ".join(measured) or "no signals")]
     return RunDecision(proceed, tuple(why), decision)
-
-
-def assess(
-    services: Services,
-    *,
-    as_of: datetime,
-    baseline: Baseline | None,
-    trigger: Trigger,
-    event_reasons: tuple[str, ...] = (),
-    force_reason: str | None = None,
-    window_days: int | None = None,
-    report_dir: str | Path | None = None,
-) -> Assessment:
-    """Measure the live signals for ``baseline`` at ``as_of`` and :func:`decide` on them."""
-    config = services.config
-    live = compute_signals(
-        config,
-        registry=services.registry,
-        baseline=baseline,
-        as_of=as_of,
-        log=services.log,
-        report_dir=report_dir,
-        sql_url=services.sql_url,
-    )
-    days = window_days or config.data.training_window_days
-
-    def rows_in_window() -> int:
-        start = as_of - timedelta(days=days or 0)
-        return count_rows(config, start=start, end=as_of, sql_url=services.sql_url)
-
-    decision = decide(
-        TriggerPolicy(config),
-        live.signals,
-        trigger=trigger,
-        now=to_utc(live.as_of),
-        last_triggered_at=to_utc(live.last_triggered_at),
-        event_reasons=event_reasons,
-        force_reason=force_reason,
-        window_days=days,
-        window_rows=rows_in_window,
-    )
-    return Assessment(live, decision)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from retrain.pipeline.graph import DEPLOY, REJECT
+
 if TYPE_CHECKING:
     from retrain.pipeline.results import CheckResult, Compared, Evaluated
 
@@ -26,4 +28,4 @@ def should_deploy(evaluated: Evaluated, compared: Compared) -> bool:
 
 def release_or_reject(evaluated: Evaluated, compared: Compared) -> str:
     """The step that follows ``decide``: ``deploy`` or ``reject``."""
-    return "deploy" if should_deploy(evaluated, compared) else "reject"
+    return DEPLOY.name if should_deploy(evaluated, compared) else REJECT.name

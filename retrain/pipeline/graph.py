@@ -4,8 +4,9 @@
 deploy | reject -> finish``
 
 A :class:`Step` names the function that runs it, the type it returns, the earlier steps whose
-results it takes (after the services and the run context), and whether it writes to the
-registry (the DAG runs those in the one-slot registry pool). A :class:`Gate` is a decision
+results it takes (after the services and the run context: ``start``'s until ``check`` has pinned
+the baseline in its own), and whether it writes to the registry (the DAG runs those in the
+one-slot registry pool). A :class:`Gate` is a decision
 between steps: ``proceed`` stops a run cleanly, ``decide`` picks ``deploy`` or ``reject``.
 Functions and types are named by import path and loaded when a step runs, so importing this
 module (as a DAG file does at parse time) loads nothing heavy.
@@ -17,7 +18,7 @@ module (as a DAG file does at parse time) loads nothing heavy.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -76,8 +77,6 @@ class Step(Generic[T]):
     doc: str
     after: str
     inputs: tuple[str, ...] = ()
-    #: The step whose result carries this step's run context (``check`` pins the baseline).
-    context: str = "check"
     registry_writes: bool = False
 
     def run(self) -> Callable[..., T]:
@@ -121,7 +120,6 @@ CHECK: Step[CheckResult] = Step(
     "Measure live signals (drift, volume, accuracy, age), apply the rules and vetoes, pin the "
     "production version as the run's baseline.",
     after=START,
-    context=START,
 )
 PROCEED = Gate(
     "proceed",
@@ -235,9 +233,6 @@ class Results:
 
     def __contains__(self, name: object) -> bool:
         return name in self._values
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
 
     def named(self, name: str) -> Any:
         return self._values[name]

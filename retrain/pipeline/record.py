@@ -27,7 +27,7 @@ def run_status(results: Results, error: str | None) -> RunStatus:
 
 def _notes(status: RunStatus, results: Results, error: str | None) -> str:
     if status == RunStatus.FAILED:
-        return f"failed: {error}"
+        return f"failed: {error or 'a step ended without a result (see its task log)'}"
     checked = results.get(CHECK)
     if status == RunStatus.SKIPPED:
         return "; ".join(checked.reasons if checked else ("nothing to do",))

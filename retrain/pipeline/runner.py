@@ -9,28 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import traceback
 from dataclasses import dataclass
 from typing import Any
 
 from retrain.config import RetrainConfig
-from retrain.errors import is_retryable
+from retrain.errors import RetrainError
 from retrain.handoff import shared_outputs
 from retrain.log import RetrainingRecord
-from retrain.pipeline.context import RunContext, RunOptions
-from retrain.pipeline.graph import CHECK, DEPLOY, GRAPH, START, Gate, Results, Step
+from retrain.pipeline.context import RunContext, RunOptions, fallback_context
+from retrain.pipeline.graph import CHECK, GRAPH, START, Gate, Results, Step
 from retrain.pipeline.services import Progress, Services
 from retrain.pipeline.steps.finish import finish
 from retrain.pipeline.steps.start import start
 
-__all__ = [
-    "Progress",
-    "RunOutcome",
-    "execute",
-    "latest_context",
-    "run_pipeline",
-    "step_context",
-]
+__all__ = ["RunOutcome", "context_of", "execute", "run_pipeline"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,60 +36,64 @@ class RunOutcome:
     error: BaseException | None = None
 
 
-def step_context(step: Step[Any], start_ctx: RunContext, results: Results) -> RunContext:
-    """The run context a step runs with: ``start``'s, or the one its context step returned."""
-    if step.context == START:
-        return start_ctx
-    context: RunContext = results.named(step.context).context
-    return context
+def context_of(start_ctx: RunContext, results: Results) -> RunContext:
+    """The run context a step (or ``finish``) runs with: the one ``check`` pinned the baseline
+    in once it ran, else ``start``'s."""
+    checked = results.get(CHECK)
+    return checked.context if checked is not None else start_ctx
 
 
-def latest_context(start_ctx: RunContext, results: Results) -> RunContext:
-    """The newest context of a run (``finish`` uses it): pinned by ``check`` once it ran."""
-    if CHECK.name in results:
-        return step_context(DEPLOY, start_ctx, results)
-    return start_ctx
-
-
-def execute(step: Step[Any], services: Services, ctx: RunContext, results: Results) -> Any:
-    """Run one step with its declared inputs taken from ``results``."""
+def execute(step: Step[Any], services: Services, start_ctx: RunContext, results: Results) -> Any:
+    """Run one step with the run context and its declared inputs taken from ``results``."""
     inputs = [results.named(name) for name in step.inputs]
-    return step.run()(services, ctx, *inputs)
+    return step.run()(services, context_of(start_ctx, results), *inputs)
 
 
 def run_pipeline(
     config: RetrainConfig,
+    options: RunOptions | None = None,
     *,
     services: Services | None = None,
     progress: Progress | None = None,
     sql_url: str | None = None,
-    **options: Any,
+    **fields: Any,
 ) -> RunOutcome:
     """Run the whole graph in-process; returns the outcome with the retraining log record.
 
-    ``options`` are :class:`~retrain.pipeline.context.RunOptions` (``trigger``, ``run_key``,
-    ``as_of``, ``force``, ``force_reason``, ``skip_ab``, ``target_stage``, ``window_days``,
-    ``trigger_reasons``, ``approval``); bad values raise ``DataError`` before anything starts.
-    A failing step does not raise: the outcome carries the error and the record says where.
+    ``options`` (or its ``fields`` as keywords: ``trigger``, ``as_of``, ``force``, ...) are
+    validated before anything starts (``DataError``). A failing step, or a failing ``start``,
+    does not raise: the outcome carries the error and the record says where, as in the DAG.
     """
-    run_options = RunOptions(**options)
+    run_options = options if options is not None else RunOptions(**fields)
     services = services or Services.build(config, sql_url=sql_url)
     if progress is not None:
         services = dataclasses.replace(services, progress=progress)
     say = services.progress
+    results = Results()
+    error: BaseException | None = None
+    failed: str | None = None
     with shared_outputs():
-        ctx = start(services, run_options)
-        say(START, f"{ctx.retraining_id} (trigger {ctx.trigger}, as of {ctx.as_of.isoformat()})")
-        results = Results()
-        error: BaseException | None = None
-        failed: str | None = None
         try:
-            _walk(services, ctx, results, say)
-        except _StepFailedError as failure:
-            error, failed = failure.error, failure.step
+            ctx = start(services, run_options)
+        except Exception as exc:  # still leave a record (spooled if MLflow is down)
+            _report(START, exc, say)
+            ctx = fallback_context(
+                config.storage.work_dir,
+                run_key=run_options.run_key or "retrain-run",
+                trigger=run_options.trigger,
+            )
+            error, failed = exc, START
+        else:
+            say(
+                START, f"{ctx.retraining_id} (trigger {ctx.trigger}, as of {ctx.as_of.isoformat()})"
+            )
+            try:
+                _walk(services, ctx, results, say)
+            except _StepFailedError as failure:
+                error, failed = failure.error, failure.step
         message = f"{type(error).__name__}: {error}" if error is not None else None
         record, where = finish(
-            services, latest_context(ctx, results), results, error=message, failed_step=failed
+            services, context_of(ctx, results), results, error=message, failed_step=failed
         )
     return RunOutcome(record, where, error)
 
@@ -105,6 +101,13 @@ def run_pipeline(
 class _StepFailedError(Exception):
     def __init__(self, step: str, error: BaseException) -> None:
         self.step, self.error = step, error
+
+
+def _report(name: str, exc: BaseException, say: Progress) -> None:
+    """Say that a step failed; log the traceback of anything but our own, expected errors."""
+    if not isinstance(exc, RetrainError):
+        logger.error("step %s crashed", name, exc_info=exc)
+    say(name, f"FAILED: {type(exc).__name__}: {exc}")
 
 
 def _walk(services: Services, ctx: RunContext, results: Results, say: Progress) -> None:
@@ -123,11 +126,9 @@ def _walk(services: Services, ctx: RunContext, results: Results, say: Progress) 
                 elif verdict:
                     taken.add(node.name)
                 continue
-            result = execute(node, services, step_context(node, ctx, results), results)
+            result = execute(node, services, ctx, results)
         except Exception as exc:
-            if is_retryable(exc):
-                logger.error("step %s crashed:\n%s", node.name, traceback.format_exc())
-            say(node.name, f"FAILED: {type(exc).__name__}: {exc}")
+            _report(node.name, exc, say)
             raise _StepFailedError(node.name, exc) from exc
         results.put(node.name, result)
         taken.add(node.name)

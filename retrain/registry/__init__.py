@@ -49,6 +49,7 @@ _EXPORTS: dict[str, str] = {
     "STATUS_TAG": "retrain.registry.records",
     "TAG": "retrain.registry.records",
     "AliasMove": "retrain.registry.records",
+    "Baseline": "retrain.registry.records",
     "ModelVersionInfo": "retrain.registry.records",
     "VersionRecord": "retrain.registry.records",
     "git_commit": "retrain.registry.provenance",
@@ -74,6 +75,7 @@ __all__ = [
     "VERIFIED_FOR_SECONDS",
     "AliasMove",
     "AuditEntry",
+    "Baseline",
     "ModelRegistry",
     "ModelVersionInfo",
     "RegistryError",
@@ -97,7 +99,14 @@ if TYPE_CHECKING:
     )
     from retrain.registry.model_registry import ModelRegistry
     from retrain.registry.provenance import git_commit, pinned_requirements
-    from retrain.registry.records import STATUS_TAG, TAG, AliasMove, ModelVersionInfo, VersionRecord
+    from retrain.registry.records import (
+        STATUS_TAG,
+        TAG,
+        AliasMove,
+        Baseline,
+        ModelVersionInfo,
+        VersionRecord,
+    )
 
 
 def __getattr__(name: str) -> Any:

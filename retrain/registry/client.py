@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING, Any
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException, RestException
 
-from retrain.errors import RegistryError, RegistryUnavailableError, UnknownModelError
+from retrain.errors import RegistryError, UnknownModelError
 from retrain.registry.records import alias_versions
-from retrain.tracking import TEMPORARY_ERROR_CODES as _TEMPORARY
-from retrain.tracking import client_env, unreachable
+from retrain.tracking import client_env, mlflow_error
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion, RegisteredModel
@@ -65,7 +64,8 @@ class RegistryClient:
 
     @contextlib.contextmanager
     def calls(self, what: str) -> Iterator[None]:
-        """Bounded HTTP settings, and mlflow/network errors turned into :class:`RegistryError`."""
+        """Bounded HTTP settings, and mlflow/network errors turned into :class:`RegistryError`
+        (:func:`retrain.tracking.mlflow_error`; a missing model is :class:`UnknownModelError`)."""
         with client_env(self.settings):
             try:
                 yield
@@ -77,34 +77,9 @@ class RegistryClient:
                         f"{what}: model {self.name!r} is not registered at {self.tracking_uri} "
                         "(no version has been registered yet)"
                     ) from exc
-                if exc.error_code in _TEMPORARY:
-                    raise RegistryUnavailableError(f"{what}: MLflow: {exc.message}") from exc
-                raise RegistryError(f"{what}: MLflow refused: {exc.message}") from exc
-            except MlflowException as exc:
-                raise self.transport_error(what, exc.message) from exc
-            except OSError as exc:
-                raise self.transport_error(what, str(exc)) from exc
-
-    def transport_error(self, what: str, message: str) -> RegistryError:
-        """A failed request in words: which server, why (refused, timed out, unknown host) and
-        after how many retries."""
-        lowered = message.lower()
-        if not unreachable(message):
-            return RegistryError(f"{what}: {message}")
-        if "refused" in lowered:
-            cause = "connection refused"
-        elif "timed out" in lowered or "timeout" in lowered:
-            cause = f"no answer within {self.settings.request_timeout_seconds:g} s"
-        elif "name or service not known" in lowered or "resolve" in lowered:
-            cause = "host name does not resolve"
-        else:
-            cause = message.splitlines()[0][-200:]
-        retries = self.settings.max_retries
-        return RegistryUnavailableError(
-            f"{what}: MLflow tracking server at {self.tracking_uri} is unreachable ({cause}, "
-            f"{retries} retr{'y' if retries == 1 else 'ies'}); "
-            "check registry.tracking_uri and that the server is running"
-        )
+                raise mlflow_error(what, exc, self.settings) from exc
+            except (MlflowException, OSError) as exc:
+                raise mlflow_error(what, exc, self.settings) from exc
 
     def registered_model(self, *, create: bool = False) -> RegisteredModel:
         """The registered model (one request); ``create``: register it first if it does not exist

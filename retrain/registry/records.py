@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from retrain.errors import DataError
 from retrain.registry.lifecycle import ALIASES, GATE_RESULTS, STATUSES
-from retrain.times import iso_z
+from retrain.times import iso_z, to_utc
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion, RegisteredModel
@@ -26,6 +26,7 @@ __all__ = [
     "STATUS_TAG",
     "TAG",
     "AliasMove",
+    "Baseline",
     "ModelVersionInfo",
     "VersionRecord",
     "alias_versions",
@@ -36,10 +37,6 @@ __all__ = [
 
 TAG = "retrain."
 STATUS_TAG = "retrain.status"
-
-
-def _utc_iso(value: datetime | str, what: str) -> str:
-    return iso_z(value, what=what)  # naive event times are taken as UTC
 
 
 def _clean_metrics(metrics: Any, problems: list[str]) -> dict[str, float]:
@@ -65,7 +62,7 @@ def _time_field(value: Any, what: str, problems: list[str], *, required: bool = 
             problems.append(f"{what}: required (ISO-8601 time of the newest training event)")
         return ""
     try:
-        return _utc_iso(value, what)
+        return iso_z(value, what=what)
     except ValueError as exc:
         problems.append(str(exc))
         return ""
@@ -203,7 +200,7 @@ class VersionRecord:
 
     @property
     def watermark_time(self) -> datetime | None:
-        return datetime.fromisoformat(self.watermark) if self.watermark else None
+        return to_utc(self.watermark, what="watermark")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -274,6 +271,19 @@ class ModelVersionInfo:
         data["record"] = self.record.to_dict()
         data["uri"] = self.uri
         return data
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The production version a run compares against (and signals are measured for)."""
+
+    version: int
+    watermark: datetime | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, info: ModelVersionInfo) -> Baseline:
+        return cls(info.version, info.record.watermark_time, dict(info.record.metrics))
 
 
 @dataclass(frozen=True)

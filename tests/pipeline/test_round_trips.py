@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from retrain.config import RetrainConfig
-from retrain.tracking import count_http_requests, endpoint_of
 from tests.helpers import churn_sections, write_config
+from tools.http_calls import count_http_requests, endpoint_of
 from tools.synthetic import StreamSpec, write_stream
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +39,7 @@ import json, sys
 from datetime import datetime
 from retrain.config import load_config
 from retrain.pipeline import run_pipeline
-from retrain.tracking import count_http_requests
+from tools.http_calls import count_http_requests
 
 config = load_config(sys.argv[1])
 with count_http_requests(config.registry.tracking_uri) as calls:

@@ -14,8 +14,8 @@ import pytest
 from retrain.errors import RegistryError
 from retrain.registry import ModelRegistry
 from retrain.registry.artifacts import ModelArtifacts, load_and_predict
-from retrain.tracking import count_http_requests
 from tests.registry_builders import Fleet, RecordingNotifier
+from tools.http_calls import count_http_requests
 from tools.mlflow_server import MlflowServer
 
 # --- rollback ------------------------------------------------------------------------------------

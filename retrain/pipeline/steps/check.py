@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from retrain.pipeline.assess import assess
 from retrain.pipeline.context import RunContext
-from retrain.pipeline.decision import assess
 from retrain.pipeline.results import CheckResult
 from retrain.pipeline.services import Services
 from retrain.signals import production_baseline

@@ -6,6 +6,7 @@ import json
 import logging
 from pathlib import Path
 
+from retrain.constants import RunStatus
 from retrain.errors import RetrainError
 from retrain.log import RetrainingRecord
 from retrain.pipeline.context import RunContext
@@ -38,14 +39,15 @@ def finish(
     )
     try:
         services.flush()
-    except RetrainError as exc:  # the step values are lost; the record below is not
+    except Exception as exc:  # nothing may keep the record below from being written
         logger.error("could not log step results to MLflow run %s: %s", ctx.mlflow_run_id, exc)
     where = services.log.write(record)
     if ctx.mlflow_run_id:
         try:
             with bounded(services.config, "closing the retraining run"):
+                failed = record.status == RunStatus.FAILED
                 services.client.set_terminated(
-                    ctx.mlflow_run_id, status="FAILED" if error is not None else "FINISHED"
+                    ctx.mlflow_run_id, status="FAILED" if failed else "FINISHED"
                 )
         except RetrainError as exc:
             logger.error("could not close MLflow run %s: %s", ctx.mlflow_run_id, exc)
