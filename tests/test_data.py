@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -8,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import sqlalchemy as sa
 
 from retrain.data import (
     content_hash,
@@ -26,6 +31,41 @@ from tools.synthetic import StreamSpec, generate_week, write_stream
 
 SPEC = StreamSpec(weeks=4, rows_per_week=500, drift_week=None)
 WEEK = timedelta(weeks=1)
+
+#: The PostgreSQL server the SQL tests use (its ``postgres`` database is only used to create and
+#: drop the test's own database).
+POSTGRES_URL = os.environ.get(
+    "RETRAIN_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """The URL of a new database with a random name on :data:`POSTGRES_URL`'s server, dropped
+    afterwards (also when the test fails). Without a reachable server the test is skipped, except
+    under CI (``CI`` set), where that is a failure."""
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"retrain_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no PostgreSQL server at {POSTGRES_URL}: {exc.orig}")
+    try:
+        yield sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -229,3 +269,58 @@ class TestExtractSql:
         )
         with pytest.raises(DataError, match="conn_id 'warehouse' is resolved by Airflow"):
             extract(config, out_dir=tmp_path, as_of=datetime(2026, 1, 1, tzinfo=UTC))
+
+
+@pytest.fixture(scope="module")
+def events(postgres: str) -> str:
+    frame = pd.concat([generate_week(SPEC, w) for w in range(SPEC.weeks)], ignore_index=True)
+    frame = frame.rename(columns={"event_time": "EventTime"})
+    engine = sa.create_engine(postgres)
+    with engine.begin() as conn:
+        frame.to_sql("events", conn, index=False)
+        conn.exec_driver_sql("CREATE SCHEMA sales")
+        frame.iloc[:10].to_sql("events", conn, schema="sales", index=False)
+    engine.dispose()
+    return postgres
+
+
+class TestExtractPostgres:
+    """``kind: sql`` on the real PostgreSQL: table or query, the time filter as bound parameters
+    on a quoted column, in a read-only transaction."""
+
+    def config(self, url: str, **source: str) -> RetrainConfig:
+        base = {"kind": "sql", "url": url, "event_time_column": "EventTime", "table": "events"}
+        data = {"source": {**base, **source}}
+        return churn_config(Path("/unused"), data=data)
+
+    def test_a_table_with_the_time_filter(self, events: str, tmp_path: Path) -> None:
+        result = extract(
+            self.config(events),
+            out_dir=tmp_path,
+            as_of=SPEC.start + 3 * WEEK,
+            watermark=SPEC.start + 2 * WEEK,
+            window_days=14,
+        )
+        assert (result.rows, result.new_samples) == (1000, 500)
+        times = pq.read_table(result.path).column("EventTime")
+        assert times.type.tz == "UTC"
+        assert times[0].as_py() > SPEC.start + WEEK
+
+    def test_a_query_as_a_subquery(self, events: str, tmp_path: Path) -> None:
+        query = 'SELECT * FROM events WHERE contract = \'two-year\' AND "EventTime" IS NOT NULL;'
+        config = self.config(events, table=None, query=query)  # type: ignore[arg-type]
+        got = extract(config, out_dir=tmp_path, as_of=SPEC.start + 4 * WEEK)
+        expected = sum((generate_week(SPEC, w)["contract"] == "two-year").sum() for w in range(4))
+        assert got.rows == expected
+
+    def test_a_schema_qualified_table(self, events: str) -> None:
+        config = self.config(events, table="sales.events")
+        assert count_rows(config, end=SPEC.start + 4 * WEEK) == 10
+
+    def test_the_read_is_read_only(self, events: str) -> None:
+        query = "SELECT *, nextval('seq') AS n FROM events"
+        with sa.create_engine(events).begin() as conn:
+            conn.exec_driver_sql("CREATE SEQUENCE IF NOT EXISTS seq")
+        config = self.config(events, table=None, query=query)  # type: ignore[arg-type]
+        with pytest.raises(DataError, match="read-only transaction"):
+            count_rows(config, end=SPEC.start + 4 * WEEK)
