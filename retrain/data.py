@@ -26,8 +26,9 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from retrain.config import ParquetSource, RetrainConfig, SqlSource
-from retrain.errors import DataError
+from retrain.errors import ConfigError, DataError
 from retrain.handoff import recall, remember
+from retrain.redact import redact
 from retrain.times import to_utc
 
 __all__ = [
@@ -79,20 +80,28 @@ def required_columns(config: RetrainConfig) -> list[str]:
 
 
 def _dataset(path: str) -> ds.Dataset:
+    """The parquet dataset at ``path`` (hive partitions discovered); unreadable files named."""
 
     try:
         if "://" not in path:
             if not Path(path).exists():
                 raise DataError([f"data source path does not exist: {path}"], source="data.source")
-            return ds.dataset(path, format="parquet", partitioning="hive")
-        try:  # pyarrow's native filesystems: s3://, gs://, hdfs://, file://
-            filesystem, root = pafs.FileSystem.from_uri(path)
-        except (pa.ArrowInvalid, ValueError):  # anything else fsspec knows
-            import fsspec  # noqa: PLC0415 - only for filesystems pyarrow lacks
+            filesystem, root = None, path
+        else:
+            try:  # pyarrow's native filesystems: s3://, gs://, hdfs://, file://
+                filesystem, root = pafs.FileSystem.from_uri(path)
+            except (pa.ArrowInvalid, ValueError):  # anything else fsspec knows
+                import fsspec  # noqa: PLC0415 - only for filesystems pyarrow lacks
 
-            fs, root = fsspec.core.url_to_fs(path)
-            filesystem = pafs.PyFileSystem(pafs.FSSpecHandler(fs))
-        return ds.dataset(root, filesystem=filesystem, format="parquet", partitioning="hive")
+                fs, root = fsspec.core.url_to_fs(path)
+                filesystem = pafs.PyFileSystem(pafs.FSSpecHandler(fs))
+        try:
+            return ds.dataset(root, filesystem=filesystem, format="parquet", partitioning="hive")
+        except (pa.ArrowInvalid, OSError):
+            # discovery reads the first file's footer: name the files that cannot be read
+            listing = ds.dataset(root, filesystem=filesystem, format="parquet", schema=_NO_SCHEMA)
+            _file_schemas(list(listing.get_fragments()))
+            raise
     except DataError:
         raise
     except Exception as exc:
@@ -100,11 +109,35 @@ def _dataset(path: str) -> ds.Dataset:
         raise DataError([problem], source="data.source") from exc
 
 
+_NO_SCHEMA = pa.schema([])
+
+
+def _file_schemas(fragments: list[ds.Fragment]) -> list[pa.Schema]:
+    """The schema of every file (footers read in threads); :class:`DataError` naming every
+    file that is not a readable parquet file."""
+
+    def schema(fragment: ds.Fragment) -> pa.Schema | str:
+        try:
+            return fragment.physical_schema
+        except (pa.ArrowException, OSError) as exc:
+            return f"{fragment.path}: not a readable parquet file: {exc}"
+
+    with ThreadPoolExecutor(min(8, max(1, len(fragments)))) as pool:
+        found = list(pool.map(schema, fragments))
+    problems = [f for f in found if isinstance(f, str)]
+    if problems:
+        raise DataError(problems, source="data.source")
+    return [f for f in found if isinstance(f, pa.Schema)]
+
+
 def _time_filter(
-    dataset: ds.Dataset, column: str, start: datetime | None, end: datetime | None
+    column: str,
+    field_type: pa.DataType,
+    start: datetime | None,
+    end: datetime | None,
+    keep_missing: bool = False,
 ) -> ds.Expression | None:
 
-    field_type = dataset.schema.field(column).type
     if not pa.types.is_timestamp(field_type):
         raise DataError(
             [f"column {column!r} must be a timestamp, found {field_type}"], source="data.source"
@@ -115,7 +148,167 @@ def _time_filter(
     if end is not None:
         upper = ds.field(column) <= pa_scalar_like(end, field_type)
         expr = upper if expr is None else expr & upper
+    if expr is not None and keep_missing:
+        expr = expr | ds.field(column).is_null()
     return expr
+
+
+def _shown(files: Sequence[str], limit: int = 3) -> str:
+    more = f" and {len(files) - limit} more" if len(files) > limit else ""
+    return ", ".join(files[:limit]) + more
+
+
+class _Files:
+    """The files of a parquet dataset with their own schemas, for the columns a read needs.
+
+    pyarrow takes a dataset's schema from its first file; here every file's footer is read, the
+    files are checked column by column (present, and of types that unify), and the read uses the
+    unified schema. Only files with rows in the window count: a column added later, or retyped,
+    in partitions outside the window is no problem.
+    """
+
+    def __init__(self, dataset: ds.Dataset, path: str, time_col: str) -> None:
+        self.dataset, self.path, self.time_col = dataset, path, time_col
+        self.fragments = list(dataset.get_fragments())
+        if not self.fragments:
+            raise DataError([f"no parquet files in {path}"], source="data.source")
+        self.schemas = _file_schemas(self.fragments)
+        # hive partition keys: what discovery added to the first file's own columns
+        first = set(self.schemas[0].names)
+        self.partition_fields = [f for f in dataset.schema if f.name not in first]
+
+    def names(self) -> set[str]:
+        names = {f.name for f in self.partition_fields}
+        for schema in self.schemas:
+            names.update(schema.names)
+        return names
+
+    def _types(self, column: str, keep: list[int]) -> tuple[dict[str, list[int]], list[int]]:
+        """``({type: file indexes}, indexes of files without the column)`` among ``keep``."""
+        types: dict[str, list[int]] = {}
+        lacking = []
+        for i in keep:
+            schema = self.schemas[i]
+            index = schema.get_field_index(column)
+            if index < 0:
+                lacking.append(i)
+            else:
+                types.setdefault(str(schema.field(index).type), []).append(i)
+        return types, lacking
+
+    def _field(self, column: str, files: dict[str, list[int]]) -> pa.Field | None:
+        fields = [self.schemas[i[0]].field(column) for i in files.values()]
+        try:
+            unified = pa.unify_schemas(
+                [pa.schema([f]) for f in fields], promote_options="permissive"
+            )
+        except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+        return unified.field(column)
+
+    def _conflict(self, column: str, files: dict[str, list[int]]) -> str:
+        groups = sorted(files.items(), key=lambda kv: len(kv[1]))
+        parts = []
+        for type_, indexes in groups:
+            paths = [self.fragments[i].path for i in indexes]
+            count = f"{len(paths)} files: " if len(paths) > 1 else ""
+            parts.append(f"{type_} in {count}{_shown(paths)}")
+        return f"column {column!r} has types that do not convert: " + "; ".join(parts)
+
+    def time_field(self) -> pa.Field:
+        everywhere = list(range(len(self.fragments)))
+        types, lacking = self._types(self.time_col, everywhere)
+        if not types:
+            raise DataError(
+                [f"event time column {self.time_col!r} not found in {self.path}"],
+                source="data.source",
+            )
+        problems = []
+        if lacking:
+            paths = [self.fragments[i].path for i in lacking]
+            problems.append(
+                f"event time column {self.time_col!r} is missing in {len(paths)} of "
+                f"{len(self.fragments)} files: {_shown(paths)}"
+            )
+        field = self._field(self.time_col, types)
+        if field is None:
+            problems.append(self._conflict(self.time_col, types))
+        if problems:
+            raise DataError(problems, source="data.source")
+        assert field is not None
+        return field
+
+    def scan(
+        self, wanted: list[str], flt: ds.Expression | None, time_field: pa.Field
+    ) -> tuple[ds.Dataset, list[str]]:
+        """The dataset to read ``wanted`` from (files with rows in the window, unified schema)
+        and the columns of ``wanted`` that any file has."""
+        partition_names = {f.name for f in self.partition_fields}
+        names = self.names()
+        columns = [c for c in wanted if c in names]
+        physical = [c for c in columns if c not in partition_names and c != self.time_col]
+        everywhere = list(range(len(self.fragments)))
+        odd: set[int] = set()
+        for column in physical:
+            types, lacking = self._types(column, everywhere)
+            odd.update(lacking)
+            if len(types) > 1:
+                common = max(types.values(), key=len)
+                odd.update(
+                    i for indexes in types.values() if indexes is not common for i in indexes
+                )
+        keep = [i for i in everywhere if i not in odd or self._has_rows(i, flt, time_field)]
+        problems, fields = [], [time_field]
+        for column in physical:
+            types, lacking = self._types(column, keep)
+            if not types:  # in no file with rows in the window: the contract reports it
+                columns.remove(column)
+                continue
+            if lacking:
+                paths = [self.fragments[i].path for i in lacking]
+                problems.append(
+                    f"column {column!r} is missing in {len(paths)} of {len(keep)} files with rows "
+                    f"in the window: {_shown(paths)}"
+                )
+            field = self._field(column, types)
+            if field is None:
+                problems.append(self._conflict(column, types))
+            else:
+                fields.append(field)
+        if problems:
+            raise DataError(problems, source="data.source")
+        fields += [f for f in self.partition_fields if f.name in columns]
+        schema = pa.schema(fields)
+        fragments = [self.fragments[i] for i in keep]
+        dataset = ds.FileSystemDataset(
+            fragments, schema=schema, format=self.dataset.format, filesystem=self.dataset.filesystem
+        )
+        return dataset, columns
+
+    def _has_rows(self, index: int, flt: ds.Expression | None, time_field: pa.Field) -> bool:
+        fragment = self.fragments[index]
+        scanner = fragment.scanner(
+            schema=pa.schema([time_field]), columns=[self.time_col], filter=flt
+        )
+        try:
+            return bool(scanner.count_rows())
+        except pa.ArrowException as exc:
+            raise DataError(
+                [f"{fragment.path}: cannot read column {self.time_col!r}: {exc}"],
+                source="data.source",
+            ) from None
+
+    def read(self, dataset: ds.Dataset, columns: list[str], flt: ds.Expression | None) -> pa.Table:
+        try:
+            return dataset.to_table(columns=columns, filter=flt)
+        except pa.ArrowException:
+            pass
+        for fragment in dataset.get_fragments():  # name the file that cannot be read
+            try:
+                fragment.to_table(schema=dataset.schema, columns=columns, filter=flt)
+            except pa.ArrowException as exc:
+                raise DataError([f"{fragment.path}: {exc}"], source="data.source") from None
+        return dataset.to_table(columns=columns, filter=flt)
 
 
 def read_source(
@@ -125,23 +318,29 @@ def read_source(
     end: datetime | None = None,
     sql_url: str | None = None,
     columns: Sequence[str] | None = None,
+    keep_missing_times: bool = False,
 ) -> pa.Table:
     """Rows with ``start < event_time <= end``, with ``columns`` (default: the columns the model
-    needs), those present."""
+    needs), those present.
+
+    ``keep_missing_times``: also the rows without an event time (which no window can place), so
+    that the data contract sees them.
+
+    Parquet: every file's schema is read and the files with rows in the window must agree
+    (:class:`DataError` naming the column, the files and their types); SQL: see
+    :func:`_read_sql`.
+    """
     source = config.data.source
     wanted = list(columns) if columns is not None else required_columns(config)
     if isinstance(source, ParquetSource):
-        dataset = _dataset(source.path)
-        names = set(dataset.schema.names)
-        if source.event_time_column not in names:
-            raise DataError(
-                [f"event time column {source.event_time_column!r} not found in {source.path}"],
-                source="data.source",
-            )
-        columns = [c for c in wanted if c in names]
-        flt = _time_filter(dataset, source.event_time_column, start, end)
-        return dataset.to_table(columns=columns, filter=flt)
-    return _read_sql(source, wanted, start, end, sql_url)
+        files = _Files(_dataset(source.path), source.path, source.event_time_column)
+        time_field = files.time_field()
+        flt = _time_filter(
+            source.event_time_column, time_field.type, start, end, keep_missing_times
+        )
+        dataset, present = files.scan(wanted, flt, time_field)
+        return files.read(dataset, present, flt)
+    return _read_sql(source, wanted, start, end, sql_url, keep_missing_times=keep_missing_times)
 
 
 def count_rows(
@@ -163,9 +362,22 @@ def _read_sql(
     start: datetime | None,
     end: datetime | None,
     sql_url: str | None,
+    *,
+    keep_missing_times: bool = False,
 ) -> pa.Table:
+    """Read a SQL source: one ``SELECT`` built with SQLAlchemy, in a read-only transaction.
+
+    The table and the event-time column are identifiers (checked again here, then quoted by the
+    dialect), never pasted into SQL text; the window bounds are bound parameters. A ``query`` must
+    be one read (``SELECT``/``WITH``) and becomes a subquery. The transaction is read-only where
+    the database has one (PostgreSQL: ``SET TRANSACTION READ ONLY``; SQLite: ``PRAGMA
+    query_only``) and is never committed.
+    """
     import sqlalchemy as sa  # noqa: PLC0415 - only for SQL sources
 
+    problems = source.sql_problems()
+    if problems:
+        raise ConfigError(problems, source="data.source")
     url = sql_url or source.url
     if url is None:
         raise DataError(
@@ -175,24 +387,35 @@ def _read_sql(
             ],
             source="data.source",
         )
-    engine = sa.create_engine(url)
-    selectable = f"({source.query}) AS src" if source.query else source.table
     time_col = source.event_time_column
-    clauses, params = [], {}
+    if source.table is not None:
+        schema, _, name = source.table.rpartition(".")
+        selectable: Any = sa.table(name, sa.column(time_col), schema=schema or None)
+    else:
+        body = (source.read_statement() or "").replace(":", "\\:")  # no bind parameters
+        selectable = sa.text(f"{body}\n").columns(sa.column(time_col)).subquery("src")
+    engine = sa.create_engine(url)
+    column = selectable.c[time_col]
+    bound = start is not None or end is not None
+    conditions = []
     if start is not None:
-        clauses.append(f"{time_col} > :start")
-        params["start"] = start.astimezone(UTC).replace(tzinfo=None)
+        conditions.append(column > _sql_time(start, engine.dialect.name))
     if end is not None:
-        clauses.append(f"{time_col} <= :end")
-        params["end"] = end.astimezone(UTC).replace(tzinfo=None)
-    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        conditions.append(column <= _sql_time(end, engine.dialect.name))
+    statement: Any = sa.select(sa.literal_column("*")).select_from(selectable)
+    if bound:
+        window = sa.and_(*conditions)
+        statement = statement.where(
+            sa.or_(window, column.is_(None)) if keep_missing_times else window
+        )
     try:
         with engine.connect() as conn:
-            frame = pd.read_sql(sa.text(f"SELECT * FROM {selectable}{where}"), conn, params=params)
-    except sa.exc.SQLAlchemyError as exc:
-        raise DataError(
-            [f"SQL source query failed: {exc.__class__.__name__}: {exc}"], source="data.source"
-        ) from exc
+            _read_only(conn)
+            frame = pd.read_sql(statement, conn)
+            conn.rollback()
+    except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
+        problem = f"SQL source query failed: {_database_error(exc)}"
+        raise DataError([problem], source="data.source") from None
     finally:
         engine.dispose()
     if time_col not in frame.columns:
@@ -210,6 +433,34 @@ def _read_sql(
     index = table.schema.get_field_index(time_col)
     unit = table.schema.field(index).type.unit
     return table.set_column(index, time_col, table.column(index).cast(pa.timestamp(unit, tz="UTC")))
+
+
+def _sql_time(value: datetime, dialect: str) -> datetime:
+    """A window bound as a query parameter: UTC, aware for PostgreSQL (right for ``timestamptz``
+    whatever the session's time zone; a ``timestamp`` column ignores the offset), naive
+    elsewhere."""
+    utc = value.astimezone(UTC)
+    return utc if dialect == "postgresql" else utc.replace(tzinfo=None)
+
+
+def _read_only(conn: Any) -> None:
+    """Make the connection's transaction read-only where the database supports it."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+    elif dialect == "sqlite":
+        conn.exec_driver_sql("PRAGMA query_only = ON")
+
+
+def _database_error(exc: BaseException) -> str:
+    """The database's own message (first line, redacted), without SQLAlchemy's echo of the
+    statement and its background link; pandas' wrapper unwrapped."""
+    if isinstance(exc, pd.errors.DatabaseError) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip()
+    first = text.splitlines()[0] if text else ""
+    return redact(f"{type(cause).__name__}: {first}")
 
 
 def row_hashes(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> np.ndarray:
@@ -281,8 +532,11 @@ def extract(
     as_of = to_utc(as_of) or datetime.now(UTC)
     days = window_days if window_days is not None else config.data.training_window_days
     start = as_of - timedelta(days=days) if days else None
-    table = read_source(config, start=start, end=as_of, sql_url=sql_url)
     time_col = config.data.source.event_time_column
+    # rows without an event time fall in no window; unless the contract allows missing event
+    # times, they are kept so that validation reports them instead of their silent loss
+    keep = config.data.validation.missing.get(time_col) != "allow"
+    table = read_source(config, start=start, end=as_of, sql_url=sql_url, keep_missing_times=keep)
     table = _sort_by_time(table, time_col)
     first, last = _time_range(table, time_col)
     watermark = to_utc(watermark)

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
+from retrain.config import RetrainConfig
 from retrain.data import (
     content_hash,
     count_rows,
@@ -307,7 +308,7 @@ class TestExtractPostgres:
         assert times[0].as_py() > SPEC.start + WEEK
 
     def test_a_query_as_a_subquery(self, events: str, tmp_path: Path) -> None:
-        query = 'SELECT * FROM events WHERE contract = \'two-year\' AND "EventTime" IS NOT NULL;'
+        query = "SELECT * FROM events WHERE contract = 'two-year' AND \"EventTime\" IS NOT NULL;"
         config = self.config(events, table=None, query=query)  # type: ignore[arg-type]
         got = extract(config, out_dir=tmp_path, as_of=SPEC.start + 4 * WEEK)
         expected = sum((generate_week(SPEC, w)["contract"] == "two-year").sum() for w in range(4))

@@ -118,7 +118,13 @@ class ParquetSource(Section):
 
 
 class SqlSource(Section):
-    """A SQL table or query, by SQLAlchemy URL or (inside Airflow) a connection id."""
+    """A SQL table or query, by SQLAlchemy URL or (inside Airflow) a connection id.
+
+    Nothing of the config is pasted into SQL: ``table`` and ``event_time_column`` must be plain
+    identifiers and are quoted by SQLAlchemy; the window is bound parameters; ``query`` must be
+    one read (a single ``SELECT`` or ``WITH`` statement), read as a subquery in a read-only
+    transaction where the database has one (PostgreSQL, SQLite).
+    """
 
     kind: Literal["sql"]
     """`sql`: a table or query through SQLAlchemy."""
@@ -129,14 +135,44 @@ class SqlSource(Section):
     conn_id: str | None = None
     """Airflow connection id, resolved by the DAG tasks (outside Airflow use url)."""
 
-    table: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")
-    """Table to read; or give query."""
+    table: str | None = None
+    """Table to read, `name` or `schema.name` (letters, digits, underscores); or give query."""
 
     query: str | None = None
-    """SELECT to read from (wrapped as a subquery); or give table."""
+    """One SELECT or WITH statement to read from (a subquery, read-only); or give table."""
 
     event_time_column: str = Field(min_length=1)
-    """Timestamp column: windows, new data and holdout are cut on it."""
+    """Timestamp column (letters, digits, underscores): windows, new data and holdout are cut
+    on it."""
+
+    @field_validator("event_time_column")
+    @classmethod
+    def _plain_column(cls, value: str) -> str:
+        problem = cls.identifier_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("table")
+    @classmethod
+    def _plain_table(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = value.split(".")
+            problems = [cls.identifier_problem(p) for p in parts] if len(parts) <= 2 else ["x"]
+            if any(problems):
+                raise ValueError(
+                    f"{value!r} is not a table name: give `name` or `schema.name`, each of "
+                    "letters, digits and underscores (not starting with a digit, at most 63)"
+                )
+        return value
+
+    @field_validator("query")
+    @classmethod
+    def _one_read(cls, value: str | None) -> str | None:
+        problem = None if value is None else cls.query_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _one_of(self) -> SqlSource:
@@ -145,6 +181,183 @@ class SqlSource(Section):
         if (self.table is None) == (self.query is None):
             raise ValueError("give exactly one of 'table' or 'query'")
         return self
+
+    @staticmethod
+    def identifier_problem(name: str) -> str | None:
+        """Why ``name`` is not a plain SQL identifier, or ``None``."""
+        plain = (
+            0 < len(name) <= 63
+            and name.isascii()
+            and (name[0].isalpha() or name[0] == "_")
+            and all(c.isalnum() or c == "_" for c in name)
+        )
+        if plain:
+            return None
+        return (
+            f"{name!r} is not a plain column name: letters, digits and underscores only, not "
+            "starting with a digit, at most 63 (it is quoted by SQLAlchemy, never pasted into SQL)"
+        )
+
+    def sql_problems(self) -> list[str]:
+        """Every ``data.source.<key>: problem`` of the SQL values (what the validators check),
+        for a reader that must not trust that this object was validated."""
+        problems = []
+        column = self.identifier_problem(self.event_time_column)
+        if column:
+            problems.append(f"data.source.event_time_column: {column}")
+        if self.table is not None:
+            parts = self.table.split(".")
+            if len(parts) > 2 or any(self.identifier_problem(p) for p in parts):
+                problems.append(f"data.source.table: {self.table!r} is not a table name")
+        if self.query is not None:
+            query = self.query_problem(self.query)
+            if query:
+                problems.append(f"data.source.query: {query}")
+        return problems
+
+    def read_statement(self) -> str | None:
+        """``query`` without its trailing ``;`` (to be wrapped as a subquery)."""
+        if self.query is None:
+            return None
+        code, _ = self._code(self.query, backslash=False)
+        end = len(code.rstrip())
+        if end and code[end - 1] == ";":
+            return self.query[: end - 1]
+        return self.query
+
+    @classmethod
+    def query_problem(cls, query: str) -> str | None:
+        """Why ``query`` is not one read-only ``SELECT``/``WITH`` statement, or ``None``.
+
+        SQL text is scanned with strings, quoted names and comments blanked out, once with and
+        once without backslash escapes in strings (databases differ), and must hold one
+        statement (at most a trailing ``;``), start with ``SELECT`` or ``WITH`` and hold no word
+        that writes (:meth:`writing_words`).
+        """
+        for backslash in (False, True):
+            code, unclosed = cls._code(query, backslash=backslash)
+            if unclosed:
+                return f"must be one complete statement: {unclosed} is not closed"
+            body = code.rstrip()
+            body = body[:-1] if body.endswith(";") else body
+            if ";" in body:
+                return (
+                    "must be one statement: found ';' before its end (one SELECT or WITH, "
+                    "read as a subquery)"
+                )
+            words = cls._words(body)
+            if not words:
+                return "must be one SELECT or WITH statement, found no statement"
+            if words[0] not in {"select", "with"}:
+                return f"must be a read: one SELECT or WITH statement, found {words[0].upper()}"
+            writes = sorted(set(words) & cls.writing_words())
+            if writes:
+                return (
+                    "must only read: found " + ", ".join(w.upper() for w in writes) + " (run "
+                    "changes elsewhere; the query is read in a read-only transaction)"
+                )
+        return None
+
+    @staticmethod
+    def writing_words() -> frozenset[str]:
+        """SQL words that change data, schema or session: a query holding one (outside strings,
+        quoted names and comments) is not a read."""
+        return frozenset(
+            {
+                "insert", "update", "delete", "merge", "upsert", "drop", "create", "alter",
+                "truncate", "grant", "revoke", "copy", "call", "execute", "exec", "vacuum",
+                "reindex", "into", "attach", "detach", "pragma",
+            }
+        )  # fmt: skip
+
+    @staticmethod
+    def _words(code: str) -> list[str]:
+        """The words of SQL ``code`` (lower case), leaving out qualified names' parts."""
+        words, word, dotted = [], "", False
+        for i, c in enumerate(code + " "):
+            if c.isalnum() or c in "_$":
+                word += c
+                continue
+            if word:
+                after = c == "." or (c.isspace() and code[i:].lstrip().startswith("."))
+                if not (dotted or after) and not word[0].isdigit():
+                    words.append(word.lower())
+                word = ""
+            if not c.isspace():
+                dotted = c == "."
+        return words
+
+    @classmethod
+    def _code(cls, query: str, *, backslash: bool) -> tuple[str, str | None]:
+        """``query`` with string literals, quoted names and comments replaced by spaces, and
+        what is left unclosed (``None`` if nothing)."""
+        out: list[str] = []
+        i = 0
+        while i < len(query):
+            stop = cls._skip(query, i, backslash=backslash)
+            if isinstance(stop, str):
+                return "", stop
+            if stop == i:
+                out.append(query[i])
+                i += 1
+            else:
+                out.append(" " * (stop - i))
+                i = stop
+        return "".join(out), None
+
+    @classmethod
+    def _skip(cls, query: str, i: int, *, backslash: bool) -> int | str:
+        """Where the comment, string or quoted name starting at ``i`` ends (``i`` if none starts
+        there), or what is not closed."""
+        c = query[i]
+        if query.startswith("--", i):
+            stop = query.find("\n", i)
+            return len(query) if stop < 0 else stop
+        if query.startswith("/*", i):
+            return cls._comment_end(query, i)
+        if c in "'\"`":
+            return cls._quote_end(query, i, backslash=backslash and c == "'")
+        if (
+            c == "$"
+            and not backslash
+            and not (i and (query[i - 1].isalnum() or query[i - 1] == "_"))
+        ):
+            close = query.find("$", i + 1)
+            tag = query[i : close + 1] if close > 0 else ""
+            inner = tag[1:-1]
+            if not tag or not all(ch.isalnum() or ch == "_" for ch in inner) or inner[:1].isdigit():
+                return i  # not a dollar quote ($1 is a parameter)
+            end = query.find(tag, close + 1)
+            return f"a {tag} quote" if end < 0 else end + len(tag)
+        return i
+
+    @staticmethod
+    def _comment_end(query: str, i: int) -> int | str:
+        depth, stop = 0, i
+        while stop < len(query):
+            if query.startswith("/*", stop):
+                depth, stop = depth + 1, stop + 2
+            elif query.startswith("*/", stop):
+                depth, stop = depth - 1, stop + 2
+                if depth == 0:
+                    return stop
+            else:
+                stop += 1
+        return "a /* comment"
+
+    @staticmethod
+    def _quote_end(query: str, i: int, *, backslash: bool) -> int | str:
+        quote, stop = query[i], i + 1
+        while stop < len(query):
+            if backslash and query[stop] == "\\":
+                stop += 2
+            elif query[stop] != quote:
+                stop += 1
+            elif query[stop + 1 : stop + 2] == quote:  # doubled: an escaped quote
+                stop += 2
+            else:
+                return stop + 1
+        return f"a {quote} quote"
 
 
 class ValidationSettings(Section):

@@ -28,7 +28,7 @@ from retrain.validate import check_frame, validate
 from tests.helpers import LOGREG, churn_config, churn_config_dict, churn_sections, write_config
 from tests.reliability.harness import attempt, cli_attempt
 from tests.test_data import postgres_database
-from tools.synthetic import StreamSpec, generate_week, write_stream
+from tools.synthetic import StreamSpec, generate_week
 
 SPEC = StreamSpec(weeks=3, rows_per_week=300, drift_week=None)
 WEEK = timedelta(weeks=1)
@@ -154,7 +154,7 @@ class TestSqlInjection:
             ),
         ],
     )
-    def test_a_hostile_source_is_refused_and_the_table_survives(
+    def test_a_hostile_source_is_refused_and_the_table_survives(  # noqa: PLR0917 - fixtures and parameters
         self,
         events: sa.Engine,
         pg: str,
@@ -186,7 +186,7 @@ class TestSqlInjection:
             ),
         ],
     )
-    def test_a_source_that_skipped_the_config_check_is_refused_at_read_time(
+    def test_a_source_that_skipped_the_config_check_is_refused_at_read_time(  # noqa: PLR0917 - fixtures and parameters
         self,
         events: sa.Engine,
         pg: str,
@@ -197,7 +197,9 @@ class TestSqlInjection:
     ) -> None:
         config = parse_config(sql_dict(pg))
         hostile = config.data.source.model_copy(update=source)  # no validation
-        config = config.model_copy(update={"data": config.data.model_copy(update={"source": hostile})})
+        config = config.model_copy(
+            update={"data": config.data.model_copy(update={"source": hostile})}
+        )
         with attempt("security", case, None, expect=expect, error=(ConfigError, DataError)):
             extract(config, out_dir=tmp_path, as_of=AS_OF)
         assert surviving_rows(events) == ROWS
@@ -683,7 +685,7 @@ class TestDriftCommand:
             ),
         ],
     )  # fmt: skip
-    def test_unreadable_current_data_exits_2_naming_the_file(
+    def test_unreadable_current_data_exits_2_naming_the_file(  # noqa: PLR0917 - fixtures and parameters
         self,
         capsys: pytest.CaptureFixture[str],
         reference: Path,
@@ -704,7 +706,9 @@ class TestDriftCommand:
         latin1_csv(tmp_path / "ref.csv")
         argv = ["drift", "--reference", str(tmp_path / "ref.csv"), "--current", str(reference)]
         expect = ["ref.csv", "UTF-8"]
-        cli_attempt(capsys, "cli", "a reference CSV that is not UTF-8", None, argv, code=2, expect=expect)
+        cli_attempt(
+            capsys, "cli", "a reference CSV that is not UTF-8", None, argv, code=2, expect=expect
+        )
 
     def test_a_hostile_profile_exits_2(
         self, capsys: pytest.CaptureFixture[str], reference: Path, tmp_path: Path
@@ -712,7 +716,13 @@ class TestDriftCommand:
         (tmp_path / "p.json").write_text(deep(50_000))
         argv = ["drift", "--reference", str(tmp_path / "p.json"), "--current", str(reference)]
         cli_attempt(
-            capsys, "cli", "a profile nested 50,000 levels deep", None, argv, code=2, expect="p.json"
+            capsys,
+            "cli",
+            "a profile nested 50,000 levels deep",
+            None,
+            argv,
+            code=2,
+            expect="p.json",
         )
 
 
@@ -750,7 +760,7 @@ class TestRun:
         assert "Traceback" not in err
         assert self.registry_state(config) == before
 
-    def test_an_injected_event_time_column_fails_the_run_at_load(
+    def test_an_injected_event_time_column_fails_the_run_at_load(  # noqa: PLR0917 - fixtures and parameters
         self,
         make_config: Callable[..., RetrainConfig],
         tmp_path: Path,
