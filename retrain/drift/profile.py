@@ -4,6 +4,7 @@ time and stored with the model version."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -82,31 +83,39 @@ class NumericProfile:
         }
 
     @classmethod
-    def from_dict(cls, name: str, data: Mapping[str, Any]) -> NumericProfile:
-        edges = tuple(float(e) for e in data["edges"])
-        counts = tuple(int(c) for c in data["counts"])
-        if len(counts) != len(edges) + 1 or list(edges) != sorted(set(edges)):
-            raise DataError(
-                [f"{name}: edges must be ascending and unique with len(counts) == len(edges)+1"]
-            )
-        if not set(data["coarse_edges"]) <= set(edges):
-            raise DataError([f"{name}: coarse_edges must be a subset of edges"])
-        return cls(
-            name=name,
-            n=int(data["n"]),
-            n_missing=int(data["n_missing"]),
-            n_neg_inf=int(data["n_neg_inf"]),
-            n_pos_inf=int(data["n_pos_inf"]),
-            edges=edges,
-            counts=counts,
-            coarse_edges=tuple(float(e) for e in data["coarse_edges"]),
-            mean=_opt_float(data.get("mean")),
-            std=_opt_float(data.get("std")),
-            min=_opt_float(data.get("min")),
-            max=_opt_float(data.get("max")),
-            integer_valued=bool(data.get("integer_valued", False)),
-            dtype=str(data.get("dtype", "float64")),
+    def from_dict(cls, name: str, data: Any, *, path: str | None = None) -> NumericProfile:
+        """Rebuild a feature's profile from untrusted data; :class:`DataError` naming every
+        malformed field (``path``: its key path, default ``features.<name>``)."""
+        read = _Fields(data, path or f"features.{name}")
+        n = read.count("n")
+        n_missing, n_neg_inf, n_pos_inf = (
+            read.count(k) for k in ("n_missing", "n_neg_inf", "n_pos_inf")
         )
+        edges = read.numbers("edges")
+        counts = read.counts("counts", limit=MAX_EDGES + 1)
+        coarse = read.numbers("coarse_edges")
+        mean, std, lo, hi = (read.number_or_none(k) for k in ("mean", "std", "min", "max"))
+        integer_valued = read.flag("integer_valued", default=False)
+        dtype = read.text("dtype", default="float64")
+        read.done()
+        read.check(len(counts) == len(edges) + 1, "counts: must have one more value than edges")
+        read.check(
+            all(a < b for a, b in itertools.pairwise(edges)),
+            "edges: must be strictly ascending",
+        )
+        read.check(set(coarse) <= set(edges), "coarse_edges: must be a subset of edges")
+        read.check(n_missing <= n, f"n_missing: {n_missing} is more than n ({n})")
+        read.check(
+            sum(counts) == n - n_missing,
+            f"counts: add up to {sum(counts)}, but n - n_missing is {n - n_missing}",
+        )
+        read.check(n_neg_inf + n_pos_inf <= n - n_missing, "n_neg_inf + n_pos_inf: more than n")
+        read.check(std is None or std >= 0, "std: must not be negative")
+        read.done()
+        return cls(
+            name, n, n_missing, n_neg_inf, n_pos_inf, edges, counts, coarse,
+            mean, std, lo, hi, integer_valued, dtype,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -150,23 +159,29 @@ class CategoricalProfile:
         }
 
     @classmethod
-    def from_dict(cls, name: str, data: Mapping[str, Any]) -> CategoricalProfile:
-        categories = tuple(str(c) for c in data["categories"])
-        counts = tuple(int(c) for c in data["counts"])
-        if len(categories) != len(counts) or len(set(categories)) != len(categories):
-            raise DataError([f"{name}: categories must be unique and match counts"])
-        n_levels = int(data.get("n_levels", len(categories)))
-        return cls(
-            name=name,
-            n=int(data["n"]),
-            n_missing=int(data["n_missing"]),
-            categories=categories,
-            counts=counts,
-            other_count=int(data.get("other_count", 0)),
-            n_levels=n_levels,
-            value_type=str(data.get("value_type", "string")),
-            dtype=str(data.get("dtype", "string")),
+    def from_dict(cls, name: str, data: Any, *, path: str | None = None) -> CategoricalProfile:
+        """Rebuild a feature's profile from untrusted data; :class:`DataError` naming every
+        malformed field (``path``: its key path, default ``features.<name>``)."""
+        read = _Fields(data, path or f"features.{name}")
+        n, n_missing = read.count("n"), read.count("n_missing")
+        categories = read.texts("categories")
+        counts = read.counts("counts", limit=MAX_VALUES)
+        other_count = read.count("other_count", default=0)
+        n_levels = read.count("n_levels", default=len(categories))
+        value_type = read.text("value_type", default="string")
+        dtype = read.text("dtype", default="string")
+        read.done()
+        read.check(len(categories) == len(counts), "counts: must have one value per category")
+        read.check(len(set(categories)) == len(categories), "categories: must be unique")
+        read.check(n_missing <= n, f"n_missing: {n_missing} is more than n ({n})")
+        read.check(
+            sum(counts) + other_count <= n - n_missing,
+            f"counts + other_count: {sum(counts) + other_count} is more than n - n_missing "
+            f"({n - n_missing})",
         )
+        read.check(n_levels >= len(categories), "n_levels: fewer than the categories listed")
+        read.done()
+        return cls(name, n, n_missing, categories, counts, other_count, n_levels, value_type, dtype)
 
 
 FeatureProfile: TypeAlias = NumericProfile | CategoricalProfile
@@ -205,45 +220,54 @@ class ReferenceProfile:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: str = "profile") -> ReferenceProfile:
-        """Rebuild a profile; raises :class:`DataError` naming what is malformed."""
+    def from_dict(cls, data: Any, *, source: str = "profile") -> ReferenceProfile:
+        """Rebuild a profile from untrusted data (a profile is stored with every registered
+        version); raises :class:`DataError` naming ``source`` and every malformed field.
+
+        Every value is type-checked without recursion (a deeply nested value is refused, not
+        walked), counts must be integers from 0 to 2**63-1 and add up, edges finite and
+        ascending, and arrays and names are bounded (:data:`MAX_VALUES`, :data:`MAX_FEATURES`,
+        :data:`MAX_TEXT`).
+        """
         if not isinstance(data, Mapping):
-            raise DataError(["expected a JSON object"], source=source)
+            raise DataError([f"expected a JSON object, got {_describe(data)}"], source=source)
         version = data.get("format_version")
-        if version != FORMAT_VERSION:
+        if type(version) is not int or version != FORMAT_VERSION:
             raise DataError(
-                [f"format_version {version!r} is not supported (expected {FORMAT_VERSION})"],
+                [
+                    f"format_version {_describe(version)} is not supported "
+                    f"(expected {FORMAT_VERSION})"
+                ],
                 source=source,
             )
-        features: dict[str, FeatureProfile] = {}
-        problems: list[str] = []
-        raw_features = data.get("features")
-        if not isinstance(raw_features, Mapping):
-            raise DataError(["'features' must be an object"], source=source)
-        for name, raw in raw_features.items():
-            try:
-                kind = raw["kind"]
-                if kind == "numeric":
-                    features[name] = NumericProfile.from_dict(name, raw)
-                elif kind == "categorical":
-                    features[name] = CategoricalProfile.from_dict(name, raw)
-                else:
-                    problems.append(f"features.{name}.kind: unknown kind {kind!r}")
-            except (KeyError, TypeError, ValueError) as exc:
-                problems.append(f"features.{name}: {type(exc).__name__}: {exc}")
+        read = _Fields(data, "")
+        n_rows = read.count("n_rows")
+        bins = read.count("bins")
+        fine_bins = read.count("fine_bins")
+        max_categories = read.count("max_categories")
+        created_at = read.text("created_at", default="")
+        problems = read.problems
+        features = _features(data.get("features"), problems)
         if problems:
-            raise DataError(problems, source=source)
-        try:
-            return cls(
-                features=features,
-                n_rows=int(data["n_rows"]),
-                bins=int(data["bins"]),
-                fine_bins=int(data["fine_bins"]),
-                max_categories=int(data["max_categories"]),
-                created_at=str(data.get("created_at", "")),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DataError([f"{type(exc).__name__}: {exc}"], source=source) from None
+            shown = problems[:_MAX_PROBLEMS]
+            if len(problems) > _MAX_PROBLEMS:
+                shown.append(f"and {len(problems) - _MAX_PROBLEMS} more problems")
+            raise DataError(shown, source=source)
+        return cls(
+            features=features,
+            n_rows=n_rows,
+            bins=bins,
+            fine_bins=fine_bins,
+            max_categories=max_categories,
+            created_at=created_at,
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes, *, source: str = "profile") -> ReferenceProfile:
+        """Rebuild a profile from its JSON text (at most :data:`MAX_PROFILE_BYTES`); raises
+        :class:`DataError` naming ``source`` for text that is too large, not UTF-8, not JSON,
+        nested too deeply or not a profile."""
+        return cls.from_dict(parse_profile_json(text, source=source), source=source)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False)
@@ -257,19 +281,232 @@ class ReferenceProfile:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ReferenceProfile:
-        """Read a profile written by :meth:`save`."""
+        """Read a profile written by :meth:`save` (untrusted: see :meth:`from_json`)."""
         source = str(path)
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            size = Path(path).stat().st_size
+            if size > MAX_PROFILE_BYTES:
+                raise DataError(
+                    [f"the profile is {size} bytes; at most {MAX_PROFILE_BYTES} bytes are read"],
+                    source=source,
+                )
+            text = Path(path).read_bytes()
         except FileNotFoundError:
             raise DataError(["file not found"], source=source) from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DataError([f"not a profile JSON file: {exc}"], source=source) from None
-        return cls.from_dict(data, source=source)
+        except IsADirectoryError:
+            raise DataError(["is a directory, not a profile JSON file"], source=source) from None
+        return cls.from_json(text, source=source)
 
 
-def _opt_float(value: Any) -> float | None:
-    return None if value is None else float(value)
+#: Largest profile JSON read (a profile of 1,000 features with 1,000 categories each is ~25 MB).
+MAX_PROFILE_BYTES = 32 * 2**20
+#: Most features in a profile.
+MAX_FEATURES = 10_000
+#: Most bin edges of a numeric feature (a profile has about 4 per fine bin, at most ~800).
+MAX_EDGES = 10_000
+#: Most categories of a categorical feature.
+MAX_VALUES = 1_000_000
+#: Longest feature name, category or other text value.
+MAX_TEXT = 10_000
+_MAX_INT = 2**63 - 1
+_MAX_PROBLEMS = 20
+_MISSING: Any = object()
+
+
+def parse_profile_json(text: str | bytes, *, source: str = "profile") -> Any:
+    """The JSON value in ``text``, bounded and refused cleanly: :class:`DataError` naming
+    ``source`` when it is larger than :data:`MAX_PROFILE_BYTES`, not UTF-8, not JSON or nested
+    too deeply to parse."""
+    size = len(text)
+    if size > MAX_PROFILE_BYTES:
+        raise DataError(
+            [f"the profile is {size} bytes; at most {MAX_PROFILE_BYTES} bytes are read"],
+            source=source,
+        )
+
+    try:
+        decoded = text.decode("utf-8") if isinstance(text, bytes) else text
+        return json.loads(decoded)  # NaN and Infinity parse, and are refused by their field
+    except UnicodeDecodeError as exc:
+        raise DataError([f"not a profile JSON file: not UTF-8 ({exc})"], source=source) from None
+    except RecursionError:
+        raise DataError(["not a profile JSON file: nested too deeply"], source=source) from None
+    except ValueError as exc:  # json.JSONDecodeError included
+        raise DataError([f"not a profile JSON file: {exc}"], source=source) from None
+
+
+def _features(raw_features: Any, problems: list[str]) -> dict[str, FeatureProfile]:
+    """The features of a profile's ``features`` object; problems appended to ``problems``."""
+    if not isinstance(raw_features, Mapping):
+        problems.append(f"features: expected an object, got {_describe(raw_features)}")
+        return {}
+    if len(raw_features) > MAX_FEATURES:
+        problems.append(f"features: at most {MAX_FEATURES} features, got {len(raw_features)}")
+        return {}
+    features: dict[str, FeatureProfile] = {}
+    for name, raw in raw_features.items():
+        path = f"features.{_short(name)}"
+        if not isinstance(name, str) or len(name) > MAX_TEXT:
+            problems.append(f"{path}: a feature name must be text of at most {MAX_TEXT}")
+            continue
+        if not isinstance(raw, Mapping):
+            problems.append(f"{path}: expected an object, got {_describe(raw)}")
+            continue
+        kind = raw.get("kind")
+        try:
+            if kind == "numeric":
+                features[name] = NumericProfile.from_dict(name, raw, path=path)
+            elif kind == "categorical":
+                features[name] = CategoricalProfile.from_dict(name, raw, path=path)
+            else:
+                problems.append(f"{path}.kind: unknown kind {_describe(kind)}")
+        except DataError as exc:
+            problems.extend(exc.problems)
+    return features
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _describe(value: Any) -> str:
+    """A short, safe description of an untrusted value (containers are never walked)."""
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list | tuple):
+        return f"a list of {len(value)}"
+    if isinstance(value, str):
+        return repr(_short(value))
+    if value is None or isinstance(value, bool | int | float):
+        return _short(value)
+    return type(value).__name__
+
+
+class _Fields:
+    """Typed reads of one object's fields, collecting a problem per malformed field (named by
+    its key path) instead of raising at the first."""
+
+    def __init__(self, data: Any, path: str) -> None:
+        self.data: Mapping[str, Any] = data if isinstance(data, Mapping) else {}
+        self.path = path
+        self.problems: list[str] = []
+        if not isinstance(data, Mapping):
+            self.problems.append(f"{path}: expected an object, got {_describe(data)}")
+
+    def _where(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def _get(self, key: str, default: Any) -> Any:
+        if key in self.data:
+            return self.data[key]
+        if default is _MISSING:
+            self.problems.append(f"{self._where(key)}: missing")
+        return default
+
+    def _absent(self, key: str) -> int:
+        self.problems.append(f"{self._where(key)}: missing")
+        return 0
+
+    def check(self, ok: bool, problem: str) -> None:
+        if not ok:
+            self.problems.append(f"{self.path}.{problem}" if self.path else problem)
+
+    def done(self) -> None:
+        if self.problems:
+            raise DataError(self.problems)
+
+    @staticmethod
+    def _is_count(value: Any) -> bool:
+        return type(value) is int and 0 <= value <= _MAX_INT
+
+    def count(self, key: str, *, default: Any = _MISSING) -> int:
+        if key not in self.data:
+            return int(self._get(key, default)) if default is not _MISSING else self._absent(key)
+        value = self.data[key]
+        if not self._is_count(value):
+            self.problems.append(
+                f"{self._where(key)}: expected an integer from 0 to 2**63-1, got {_describe(value)}"
+            )
+            return 0
+        return int(value)
+
+    def number_or_none(self, key: str) -> float | None:
+        value = self._get(key, None)
+        if value is None:
+            return None
+        if type(value) not in (int, float) or not math.isfinite(value):
+            self.problems.append(
+                f"{self._where(key)}: expected a finite number, got {_describe(value)}"
+            )
+            return None
+        return float(value)
+
+    def _list(self, key: str, limit: int) -> list[Any]:
+        value = self._get(key, _MISSING)
+        if value is _MISSING:
+            return []
+        if not isinstance(value, list):
+            self.problems.append(f"{self._where(key)}: expected a list, got {_describe(value)}")
+            return []
+        if len(value) > limit:
+            self.problems.append(f"{self._where(key)}: at most {limit} values, got {len(value)}")
+            return []
+        return value
+
+    def _items(self, key: str, values: list[Any], ok: Any, expected: str) -> bool:
+        for i, value in enumerate(values):
+            if not ok(value):
+                self.problems.append(
+                    f"{self._where(key)}[{i}]: expected {expected}, got {_describe(value)}"
+                )
+                return False
+        return True
+
+    def numbers(self, key: str, *, limit: int = MAX_EDGES) -> tuple[float, ...]:
+        values = self._list(key, limit)
+
+        def finite(v: Any) -> bool:
+            return type(v) in (int, float) and math.isfinite(v)
+
+        return (
+            tuple(float(v) for v in values)
+            if self._items(key, values, finite, "a finite number")
+            else ()
+        )
+
+    def counts(self, key: str, *, limit: int) -> tuple[int, ...]:
+        values = self._list(key, limit)
+        good = self._items(key, values, self._is_count, "an integer from 0 to 2**63-1")
+        return tuple(int(v) for v in values) if good else ()
+
+    def texts(self, key: str) -> tuple[str, ...]:
+        values = self._list(key, MAX_VALUES)
+
+        def text(v: Any) -> bool:
+            return isinstance(v, str) and len(v) <= MAX_TEXT
+
+        good = self._items(key, values, text, f"text of at most {MAX_TEXT} characters")
+        return tuple(values) if good else ()
+
+    def text(self, key: str, *, default: str) -> str:
+        value = self._get(key, default)
+        if not isinstance(value, str) or len(value) > MAX_TEXT:
+            self.problems.append(
+                f"{self._where(key)}: expected text of at most {MAX_TEXT} characters, got "
+                f"{_describe(value)}"
+            )
+            return default
+        return value
+
+    def flag(self, key: str, *, default: bool) -> bool:
+        value = self._get(key, default)
+        if not isinstance(value, bool):
+            self.problems.append(
+                f"{self._where(key)}: expected true or false, got {_describe(value)}"
+            )
+            return default
+        return value
 
 
 def _fine_bin_count(bins: int) -> int:
