@@ -366,6 +366,7 @@ def check_drift(
     names = [c for c in names if c not in skipped]
     source = _Source(current, role="current")
     present = [c for c in names if c in source.names]
+    source.require(present)
     n_cur, counters, mismatch = _count(
         profile, source, present, batch_rows=batch_rows, n_jobs=n_jobs or _workers()
     )

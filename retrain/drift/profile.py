@@ -338,7 +338,7 @@ def parse_profile_json(text: str | bytes, *, source: str = "profile") -> Any:
 def _features(raw_features: Any, problems: list[str]) -> dict[str, FeatureProfile]:
     """The features of a profile's ``features`` object; problems appended to ``problems``."""
     if not isinstance(raw_features, Mapping):
-        problems.append(f"features: expected an object, got {_describe(raw_features)}")
+        problems.append(f"features: 'features' must be an object, got {_describe(raw_features)}")
         return {}
     if len(raw_features) > MAX_FEATURES:
         problems.append(f"features: at most {MAX_FEATURES} features, got {len(raw_features)}")
@@ -652,6 +652,7 @@ def build_profile(
         problems.append("no features given (numeric and categorical are both empty)")
     if problems:
         raise DataError(problems, source=source.role)
+    source.require([*numeric, *categorical])
     n_rows = source.n_rows()
     if n_rows == 0:
         raise DataError(["reference data has no rows"], source=source.role)

@@ -82,6 +82,8 @@ class _Source:
         self.frame: pd.DataFrame | None = None
         self.table: Any = None  # pyarrow Table (in memory or read from CSV)
         self.dataset: Any = None  # pyarrow parquet dataset (streamed)
+        #: per column of a parquet directory, ``[(type, [files]), ...]``
+        self.file_types: dict[str, list[tuple[Any, list[str]]]] = {}
         if isinstance(data, pd.Series):
             data = data.to_frame(name=str(data.name) if data.name is not None else "value")
         if isinstance(data, pd.DataFrame):
@@ -111,24 +113,57 @@ class _Source:
         self.role = f"{self.role} {path}"
         name = path.name.lower()
         if path.is_file() and name.endswith((".csv", ".csv.gz", ".tsv", ".txt")):
-            delimiter = "\t" if name.endswith(".tsv") else ","
-            try:
-                self.table = pacsv.read_csv(
-                    path, parse_options=pacsv.ParseOptions(delimiter=delimiter)
-                )
-            except pa.ArrowInvalid as exc:
-                raise DataError([f"cannot read CSV: {exc}"], source=str(path)) from None
-            self.names = list(self.table.column_names)
+            self._open_csv(path, delimiter="\t" if name.endswith(".tsv") else ",")
             return
-        try:
-            dataset = ds.dataset(path, format="parquet")
+        try:  # the files only: pyarrow would read the first file's footer for a schema
+            listing = ds.dataset(path, format="parquet", schema=pa.schema([]))
         except (pa.ArrowInvalid, OSError) as exc:
             raise DataError([f"cannot read parquet: {exc}"], source=str(path)) from None
-        self.paths = list(dataset.files)
-        if not self.paths:
+        fragments = list(listing.get_fragments())
+        if not fragments:
             raise DataError(["no parquet files found"], source=str(path))
-        self.dataset = dataset
-        self.names = list(dataset.schema.names)
+        schemas = _file_schemas(fragments, self.role)
+        self.paths = [f.path for f in fragments]
+        self.file_types = _column_types(self.paths, schemas)
+        fields = []
+        for column, types in self.file_types.items():
+            unified = _unify(column, types)
+            fields.append(unified if unified is not None else types[0][0])
+        self.dataset = ds.dataset(self.paths, format="parquet", schema=pa.schema(fields))
+        self.names = [f.name for f in fields]
+
+    def _open_csv(self, path: Path, *, delimiter: str) -> None:
+        try:
+            table = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=delimiter))
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DataError([f"cannot read CSV: {exc}"], source=str(path)) from None
+        problems = []
+        for field in table.schema:  # pyarrow reads text that is not UTF-8 as binary
+            if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
+                row = _first_non_utf8(table.column(field.name))
+                problems.append(
+                    f"column {field.name!r}: not UTF-8 text (row {row}); save the file as UTF-8"
+                )
+        if any(not isinstance(n, str) or _non_utf8(n) for n in table.column_names):
+            problems.append("the header is not UTF-8 text; save the file as UTF-8")
+        if problems:
+            raise DataError(problems, source=str(path))
+        self.table = table
+        self.names = list(table.column_names)
+
+    def require(self, columns: Sequence[str]) -> None:
+        """Raise :class:`DataError` naming the files if any of ``columns`` has types across the
+        files of a parquet directory that do not convert into one."""
+        problems = []
+        for column in columns:
+            types = self.file_types.get(column, [])
+            if len(types) > 1 and _unify(column, types) is None:
+                parts = [f"{f.type} in {_shown(files)}" for f, files in sorted(types, key=_size)]
+                problems.append(
+                    f"column {column!r} has types that do not convert: " + "; ".join(parts)
+                )
+        if problems:
+            raise DataError(problems, source=self.role)
 
     @property
     def streamed(self) -> bool:
@@ -169,6 +204,71 @@ class _Source:
         if self.table is not None:
             return int(self.table.num_rows)
         return int(sum(pq.ParquetFile(f).metadata.num_rows for f in self.paths))
+
+
+def _file_schemas(fragments: Sequence[Any], role: str) -> list[Any]:
+    """Every file's schema (its footer); :class:`DataError` naming each unreadable file."""
+    schemas, problems = [], []
+    for fragment in fragments:
+        try:
+            schemas.append(fragment.physical_schema)
+        except (pa.ArrowException, OSError) as exc:
+            problems.append(f"{fragment.path}: not a parquet file or damaged: {exc}")
+    if problems:
+        raise DataError(problems, source=role)
+    return schemas
+
+
+def _column_types(
+    paths: Sequence[str], schemas: Sequence[Any]
+) -> dict[str, list[tuple[Any, list[str]]]]:
+    """Per column (in first-seen order), its types with the files that have each."""
+    found: dict[str, dict[str, tuple[Any, list[str]]]] = {}
+    for file, schema in zip(paths, schemas, strict=True):
+        for field in schema:
+            entry = found.setdefault(field.name, {}).setdefault(str(field.type), (field, []))
+            entry[1].append(file)
+    return {name: list(types.values()) for name, types in found.items()}
+
+
+def _unify(column: str, types: Sequence[tuple[Any, list[str]]]) -> Any:
+    """The field that every type of ``column`` converts to, or ``None``."""
+    if len(types) == 1:
+        return types[0][0]
+    try:
+        schema = pa.unify_schemas(
+            [pa.schema([field]) for field, _ in types], promote_options="permissive"
+        )
+    except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return schema.field(column)
+
+
+def _size(entry: tuple[Any, list[str]]) -> int:
+    return len(entry[1])
+
+
+def _shown(files: Sequence[str], limit: int = 3) -> str:
+    more = f" and {len(files) - limit} more" if len(files) > limit else ""
+    count = f"{len(files)} files: " if len(files) > 1 else ""
+    return count + ", ".join(files[:limit]) + more
+
+
+def _non_utf8(value: Any) -> bool:
+    if isinstance(value, bytes):
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            return True
+    return False
+
+
+def _first_non_utf8(column: Any) -> int:
+    """The 1-based data row of the first value of a binary column that is not UTF-8."""
+    for i, value in enumerate(column.to_pylist(), start=1):
+        if _non_utf8(value):
+            return i
+    return 0
 
 
 def _numeric_chunks(column: Any) -> Iterator[npt.NDArray[Any]]:
