@@ -533,10 +533,9 @@ def extract(
     days = window_days if window_days is not None else config.data.training_window_days
     start = as_of - timedelta(days=days) if days else None
     time_col = config.data.source.event_time_column
-    # rows without an event time fall in no window; unless the contract allows missing event
-    # times, they are kept so that validation reports them instead of their silent loss
-    keep = config.data.validation.missing.get(time_col) != "allow"
-    table = read_source(config, start=start, end=as_of, sql_url=sql_url, keep_missing_times=keep)
+    # rows without an event time fall in no window: kept, so that the data contract reports
+    # them (a problem) instead of their silent loss
+    table = read_source(config, start=start, end=as_of, sql_url=sql_url, keep_missing_times=True)
     table = _sort_by_time(table, time_col)
     first, last = _time_range(table, time_col)
     watermark = to_utc(watermark)
@@ -585,11 +584,13 @@ def _sort_by_time(table: pa.Table, column: str) -> pa.Table:
 
 
 def _count_after(table: pa.Table, column: str, watermark: datetime | None) -> int:
-    """Rows with ``column > watermark`` (every row without a watermark)."""
+    """Rows with ``column > watermark`` (every row with an event time without a watermark)."""
 
-    if watermark is None or table.num_rows == 0:
-        return int(table.num_rows)
+    if table.num_rows == 0:
+        return 0
     values = table.column(column)
+    if watermark is None:
+        return int(table.num_rows - values.null_count)
     return int(pc.sum(pc.greater(values, pa_scalar_like(watermark, values.type))).as_py() or 0)
 
 

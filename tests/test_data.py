@@ -325,3 +325,17 @@ class TestExtractPostgres:
         config = self.config(events, table=None, query=query)  # type: ignore[arg-type]
         with pytest.raises(DataError, match="read-only transaction"):
             count_rows(config, end=SPEC.start + 4 * WEEK)
+
+
+class TestMissingEventTimes:
+    def test_extract_keeps_them_for_the_contract_and_counts_none_as_new(
+        self, tmp_path: Path
+    ) -> None:
+        frame = generate_week(SPEC, 0)
+        frame.loc[:4, "event_time"] = pd.NaT
+        frame.to_parquet(tmp_path / "x.parquet")
+        config = churn_config(tmp_path / "x.parquet")
+        kept = extract(config, out_dir=tmp_path / "k", as_of=SPEC.start + WEEK)
+        assert (kept.rows, kept.new_samples) == (500, 495)
+        assert count_rows(config, end=SPEC.start + WEEK) == 495
+        assert read_frame(kept.path)["event_time"].isna().sum() == 5

@@ -153,3 +153,10 @@ class TestDuplicateRowsFromExtractHashes:
         unique = np.arange(len(self.DUPED), dtype=np.uint64)  # "no duplicates", but not believed
         report = check_frame(CONFIG, self.DUPED, row_hashes=(["tenure"], unique))
         assert any("200 duplicate rows" in p for p in report.problems)
+
+
+class TestMissingEventTimes:
+    def test_rows_without_an_event_time_are_a_problem(self) -> None:
+        frame = broken(event_time=FRAME["event_time"].where(np.arange(1000) >= 4))
+        report = check_frame(CONFIG, frame)
+        assert report.problems == ["column 'event_time': 4 missing event times"]
