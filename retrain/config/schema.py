@@ -136,14 +136,13 @@ class SqlSource(Section):
     """Airflow connection id, resolved by the DAG tasks (outside Airflow use url)."""
 
     table: str | None = None
-    """Table to read, `name` or `schema.name` (letters, digits, underscores); or give query."""
+    """Table to read; or give query."""
 
     query: str | None = None
-    """One SELECT or WITH statement to read from (a subquery, read-only); or give table."""
+    """SELECT to read from (wrapped as a subquery); or give table."""
 
     event_time_column: str = Field(min_length=1)
-    """Timestamp column (letters, digits, underscores): windows, new data and holdout are cut
-    on it."""
+    """Timestamp column: windows, new data and holdout are cut on it."""
 
     @field_validator("event_time_column")
     @classmethod
