@@ -163,14 +163,8 @@ class _Checker:
             self.problems.append(f"column {column!r}: expected timestamps, found {series.dtype}")
             return
         missing = int(series.isna().sum())
-        if not missing:
-            return
-        text = f"column {column!r}: {missing} missing event times"
-        if self.config.data.validation.missing.get(column) == "allow":
-            # allowed: the extract leaves such rows out of the window (no window can place them)
-            self.warnings.append(f"{text} (allowed by data.validation.missing)")
-        else:
-            self.problems.append(text)
+        if missing:
+            self.problems.append(f"column {column!r}: {missing} missing event times")
 
     def duplicates(self, present: set[str], row_hashes: RowHashes | None) -> None:
         if not len(self.frame):
