@@ -1,7 +1,9 @@
 """Reading a config: YAML with unique keys, ``${VAR}`` expansion, validation, path resolution.
 
-``load_config(path)`` reads the file with ``yaml.safe_load`` semantics (plus duplicate-key
-detection), expands ``${VAR}`` / ``${VAR:-default}`` in string values from the environment,
+``load_config(path)`` reads the file with ``yaml.safe_load`` semantics (no Python tags) and
+bounds: at most 1 MB of UTF-8, at most 100,000 values once aliases are expanded (an alias bomb is
+refused before anything expands it), nesting at most 50 deep, no value that contains itself, no
+key written twice (merge keys ``<<: *defaults`` work, the mapping's own keys winning). It expands ``${VAR}`` / ``${VAR:-default}`` in string values from the environment,
 validates everything into the frozen :class:`~retrain.config.schema.RetrainConfig` and resolves
 relative paths against the file's directory. Every problem is reported at once, each as
 ``<file>: <key.path>: <problem>`` in one :class:`~retrain.errors.ConfigError`.
@@ -53,10 +55,17 @@ def parse_config(
     data: Any, *, source: str = "<config>", env: Mapping[str, str] | None = None
 ) -> RetrainConfig:
     """Validate an already-loaded mapping (e.g. from a test) into a :class:`RetrainConfig`."""
+    if data is None:
+        raise ConfigError(
+            [
+                "(top level): the file is empty; expected a mapping of sections (model, data, "
+                "registry, ...)"
+            ],
+            source=source,
+        )
     if not isinstance(data, dict):
         raise ConfigError(
-            [f"(top level): expected a mapping of sections, got {type(data).__name__}"],
-            source=source,
+            [f"(top level): expected a mapping of sections, got {_kind(data)}"], source=source
         )
     problems: list[str] = []
     expanded = _expand_env(data, os.environ if env is None else env, "", problems)
@@ -72,15 +81,102 @@ def parse_config(
 
 # --- YAML --------------------------------------------------------------------------------------
 
+#: Largest config file read (bytes): a config is a few kilobytes; this bounds parsing time.
+MAX_BYTES = 1_000_000
+#: Most values (scalars, lists and mappings, every alias expanded) a config may hold.
+MAX_VALUES = 100_000
+#: Deepest nesting of lists and mappings (aliases expanded); a config nests about 6 deep.
+MAX_DEPTH = 50
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys (yaml silently keeps the last one)."""
+
+def _at(mark: Any, problem: str) -> ConfigError:
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return ConfigError([where + problem])
 
 
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
+class _BoundedLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` (no Python tags) that refuses what a config never needs and an
+    attacker would: nesting deeper than :data:`MAX_DEPTH` (the composer recurses per level) and a
+    value that contains itself through an alias. Duplicate keys are refused; merge keys
+    (``<<: *defaults``) work as YAML defines them (keys written in the mapping win)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._open: list[str] = []  # anchors of the nodes being composed
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor in self._open:
+                raise _at(
+                    event.start_mark,
+                    f"recursive alias {event.anchor!r}: a value may not contain itself",
+                )
+            return super().compose_node(parent, index)
+        if self._depth >= MAX_DEPTH:
+            raise _at(event.start_mark, f"nested deeper than {MAX_DEPTH} levels")
+        anchor = getattr(event, "anchor", None)
+        self._depth += 1
+        self._open.append(anchor or "")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+            self._open.pop()
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        """Resolve merge keys as YAML defines them: the mapping's own keys win, then the merged
+        mappings in the order given (PyYAML 6.0.4 compares merged keys by object identity and
+        lets a later mapping win when two of them share a key)."""
+        own: list[tuple[yaml.Node, yaml.Node]] = []
+        merged: list[tuple[yaml.Node, yaml.Node]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag != _MERGE_TAG:
+                own.append((key_node, value_node))
+                continue
+            sources = (
+                value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            )
+            for source in sources:
+                if not isinstance(source, yaml.MappingNode):
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping",
+                        node.start_mark,
+                        f"expected a mapping or list of mappings to merge, found a {source.id}",
+                        source.start_mark,
+                    )
+                self.flatten_mapping(source)
+                merged.extend(source.value)
+        if not merged:
+            return
+        taken = {self.construct_object(key) for key, _ in own}
+        kept = []
+        for key_node, value_node in merged:
+            key = self.construct_object(key_node)
+            if key not in taken:
+                taken.add(key)
+                kept.append((key_node, value_node))
+        node.value = kept + own
+
+
+def _check_keys(loader: yaml.SafeLoader, node: yaml.MappingNode) -> None:
+    """Refuse a key written twice in one mapping and a key that is not a plain value. The keys
+    a merge key brings in are not duplicates: the mapping's own keys override them."""
     seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
+    for key_node, value_node in node.value:
+        if key_node.tag == _MERGE_TAG:
+            sources = (
+                value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            )
+            for source in sources:
+                if isinstance(source, yaml.MappingNode):
+                    _check_keys(loader, source)
+            continue
+        if not isinstance(key_node, yaml.ScalarNode):
+            kind = "list" if isinstance(key_node, yaml.SequenceNode) else "mapping"
+            raise _at(key_node.start_mark, f"a key must be a plain value (a name), not a {kind}")
         key = loader.construct_object(key_node)
         if key in seen:
             raise ConfigError(
@@ -90,31 +186,108 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[
                 ]
             )
         seen[key] = key_node.start_mark.line
-    return loader.construct_mapping(node)
 
 
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    _check_keys(loader, node)
+    return loader.construct_mapping(node)  # flattens merge keys, then builds the dict
 
 
-def _read_yaml(file: Path) -> Any:
-    """The plain data of one YAML file; unreadable files, bad YAML and duplicate keys are
-    :class:`ConfigError` naming the file (and the line where there is one)."""
+_BoundedLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand it beyond :data:`MAX_VALUES` values or
+    :data:`MAX_DEPTH` levels (an alias bomb is a few hundred bytes that expand to billions).
+    Each node is measured once, so this costs no more than the document as written."""
+    measured: dict[int, tuple[int, int]] = {}  # id(node) -> (values, height)
+
+    def measure(node: yaml.Node, level: int) -> tuple[int, int]:
+        known = measured.get(id(node))
+        if known is None:
+            if isinstance(node, yaml.MappingNode):
+                children = [child for pair in node.value for child in pair]
+            elif isinstance(node, yaml.SequenceNode):
+                children = list(node.value)
+            else:
+                children = []
+            values, height = 1, 1
+            for child in children:
+                child_values, child_height = measure(child, level + 1)
+                values += child_values
+                height = max(height, child_height + 1)
+                if values > MAX_VALUES:
+                    raise ConfigError(
+                        [
+                            f"the document holds more than {MAX_VALUES:,} values once its "
+                            "aliases are expanded (an alias bomb?); write the values out or "
+                            "use fewer aliases"
+                        ]
+                    )
+            known = measured[id(node)] = (values, height)
+        if level + known[1] - 1 > MAX_DEPTH:
+            raise _at(node.start_mark, f"nested deeper than {MAX_DEPTH} levels once aliases expand")
+        return known
+
+    measure(root, 1)
+
+
+def _read_text(file: Path) -> str:
+    """The file's text: at most :data:`MAX_BYTES`, UTF-8 (a BOM is allowed)."""
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as stream:
+            raw = stream.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(["file not found"], source=str(file)) from None
     except OSError as exc:
-        raise ConfigError([f"cannot read: {exc.strerror}"], source=str(file)) from None
+        raise ConfigError([f"cannot read: {exc.strerror or exc}"], source=str(file)) from None
+    if len(raw) > MAX_BYTES:
+        raise ConfigError(
+            [f"the file is larger than 1 MB; a config may be at most 1 MB ({MAX_BYTES:,} bytes)"],
+            source=str(file),
+        )
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            [f"line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"],
+            source=str(file),
+        ) from None
+
+
+def _read_yaml(file: Path) -> Any:
+    """The plain data of one YAML file; unreadable, oversized or non-UTF-8 files, bad YAML,
+    duplicate keys and alias bombs are :class:`ConfigError` naming the file (and the line)."""
+    text = _read_text(file)
+    loader = None
+    try:
+        loader = _BoundedLoader(text)  # the reader refuses control characters right away
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node)
+        return loader.construct_document(node)
     except ConfigError as exc:
         raise ConfigError(exc.problems, source=str(file)) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(
-            [f"{where}invalid YAML: {getattr(exc, 'problem', exc)}"], source=str(file)
-        ) from None
+        raise ConfigError([_yaml_problem(exc, text)], source=str(file)) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _yaml_problem(exc: yaml.YAMLError, text: str) -> str:
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text[: exc.position].count("\n") + 1
+        char = exc.character
+        code = f"#x{char:04x}" if isinstance(char, int) else f"#x{ord(char):04x}"
+        return f"line {line}: invalid YAML: control character {code} is not allowed"
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    context, problem = getattr(exc, "context", None), getattr(exc, "problem", None)
+    what = f"{context}: {problem}" if context and problem else problem or str(exc)
+    return f"{where}invalid YAML: {what}"
 
 
 # --- environment and paths ---------------------------------------------------------------------
@@ -156,6 +329,18 @@ def _resolve_paths(config: RetrainConfig, file: Path) -> RetrainConfig:
         work_dir = str((base / Path(storage.work_dir).expanduser()).resolve())
         storage = storage.model_copy(update={"work_dir": work_dir})
     return config.model_copy(update={"data": data, "storage": storage, "source_path": file})
+
+
+def _kind(value: Any) -> str:
+    """``a list``, ``a string``, ... : what a value is, in words."""
+    kinds = {
+        list: "a list",
+        str: "a string",
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+    }
+    return kinds.get(type(value), type(value).__name__)
 
 
 # --- pydantic errors as "<key.path>: <problem>" -------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from retrain.config import RetrainConfig, load_config
+from retrain.config import RetrainConfig, load_config, parse_config
 from retrain.errors import ConfigError
 from tests.config.helpers import MINIMAL, mutate, write
 
@@ -95,3 +95,65 @@ class TestBadFiles:
         path = write(tmp_path, "model: !!python/object/apply:os.system ['true']\n")
         with pytest.raises(ConfigError, match="invalid YAML"):
             load_config(path)
+
+
+class TestAnchorsAndMerges:
+    """Anchors, aliases and merge keys work as YAML defines them, within bounds."""
+
+    def test_merge_keys_take_the_mappings_own_keys_first(self, tmp_path: Path) -> None:
+        text = yaml.safe_dump(MINIMAL) + (
+            "rule_defaults: &rule {trigger: shared, action: notify}\n"
+            "retraining_rules:\n"
+            "  first: {<<: *rule, condition: new_samples > 5}\n"
+            "  second: {<<: *rule, trigger: own, condition: new_samples > 9}\n"
+        )
+        with pytest.raises(ConfigError, match=r"rule_defaults: unknown key") as info:
+            load_config(write(tmp_path, text))
+        assert len(info.value.problems) == 1, "the merges themselves are fine"
+        data = yaml.safe_load(text.replace("rule_defaults", "x_defaults"))
+        del data["x_defaults"]
+        config = parse_config(data)
+        assert config.retraining_rules["first"].trigger == "shared"
+        assert config.retraining_rules["second"].trigger == "own"
+        assert config.retraining_rules["second"].action == "notify"
+
+    def test_the_first_of_several_merged_mappings_wins(self, tmp_path: Path) -> None:
+        text = yaml.safe_dump(MINIMAL) + (
+            "triggers:\n  <<: [{cooldown_hours: 1}, {cooldown_hours: 2, recent_window_days: 3}]\n"
+        )
+        config = load_config(write(tmp_path, text))
+        assert config.triggers.cooldown_hours == 1
+        assert config.triggers.recent_window_days == 3
+
+    def test_one_anchor_shared_by_many_features(self, tmp_path: Path) -> None:
+        features = [f"f{i}" for i in range(300)]
+        data = mutate("model.features", {"numeric": features})
+        text = (
+            yaml.safe_dump(data)
+            + "drift:\n  features:\n"
+            + "".join(
+                f"    {name}: {'&cuts ' if i == 0 else ''}"
+                + ("{thresholds: {psi: {low: 0.1, medium: 0.2, high: 0.3}}}" if i == 0 else "*cuts")
+                + "\n"
+                for i, name in enumerate(features)
+            )
+        )
+        config = load_config(write(tmp_path, text))
+        assert config.drift.features["f299"].thresholds["psi"].high == 0.3
+
+    @pytest.mark.parametrize(
+        ("text", "fragment"),
+        [
+            pytest.param("a: 1\n---\nb: 2\n", "expected a single document", id="two documents"),
+            pytest.param("a: \x00\n", "control character #x0000", id="a NUL character"),
+            pytest.param("a: *nope\n", "found undefined alias 'nope'", id="an undefined alias"),
+        ],
+    )
+    def test_other_yaml_problems_are_named(self, tmp_path: Path, text: str, fragment: str) -> None:
+        with pytest.raises(ConfigError, match=r"line \d+.*invalid YAML: " + fragment):
+            load_config(write(tmp_path, text))
+
+    def test_a_bom_is_allowed(self, tmp_path: Path) -> None:
+        path = tmp_path / "bom.yaml"
+        path.write_bytes(b"\xef\xbb\xbf" + yaml.safe_dump(MINIMAL).encode())
+        assert load_config(path).model.name == "churn-classifier"

@@ -158,7 +158,6 @@ class TestConfigFiles:
                 LATIN1,
                 ["not UTF-8", "byte 0xe9"],
                 id="validate names a latin-1 file",
-                marks=OPEN,
             ),
             pytest.param(
                 "cli",
@@ -167,7 +166,6 @@ class TestConfigFiles:
                 LATIN1,
                 ["not UTF-8"],
                 id="check names a latin-1 config file",
-                marks=OPEN,
             ),
             pytest.param(
                 "security",
@@ -176,7 +174,6 @@ class TestConfigFiles:
                 BOMB,
                 ["aliases", "more than 100,000 values"],
                 id="validate refuses an alias bomb at once",
-                marks=HANGS,
             ),
             pytest.param(
                 "cli",

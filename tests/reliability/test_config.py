@@ -79,7 +79,6 @@ class TestFile:
                 "",
                 ["the file is empty", "model, data, registry"],
                 id="an empty file is refused as empty",
-                marks=OPEN,
             ),
             pytest.param(
                 "config",
@@ -87,7 +86,6 @@ class TestFile:
                 "# nothing yet\n",
                 ["the file is empty"],
                 id="a file of comments only is refused as empty",
-                marks=OPEN,
             ),
             pytest.param(
                 "config",
@@ -95,15 +93,13 @@ class TestFile:
                 "- model\n- data\n",
                 ["(top level): expected a mapping of sections, got a list"],
                 id="a list instead of a mapping is refused at the top level",
-                marks=OPEN,
             ),
             pytest.param(
                 "config",
                 "a file that is not UTF-8",
                 VALID.encode() + b"# caf\xe9 au lait\n",
-                ["not UTF-8", "byte 0xe9", "line 10"],
+                ["not UTF-8", "byte 0xe9", f"line {VALID.count(chr(10)) + 1}:"],
                 id="a latin-1 file is refused naming the file and the line",
-                marks=OPEN,
             ),
             pytest.param(
                 "security",
@@ -111,7 +107,6 @@ class TestFile:
                 VALID + ("# " + "x" * 998 + "\n") * 1100,
                 ["at most 1 MB"],
                 id="a file larger than one megabyte is refused before parsing",
-                marks=OPEN,
             ),
         ],
     )
@@ -154,7 +149,6 @@ class TestYaml:
                 _bomb(),
                 ["aliases", "more than 100,000 values"],
                 id="a billion-laughs alias bomb is refused in well under a second",
-                marks=HANGS,
             ),
             pytest.param(
                 "security",
@@ -162,7 +156,6 @@ class TestYaml:
                 "model: &m [*m]\n",
                 ["line 1", "recursive alias 'm'"],
                 id="a recursive alias is refused naming the anchor",
-                marks=OPEN,
             ),
             pytest.param(
                 "security",
@@ -170,7 +163,6 @@ class TestYaml:
                 "model: &m {<<: *m}\n",
                 ["recursive alias 'm'"],
                 id="a mapping merging itself is refused as a recursive alias",
-                marks=OPEN,
             ),
             pytest.param(
                 "security",
@@ -178,7 +170,6 @@ class TestYaml:
                 "model: " + "[" * 5000 + "]" * 5000 + "\n",
                 ["line 1", "nested deeper than 50 levels"],
                 id="deep nesting is refused before the parser recurses",
-                marks=OPEN,
             ),
             pytest.param(
                 "config",
@@ -193,7 +184,6 @@ class TestYaml:
                 VALID + "? [a, b]\n: 1\n",
                 ["line", "key", "must be a plain value"],
                 id="a key that is a list is refused with its line",
-                marks=OPEN,
             ),
             pytest.param(
                 "config",
