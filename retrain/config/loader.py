@@ -1,12 +1,19 @@
-"""Reading a config: YAML with unique keys, ``${VAR}`` expansion, validation, path resolution.
+"""Reading a config: bounded YAML, ``${VAR}`` expansion, validation, path resolution.
 
 ``load_config(path)`` reads the file with ``yaml.safe_load`` semantics (no Python tags) and
 bounds: at most 1 MB of UTF-8, at most 100,000 values once aliases are expanded (an alias bomb is
 refused before anything expands it), nesting at most 50 deep, no value that contains itself, no
-key written twice (merge keys ``<<: *defaults`` work, the mapping's own keys winning). It expands ``${VAR}`` / ``${VAR:-default}`` in string values from the environment,
-validates everything into the frozen :class:`~retrain.config.schema.RetrainConfig` and resolves
-relative paths against the file's directory. Every problem is reported at once, each as
-``<file>: <key.path>: <problem>`` in one :class:`~retrain.errors.ConfigError`.
+key written twice (merge keys ``<<: *defaults`` work, the mapping's own keys winning). It expands
+``${VAR}`` / ``${VAR:-default}`` in string values from the environment, validates everything into
+the frozen :class:`~retrain.config.schema.RetrainConfig` and resolves relative paths against the
+file's directory. Every problem is reported at once, each as ``<file>: <key.path>: <problem>`` in
+one :class:`~retrain.errors.ConfigError`.
+
+Secrets never reach an error: the value of a ``${VAR}`` whose name says it is secret
+(``DB_PASSWORD``, ``MLFLOW_TOKEN``; :func:`retrain.redact.secret_name`), every URL password and
+the Slack webhook URL are registered with :func:`retrain.redact.register_secret`, so they are
+masked in everything retrain prints, logs or stores from then on; an error about a value built
+from a secret variable names the variable instead of echoing the value.
 
 The steps are separate: ``_read_yaml`` (one file to plain data), ``parse_config`` (plain data to
 a config) and ``_resolve_paths`` (paths relative to the file made absolute).
@@ -26,6 +33,7 @@ from pydantic import ValidationError
 from retrain.conditions import ConditionError
 from retrain.config.schema import ParquetSource, RetrainConfig
 from retrain.errors import ConfigError
+from retrain.redact import redact, register_secret, secret_name, url_secrets
 
 CONFIG_ENV = "RETRAIN_CONFIG"
 """Environment variable naming the config file used when no path is given."""
@@ -67,16 +75,17 @@ def parse_config(
         raise ConfigError(
             [f"(top level): expected a mapping of sections, got {_kind(data)}"], source=source
         )
-    problems: list[str] = []
-    expanded = _expand_env(data, os.environ if env is None else env, "", problems)
-    if problems:
-        raise ConfigError(problems, source=source)
+    expansion = _Expansion(os.environ if env is None else env)
+    expanded = expansion.expand(data)
+    if expansion.problems:
+        raise ConfigError(expansion.problems, source=source)
     try:
         return RetrainConfig.model_validate(expanded)
     except ValidationError as exc:
-        raise ConfigError(_messages(exc), source=source) from None
+        problems = _messages(exc, hidden=expansion.hidden)
+        raise ConfigError([redact(p) for p in problems], source=source) from None
     except ConditionError as exc:  # pragma: no cover - pydantic wraps validator errors
-        raise ConfigError([str(exc)], source=source) from None
+        raise ConfigError([redact(str(exc))], source=source) from None
 
 
 # --- YAML --------------------------------------------------------------------------------------
@@ -293,27 +302,52 @@ def _yaml_problem(exc: yaml.YAMLError, text: str) -> str:
 # --- environment and paths ---------------------------------------------------------------------
 
 
-def _expand_env(value: Any, env: Mapping[str, str], path: str, problems: list[str]) -> Any:
-    if isinstance(value, dict):
-        return {
-            k: _expand_env(v, env, f"{path}.{k}" if path else str(k), problems)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_expand_env(v, env, f"{path}[{i}]", problems) for i, v in enumerate(value)]
-    if isinstance(value, str) and "${" in value:
+#: Config keys whose whole value is a credential (a Slack webhook URL carries its token).
+SECRET_KEYS = frozenset({"notifications.slack_webhook_url"})
 
-        def replace(match: re.Match[str]) -> str:
-            name, default = match.group(1), match.group(2)
-            if name in env and env[name] != "":
-                return env[name]
-            if default is not None:
-                return default
-            problems.append(f"{path}: environment variable {name} is not set and has no default")
+
+class _Expansion:
+    """``${VAR}`` / ``${VAR:-default}`` expansion over plain data, registering secrets as it goes:
+    the value of every variable whose name says it is secret (``DB_PASSWORD``, ``API_TOKEN``),
+    every URL password and secret query value, and the values of :data:`SECRET_KEYS`, so
+    :func:`retrain.redact.redact` masks them wherever they turn up. ``hidden`` maps the key path
+    of each value built from a secret variable to the variables' names: an error about that value
+    names them instead of echoing it."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+        self.hidden: dict[str, list[str]] = {}
+
+    def expand(self, value: Any, path: str = "") -> Any:
+        if isinstance(value, dict):
+            return {k: self.expand(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.expand(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if not isinstance(value, str):
+            return value
+        text = _ENV_REF.sub(lambda match: self._variable(match, path), value)
+        for secret in url_secrets(text):
+            register_secret(secret)
+        if path in SECRET_KEYS:
+            register_secret(text)
+        return text
+
+    def _variable(self, match: re.Match[str], path: str) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in self.env and self.env[name] != "":
+            value = self.env[name]
+        elif default is not None:
+            value = default
+        else:
+            self.problems.append(
+                f"{path}: environment variable {name} is not set and has no default"
+            )
             return match.group(0)
-
-        return _ENV_REF.sub(replace, value)
-    return value
+        if secret_name(name):
+            register_secret(value)
+            self.hidden.setdefault(path, []).append(name)
+        return value
 
 
 def _resolve_paths(config: RetrainConfig, file: Path) -> RetrainConfig:
@@ -360,7 +394,9 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
-def _messages(error: ValidationError) -> list[str]:
+def _messages(error: ValidationError, *, hidden: Mapping[str, list[str]]) -> list[str]:
+    """Each error as ``<key.path>: <problem>``; a value built from a secret variable is named by
+    its variables, never shown."""
     problems = []
     for item in error.errors():
         loc = _format_loc(tuple(item["loc"]))
@@ -370,6 +406,12 @@ def _messages(error: ValidationError) -> list[str]:
         elif item["type"] == "missing":
             msg = "required key is missing"
         elif "input" in item and item["type"] not in {"value_error", "assertion_error"}:
-            msg = f"{msg} (got {item['input']!r})"
+            names = hidden.get(loc)
+            got = (
+                "the value of " + ", ".join(f"${{{n}}}" for n in names) + ", not shown"
+                if names
+                else repr(item["input"])
+            )
+            msg = f"{msg} (got {got})"
         problems.append(f"{loc}: {msg}")
     return problems

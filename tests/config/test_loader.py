@@ -9,6 +9,7 @@ import yaml
 
 from retrain.config import RetrainConfig, load_config, parse_config
 from retrain.errors import ConfigError
+from retrain.redact import redact
 from tests.config.helpers import MINIMAL, mutate, write
 
 REPO = Path(__file__).resolve().parents[2]
@@ -157,3 +158,34 @@ class TestAnchorsAndMerges:
         path = tmp_path / "bom.yaml"
         path.write_bytes(b"\xef\xbb\xbf" + yaml.safe_dump(MINIMAL).encode())
         assert load_config(path).model.name == "churn-classifier"
+
+
+class TestSecrets:
+    """What the loader registers as secret, and what its errors say about secret values."""
+
+    def test_a_secret_variable_is_registered_and_named_not_shown(self, tmp_path: Path) -> None:
+        data = mutate("model.random_state", "${SEED_TOKEN}")
+        with pytest.raises(ConfigError) as info:
+            load_config(write(tmp_path, data), env={"SEED_TOKEN": "tkn-0123456789"})
+        message = str(info.value)
+        assert "model.random_state: Input should be a valid integer" in message
+        assert "(got the value of ${SEED_TOKEN}, not shown)" in message
+        assert redact("leaked tkn-0123456789") == "leaked ***"
+
+    def test_an_ordinary_variable_is_shown(self, tmp_path: Path) -> None:
+        data = mutate("model.random_state", "${SEED}")
+        with pytest.raises(ConfigError, match=r"\(got 'forty-two'\)"):
+            load_config(write(tmp_path, data), env={"SEED": "forty-two"})
+        assert redact("forty-two") == "forty-two"
+
+    def test_url_passwords_written_in_the_file_are_registered(self, tmp_path: Path) -> None:
+        config = load_config(
+            write(tmp_path, mutate("registry.tracking_uri", "http://a:pw-in-file@h"))
+        )
+        assert config.registry.tracking_uri == "http://a:pw-in-file@h", "the config keeps it"
+        assert redact("pw-in-file") == "***"
+
+    def test_a_slack_webhook_url_is_registered(self) -> None:
+        hook = "https://hooks.slack.example/services/T1/B2/webhook-secret-part"
+        parse_config(mutate("notifications", {"kind": "slack", "slack_webhook_url": hook}))
+        assert redact(f"posting to {hook}") == "posting to ***"

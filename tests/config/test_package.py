@@ -13,7 +13,12 @@ import retrain.config
 
 PACKAGE = Path(retrain.config.__file__).parent
 THIRD_PARTY = {"pydantic", "pydantic_core", "yaml"}
-RETRAIN = {"retrain.conditions", "retrain.constants", "retrain.errors"}  # all light
+RETRAIN = {
+    "retrain.conditions",
+    "retrain.constants",
+    "retrain.errors",
+    "retrain.redact",
+}  # all light
 
 
 def _imports(module: str) -> set[str]:

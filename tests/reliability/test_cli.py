@@ -277,7 +277,6 @@ class TestConfigFiles:
 
 
 class TestSecrets:
-    @OPEN
     def test_a_secret_variable_is_not_printed_in_a_config_error(
         self, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -296,7 +295,6 @@ class TestSecrets:
         )
         assert "pa55-word-from-env" not in err
 
-    @OPEN
     def test_a_tracking_uri_password_is_not_printed_when_the_server_is_down(
         self, capsys: pytest.CaptureFixture[str], tmp_path: Path
     ) -> None:
