@@ -387,8 +387,10 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
             out += f"[{part}]"
         elif part in {"parquet", "sql"} and out.endswith("source"):
             continue  # discriminated-union tag, not a key the user wrote
-        elif part.startswith("function-") or part.startswith("tagged-union"):
-            continue
+        elif part.startswith("function-") or part.startswith("tagged-union") or part == "[key]":
+            continue  # validator wrappers; "[key]": the key itself is wrong (said in the message)
+        elif part == "class_path":
+            out += ".class"  # a defaulted field is reported by name, not by its alias
         else:
             out += f".{part}" if out else str(part)
     return out or "(top level)"
@@ -413,5 +415,7 @@ def _messages(error: ValidationError, *, hidden: Mapping[str, list[str]]) -> lis
                 else repr(item["input"])
             )
             msg = f"{msg} (got {got})"
+        if item["loc"] and item["loc"][-1] == "[key]":
+            msg = f"invalid key: {msg}"
         problems.append(f"{loc}: {msg}")
     return problems

@@ -182,7 +182,6 @@ class TestConfigFiles:
                 yaml.safe_dump(mutate("schedule.retrain", "0 25 * * *")),
                 ["schedule.retrain", "not a valid cron"],
                 id="validate refuses a cron hour of 25",
-                marks=OPEN,
             ),
             pytest.param(
                 "cli",
