@@ -487,3 +487,29 @@ class TestEstimatorParams:
         config = parse_config(mutate("model.estimator", estimator))
         with attempt("config", case, None, expect=expect, error=ConfigError):
             build_pipeline(config)
+
+
+class TestDagFiles:
+    @pytest.mark.parametrize(
+        ("schedule", "fragment"),
+        [
+            pytest.param({"monitor": "61 * * * *"}, "schedule.monitor", id="a bad monitor cron"),
+            pytest.param({"timezone": "Mars/Olympus"}, "schedule.timezone", id="a bad time zone"),
+        ],
+    )
+    def test_a_bad_schedule_reaches_a_dag_file_as_a_config_error_naming_the_key(
+        self,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        schedule: dict[str, str],
+        fragment: str,
+    ) -> None:
+        from airflow.dag_processing.dagbag import DagBag
+
+        from tests.airflow_harness import DAGS
+
+        path = _write(tmp_path, yaml.safe_dump(mutate("schedule", schedule)))
+        monkeypatch.setenv("RETRAIN_CONFIG", str(path))
+        bag = DagBag(dag_folder=str(DAGS / "retrain_monitor.py"))
+        (error,) = bag.import_errors.values()
+        assert "ConfigError" in error and f"{path}: {fragment}" in error, error
