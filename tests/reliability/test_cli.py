@@ -195,7 +195,6 @@ class TestConfigFiles:
                 ),
                 ["model.estimator.params.Cc", "not a parameter of"],
                 id="validate imports the estimator and checks its parameter names",
-                marks=OPEN,
             ),
             pytest.param(
                 "cli",
@@ -212,7 +211,6 @@ class TestConfigFiles:
                 ),
                 ["model.estimator.params.n_estimators", "range"],
                 id="validate checks parameter values against the class",
-                marks=OPEN,
             ),
             pytest.param(
                 "cli",
@@ -221,7 +219,6 @@ class TestConfigFiles:
                 yaml.safe_dump(mutate("model.estimator", {"class": "sklearn.ensemble.Nope"})),
                 ["model.estimator.class", "cannot import"],
                 id="validate imports the estimator class",
-                marks=OPEN,
             ),
         ],
     )

@@ -462,21 +462,18 @@ class TestEstimatorParams:
                 {"bogus": 1},
                 ["model.estimator.params.bogus", "not a parameter of", "LogisticRegression"],
                 id="an unknown parameter names the key and the class",
-                marks=OPEN,
             ),
             pytest.param(
                 "an estimator parameter out of range",
                 {"C": -1},
                 ["model.estimator.params.C", "must be a float in the range"],
                 id="a negative regularisation strength names the key",
-                marks=OPEN,
             ),
             pytest.param(
                 "an estimator parameter of the wrong type",
                 {"max_iter": "many"},
                 ["model.estimator.params.max_iter", "must be an int"],
                 id="a string iteration count names the key",
-                marks=OPEN,
             ),
         ],
     )
