@@ -44,14 +44,12 @@ class TestRunArguments:
                 ["run", "--as-of", "9999-12-31T23:59:59-05:00"],
                 ["--as-of", "out of range"],
                 id="the last second of year 9999 west of UTC overflows",
-                marks=OPEN,
             ),
             pytest.param(
                 "an --as-of before year 1 in UTC",
                 ["run", "--as-of", "0001-01-01T00:00:00+01:00"],
                 ["--as-of", "out of range"],
                 id="the first second of year 1 east of UTC overflows",
-                marks=OPEN,
             ),
             pytest.param(
                 "an --as-of in year 99999",
@@ -70,14 +68,12 @@ class TestRunArguments:
                 ["run", "--as-of", "2999-01-01"],
                 ["--as-of", "later than"],
                 id="an as-of centuries in the future is refused before any work",
-                marks=OPEN,
             ),
             pytest.param(
                 "an --as-of before 1970",
                 ["run", "--as-of", "1900-01-01"],
                 ["--as-of", "earlier than 1970-01-01"],
                 id="an as-of before the epoch is refused before any work",
-                marks=OPEN,
             ),
             pytest.param(
                 "a --window-days of 1e11",
@@ -90,28 +86,24 @@ class TestRunArguments:
                 ["run", "--window-days", "100000000000"],
                 ["--window-days", "1-3650", "100000000000"],
                 id="a window of 10^11 days is out of range",
-                marks=OPEN,
             ),
             pytest.param(
                 "a negative --window-days",
                 ["run", "--window-days", "-5"],
                 ["--window-days", "1-3650", "-5"],
                 id="a negative window is refused naming the argument",
-                marks=OPEN,
             ),
             pytest.param(
                 "a --window-days of 0",
                 ["run", "--window-days", "0"],
                 ["--window-days", "0 is not 'all history'", "data.training_window_days"],
                 id="a zero-day window is refused and says what to do for all history",
-                marks=OPEN,
             ),
             pytest.param(
                 "an --as-of on check that overflows",
                 ["check", "--as-of", "9999-12-31T23:59:59-05:00"],
                 ["--as-of", "out of range"],
                 id="check refuses an overflowing as-of too",
-                marks=OPEN,
             ),
         ],
     )
