@@ -214,10 +214,11 @@ class TestConfigFiles:
             ),
         ],
     )
-    def test_a_bad_config_file_exits_2_naming_it(  # noqa: PLR0917 - one table row
+    def test_a_bad_config_file_exits_2_naming_it(
         self,
         capsys: pytest.CaptureFixture[str],
         tmp_path: Path,
+        *,
         group: str,
         case: str,
         command: list[str],
@@ -299,3 +300,50 @@ class TestSecrets:
             expect=["http://alice:***@127.0.0.1:1", "unreachable"],
         )
         assert "s3cret-pw-77" not in err
+
+
+class TestDriftArguments:
+    @pytest.fixture
+    def data(self, tmp_path: Path) -> tuple[str, str]:
+        import numpy as np
+        import pandas as pd
+
+        rng = np.random.default_rng(0)
+        paths = []
+        for name, shift in (("reference", 0.0), ("current", 0.5)):
+            frame = pd.DataFrame({"x": rng.normal(shift, 1, 500)})
+            frame.to_parquet(tmp_path / f"{name}.parquet")
+            paths.append(str(tmp_path / f"{name}.parquet"))
+        return paths[0], paths[1]
+
+    @pytest.mark.parametrize(
+        ("case", "html", "expect"),
+        [
+            pytest.param(
+                "drift --html naming a directory",
+                "{tmp}",
+                ["--html", "is a directory"],
+                id="an html report path that is a directory is refused before any work",
+            ),
+            pytest.param(
+                "drift --html under a file",
+                "{tmp}/reference.parquet/drift.html",
+                ["--html", "cannot write"],
+                id="an html report under a file is a clear error, not a traceback",
+            ),
+        ],
+    )
+    def test_a_bad_report_path_exits_2_naming_it(
+        self,
+        capsys: pytest.CaptureFixture[str],
+        tmp_path: Path,
+        data: tuple[str, str],
+        *,
+        case: str,
+        html: str,
+        expect: list[str],
+    ) -> None:
+        reference, current = data
+        argv = ["drift", "--reference", reference, "--current", current]
+        argv += ["--html", html.replace("{tmp}", str(tmp_path))]
+        cli_attempt(capsys, "cli", case, None, argv, code=BAD, expect=expect)
