@@ -20,12 +20,6 @@ SIGNALS = str(REPO / "examples" / "signals" / "healthy.json")
 BAD = ExitCode.BAD_INPUT
 
 
-#: A case that reproduces a defect not fixed yet (the commit that fixes it removes the mark).
-OPEN = pytest.mark.xfail(strict=True, reason="reproduces an open defect")
-#: A case whose defect makes it run for minutes and gigabytes before failing.
-HANGS = pytest.mark.skip(reason="reproduces an open defect: minutes and gigabytes before it fails")
-
-
 @pytest.fixture
 def config_file(
     make_config: Callable[..., RetrainConfig], tmp_path: Path
@@ -347,3 +341,46 @@ class TestDriftArguments:
         argv = ["drift", "--reference", reference, "--current", current]
         argv += ["--html", html.replace("{tmp}", str(tmp_path))]
         cli_attempt(capsys, "cli", case, None, argv, code=BAD, expect=expect)
+
+
+class TestCheckArguments:
+    @pytest.mark.parametrize(
+        ("case", "content", "expect"),
+        [
+            pytest.param(
+                "check --signals naming a directory",
+                None,
+                ["--signals", "Is a directory"],
+                id="a signals path that is a directory is named, not a traceback",
+            ),
+            pytest.param(
+                "check --signals with a file that is not UTF-8",
+                b'{"accuracy": 0.9, "note": "caf\xe9"}',
+                ["--signals", "not UTF-8"],
+                id="a latin-1 signals file is named",
+            ),
+            pytest.param(
+                "check --signals nested 100,000 deep",
+                b"[" * 100_000 + b"]" * 100_000,
+                ["--signals", "nested too deeply"],
+                id="a signals file nested 100,000 deep is refused, not a RecursionError",
+            ),
+        ],
+    )
+    def test_a_bad_signals_file_exits_2_naming_it(
+        self,
+        capsys: pytest.CaptureFixture[str],
+        tmp_path: Path,
+        *,
+        case: str,
+        content: bytes | None,
+        expect: list[str],
+    ) -> None:
+        path = tmp_path / "signals.json"
+        if content is None:
+            path.mkdir()
+        else:
+            path.write_bytes(content)
+        config = str(REPO / "config" / "retraining.yaml")
+        argv = ["check", "--config", config, "--signals", str(path)]
+        cli_attempt(capsys, "cli", case, None, argv, code=BAD, expect=[str(path), *expect])

@@ -25,12 +25,6 @@ GOOD = Path(__file__).resolve().parents[2] / "config" / "retraining.yaml"
 VALID = yaml.safe_dump(MINIMAL)
 
 
-#: A case that reproduces a defect not fixed yet (the commit that fixes it removes the mark).
-OPEN = pytest.mark.xfail(strict=True, reason="reproduces an open defect")
-#: A case whose defect makes it run for minutes and gigabytes before failing.
-HANGS = pytest.mark.skip(reason="reproduces an open defect: minutes and gigabytes before it fails")
-
-
 def _bomb(levels: int = 9, width: int = 9) -> str:
     """The classic "billion laughs": each level aliases the previous one ``width`` times."""
     text = 'lol0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
