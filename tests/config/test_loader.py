@@ -178,6 +178,11 @@ class TestSecrets:
             load_config(write(tmp_path, data), env={"SEED": "forty-two"})
         assert redact("forty-two") == "forty-two"
 
+    def test_a_variables_value_is_not_expanded_again(self, tmp_path: Path) -> None:
+        data = mutate("registry.tracking_uri", "${OUTER}")
+        config = load_config(write(tmp_path, data), env={"OUTER": "${INNER}", "INNER": "x"})
+        assert config.registry.tracking_uri == "${INNER}"
+
     def test_url_passwords_written_in_the_file_are_registered(self, tmp_path: Path) -> None:
         config = load_config(
             write(tmp_path, mutate("registry.tracking_uri", "http://a:pw-in-file@h"))
