@@ -9,7 +9,7 @@ import yaml
 
 from retrain.config import RetrainConfig, load_config, parse_config
 from retrain.errors import ConfigError
-from retrain.redact import redact
+from retrain.redact import redact, url_secrets
 from tests.config.helpers import MINIMAL, mutate, write
 
 REPO = Path(__file__).resolve().parents[2]
@@ -189,6 +189,24 @@ class TestSecrets:
         )
         assert config.registry.tracking_uri == "http://a:pw-in-file@h", "the config keeps it"
         assert redact("pw-in-file") == "***"
+
+    @pytest.mark.parametrize(
+        ("url", "secrets"),
+        [
+            pytest.param("postgresql://etl:pw-1@db/x", ["pw-1"], id="a user-info password"),
+            pytest.param("mysql://root:p@ss-2@db/x", ["p@ss-2"], id="an unescaped @ in it"),
+            pytest.param(
+                "https://h/x?sslmode=on&api_key=key-3", ["key-3"], id="a secret query value"
+            ),
+            pytest.param("http://mlflow:5000/a?b=c@d", [], id="an @ in a path is no password"),
+        ],
+    )
+    def test_the_secrets_of_a_url_are_registered(self, url: str, secrets: list[str]) -> None:
+        assert url_secrets(url) == secrets
+        parse_config(mutate("registry.tracking_uri", url))
+        for secret in secrets:
+            assert redact(f"leaked {secret}!") == "leaked ***!"
+        assert redact(url).count("***") == len(secrets)
 
     def test_a_slack_webhook_url_is_registered(self) -> None:
         hook = "https://hooks.slack.example/services/T1/B2/webhook-secret-part"
