@@ -12,12 +12,14 @@ from __future__ import annotations
 import re
 import threading
 
-__all__ = ["MASK", "redact", "redact_url", "register_secret", "secret_name"]
+__all__ = ["MASK", "redact", "redact_url", "register_secret", "secret_name", "url_secrets"]
 
 MASK = "***"
 _SECRET_NAME = re.compile(r"(pass(word)?|pwd|secret|token|api[_-]?key|auth|credential)", re.I)
+# the password runs to the last "@" before the host (RFC 3986: user info ends at the last "@" of
+# the authority), so an unescaped "@" in a password is masked too
 _USERINFO = re.compile(
-    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^/\s:@]*):(?P<pw>[^/\s@]+)@"
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^/\s:@]*):(?P<pw>[^/\s?#]+)@"
 )
 _QUERY = re.compile(r"(?P<key>[?&;](?P<name>[^=&;\s#]+)=)(?P<value>[^&;\s#]*)")
 
@@ -38,6 +40,15 @@ def register_secret(value: str | None) -> None:
 def secret_name(name: str) -> bool:
     """Whether a variable, key or parameter name says it holds a secret."""
     return bool(_SECRET_NAME.search(name))
+
+
+def url_secrets(text: str) -> list[str]:
+    """The secrets of the URLs in ``text``: user-info passwords and the values of query
+    parameters that name a secret (what :func:`redact` masks by their place, to register with
+    :func:`register_secret` so they are masked wherever else they turn up)."""
+    found = [m["pw"] for m in _USERINFO.finditer(text)]
+    found += [m["value"] for m in _QUERY.finditer(text) if secret_name(m["name"]) and m["value"]]
+    return found
 
 
 def redact_url(url: str) -> str:

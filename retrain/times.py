@@ -17,7 +17,8 @@ __all__ = ["iso_z", "now_utc", "parse_time", "to_utc"]
 def parse_time(value: object, *, what: str = "time") -> datetime:
     """An aware UTC datetime from ``value`` (a datetime, or an ISO-8601 string; ``Z`` allowed).
 
-    Naive values are taken as UTC. Anything else raises :class:`DataError` naming ``what``.
+    Naive values are taken as UTC. Anything else raises :class:`DataError` naming ``what``, and
+    so does a time that has no UTC equivalent a datetime can hold (``9999-12-31T23:59-05:00``).
     """
     if isinstance(value, str):
         text = value.strip()
@@ -31,7 +32,12 @@ def parse_time(value: object, *, what: str = "time") -> datetime:
         parsed = datetime(value.year, value.month, value.day)
     else:
         raise DataError([f"{what}: expected an ISO-8601 time, got {value!r}"])
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:
+        raise DataError(
+            [f"{what}: {value!s} is out of range (in UTC it falls outside the years 1-9999)"]
+        ) from None
 
 
 def to_utc(value: object, *, what: str = "time") -> datetime | None:

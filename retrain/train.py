@@ -11,8 +11,9 @@ import hashlib
 import importlib
 import inspect
 import numbers
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ __all__ = [
     "build_pipeline",
     "load_estimator_class",
     "load_trained",
+    "make_estimator",
     "preprocessing_fingerprint",
     "time_split",
     "train",
@@ -68,9 +70,18 @@ class TrainResult:
         return asdict(self)
 
 
-def load_estimator_class(path: str) -> type[Any]:
-    """Import a scikit-learn compatible estimator class from its dotted path."""
+def load_estimator_class(path: str, *, allowed_modules: Sequence[str] = ("sklearn",)) -> type[Any]:
+    """Import a scikit-learn compatible estimator class from its dotted path, only from one of
+    ``allowed_modules`` (each with its submodules; the config checks this at load too)."""
     module_name, _, name = path.rpartition(".")
+    prefixes = [m.rstrip(".") for m in allowed_modules]
+    if not any(module_name == p or module_name.startswith(p + ".") for p in prefixes):
+        raise ConfigError(
+            [
+                f"model.estimator.class: {path!r} is not in an allowed module "
+                f"(model.estimator.allowed_modules: {', '.join(prefixes)})"
+            ]
+        )
     try:
         cls = getattr(importlib.import_module(module_name), name)
     except (ImportError, AttributeError) as exc:
@@ -82,6 +93,55 @@ def load_estimator_class(path: str) -> type[Any]:
     return cls
 
 
+_PARAMETER = re.compile(r"The '(?P<name>\w+)' parameter of \w+ (?P<rule>.*)", re.DOTALL)
+
+
+def make_estimator(config: RetrainConfig, params: Mapping[str, Any], cls: type[Any]) -> Any:
+    """``cls(**params)``, its parameters checked against the class first: every name the class
+    does not take, then every value its parameter constraints refuse (scikit-learn's own
+    validation, which otherwise runs only inside ``fit``), each a :class:`ConfigError` naming
+    ``model.estimator.params.<name>``."""
+    path = config.model.estimator.class_path
+    accepted = inspect.signature(cls).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    unknown = [name for name in params if name not in accepted and not takes_any]
+    if unknown:
+        names = ", ".join(sorted(accepted))
+        raise ConfigError(
+            [
+                f"model.estimator.params.{name}: not a parameter of {path} (it takes: {names})"
+                for name in unknown
+            ]
+        )
+    try:
+        estimator = cls(**params)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError([f"model.estimator.params: {path}: {exc}"]) from None
+    if hasattr(estimator, "_parameter_constraints") and hasattr(estimator, "_validate_params"):
+        try:
+            estimator._validate_params()
+        except (TypeError, ValueError) as exc:  # sklearn's InvalidParameterError is both
+            raise ConfigError([_parameter_problem(config, str(exc))]) from None
+    return estimator
+
+
+def _parameter_problem(config: RetrainConfig, message: str) -> str:
+    """scikit-learn's "The 'C' parameter of X must be ..." as the key the value came from."""
+    found = _PARAMETER.match(message)
+    if found is None:
+        return f"model.estimator.params: {message}"
+    name = found["name"]
+    if name in config.model.estimator.params:
+        key = f"model.estimator.params.{name}"
+    elif name == "random_state":
+        key = "model.random_state"
+    elif name == "categorical_features":
+        key = "model.categorical_encoding"
+    else:
+        key = "model.estimator.params"
+    return f"{key}: {found['rule'].strip()} ({config.model.estimator.class_path})"
+
+
 def build_pipeline(config: RetrainConfig) -> Pipeline:
     """The unfitted preprocessing + estimator pipeline described by ``config.model``.
 
@@ -90,10 +150,24 @@ def build_pipeline(config: RetrainConfig) -> Pipeline:
     missing values included) and the categoricals as ordinal codes, and tells the estimator which
     columns those are (``categorical_features``): unseen values are treated as missing, the
     rarest categories beyond ``max_bins`` share one code.
-    """
 
+    The estimator's class and parameters are checked here, before anything is fitted (and by
+    ``retrain config validate``): a bad one is a :class:`ConfigError` naming its key and the
+    config file.
+    """
+    try:
+        return _build_pipeline(config)
+    except ConfigError as exc:
+        if exc.source is not None or config.source_path is None:
+            raise
+        raise ConfigError(exc.problems, source=str(config.source_path)) from None
+
+
+def _build_pipeline(config: RetrainConfig) -> Pipeline:
     model = config.model
-    cls = load_estimator_class(model.estimator.class_path)
+    cls = load_estimator_class(
+        model.estimator.class_path, allowed_modules=model.estimator.allowed_modules
+    )
     params = dict(model.estimator.params)
     accepted = inspect.signature(cls).parameters
     if "random_state" in accepted and "random_state" not in params:
@@ -101,10 +175,7 @@ def build_pipeline(config: RetrainConfig) -> Pipeline:
     native = model.categorical_encoding == "native"
     if native:
         params["categorical_features"] = _native_categorical_columns(config, accepted, params)
-    try:
-        estimator = cls(**params)
-    except TypeError as exc:
-        raise ConfigError([f"model.estimator.params: {exc}"]) from None
+    estimator = make_estimator(config, params, cls)
     transformers: list[tuple[str, Any, list[str]]] = []
     if model.features.numeric:
         numeric: Any = (

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from retrain.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_TRIGGERED, main
+from retrain.cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, EXIT_TRIGGERED, main
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = str(REPO / "config" / "retraining.yaml")
@@ -115,6 +115,69 @@ class TestConfigValidate:
         monkeypatch.setenv("RETRAIN_CONFIG", CONFIG)
         assert main(["config", "validate", "--json"]) == EXIT_OK
         assert json.loads(capsys.readouterr().out)["config"]["model"]["name"] == "churn-classifier"
+
+
+class TestSecretsAreNotPrinted:
+    """URL passwords and secret ``${VAR}`` values never reach stdout or stderr."""
+
+    def test_validate_json_masks_a_sql_url_password_and_a_tracking_uri_password(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.setenv("WAREHOUSE_PASSWORD", "w4rehouse-pw")
+        text = Path(CONFIG).read_text(encoding="utf-8")
+        text = text.replace(
+            "  source:\n    kind: parquet\n"
+            "    path: ${RETRAIN_DATA_PATH:-../.state/demo/data/events}\n",
+            "  source:\n    kind: sql\n"
+            "    url: postgresql://etl:${WAREHOUSE_PASSWORD}@db:5432/events\n"
+            "    table: events\n",
+        ).replace(
+            "${RETRAIN_TRACKING_URI:-http://127.0.0.1:5000}", "http://ops:mlfl0w-pw@mlflow:5000"
+        )
+        path = tmp_path / "sql.yaml"
+        path.write_text(text, encoding="utf-8")
+        assert main(["config", "validate", "--json", str(path)]) == EXIT_OK
+        out, err = capsys.readouterr()
+        document = json.loads(out)
+        assert document["config"]["data"]["source"]["url"] == "postgresql://etl:***@db:5432/events"
+        assert document["config"]["registry"]["tracking_uri"] == "http://ops:***@mlflow:5000"
+        assert "w4rehouse-pw" not in out + err and "mlfl0w-pw" not in out + err
+
+    def test_a_slack_webhook_is_masked(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        hook = "https://hooks.slack.example/services/T000/B000/XyZsecretPart"
+        text = Path(CONFIG).read_text(encoding="utf-8")
+        text += f"\nnotifications:\n  kind: slack\n  slack_webhook_url: {hook}\n"
+        path = tmp_path / "slack.yaml"
+        path.write_text(text, encoding="utf-8")
+        assert main(["config", "validate", "--json", str(path)]) == EXIT_OK
+        out = capsys.readouterr().out
+        assert json.loads(out)["config"]["notifications"]["slack_webhook_url"] == "***"
+        assert "XyZsecretPart" not in out
+
+    def test_console_output_is_redacted(self, capsys: pytest.CaptureFixture[str]) -> None:
+        from retrain.cli.output import console
+
+        console().print("server http://u:pa55word@mlflow:5000 is up")
+        console(stderr=True).print("and http://u:pa55word@mlflow:5000 too")
+        out, err = capsys.readouterr()
+        assert out.strip() == "server http://u:***@mlflow:5000 is up"
+        assert err.strip() == "and http://u:***@mlflow:5000 too"
+
+    def test_an_unexpected_error_prints_a_redacted_traceback_and_exits_1(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        import retrain.cli.config as config_command
+
+        def crash(path: object) -> None:
+            raise RuntimeError("lost http://u:pa55word@mlflow:5000")
+
+        monkeypatch.setattr(config_command, "load_config", crash)
+        assert main(["config", "validate", CONFIG]) == EXIT_FAILURE
+        err = capsys.readouterr().err
+        assert "Traceback" in err and "RuntimeError: lost http://u:***@mlflow:5000" in err
+        assert "pa55word" not in err
 
 
 class TestConsoleScript:

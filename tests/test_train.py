@@ -9,6 +9,7 @@ from retrain.errors import ConfigError, DataError
 from retrain.serialization import skops_io
 from retrain.train import (
     build_pipeline,
+    load_estimator_class,
     load_trained,
     preprocessing_fingerprint,
     time_split,
@@ -62,7 +63,7 @@ class TestBuildPipeline:
                 id="class that does not exist",
             ),
             pytest.param(
-                {"estimator": {"class": "os.path.join"}},
+                {"estimator": {"class": "sklearn.utils.shuffle"}},
                 "is not an estimator class",
                 id="a function, not an estimator",
             ),
@@ -73,8 +74,24 @@ class TestBuildPipeline:
                         "params": {"bogus": 1},
                     }
                 },
-                "model.estimator.params",
+                "model.estimator.params.bogus: not a parameter of "
+                "sklearn.linear_model.LogisticRegression",
                 id="unknown parameter",
+            ),
+            pytest.param(
+                {
+                    "estimator": {
+                        "class": "sklearn.linear_model.LogisticRegression",
+                        "params": {"C": -1, "tol": "x"},
+                    }
+                },
+                r"model.estimator.params.(C|tol): must be",
+                id="a value the class's constraints refuse",
+            ),
+            pytest.param(
+                native(max_bins=1000),
+                r"model.estimator.params.max_bins: must be an int in the range \[2, 255\]",
+                id="native encoding, too many bins",
             ),
             pytest.param(
                 {
@@ -97,6 +114,15 @@ class TestBuildPipeline:
     ) -> None:
         with pytest.raises(ConfigError, match=fragment):
             build_pipeline(churn_config(Path("/u"), model=model))
+
+
+class TestLoadEstimatorClass:
+    def test_only_from_an_allowed_module(self) -> None:
+        with pytest.raises(ConfigError, match=r"'os\.path\.join' is not in an allowed module"):
+            load_estimator_class("os.path.join")
+        assert load_estimator_class("sklearn.tree.DecisionTreeClassifier").__name__ == (
+            "DecisionTreeClassifier"
+        )
 
 
 class TestTrain:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 
 from retrain.cli.common import AddCommand, services
 from retrain.cli.output import print_json
 from retrain.cli.render import render_decision, render_live
 from retrain.config import load_config
 from retrain.constants import ExitCode, Trigger
+from retrain.errors import DataError
 from retrain.pipeline import decision
 from retrain.pipeline.context import RunOptions
 from retrain.times import now_utc, to_utc
-from retrain.triggers import TriggerPolicy, read_signals_file
+from retrain.triggers import Signals, TriggerPolicy, read_signals_file
 
 __all__ = ["register"]
 
@@ -27,7 +29,7 @@ def _check(args: argparse.Namespace) -> int:
     )
     live = None
     if args.signals is not None:
-        signals, now, last = read_signals_file(args.signals)
+        signals, now, last = _read_signals(args.signals)
         decided = decision.decide(
             TriggerPolicy(load_config(args.config)),
             signals,
@@ -65,6 +67,21 @@ def _check(args: argparse.Namespace) -> int:
         if live is not None:
             render_live(live)
     return ExitCode.TRIGGERED if decided.proceed else ExitCode.OK
+
+
+def _read_signals(path: str) -> tuple[Signals, datetime | None, datetime | None]:
+    """:func:`read_signals_file`, with what it lets through named as ``--signals`` and the file:
+    a path it cannot read (a directory, no permission), text that is not UTF-8, JSON nested too
+    deeply for the parser."""
+    try:
+        return read_signals_file(path)
+    except UnicodeDecodeError as exc:
+        problem = f"--signals: not UTF-8 text (byte 0x{exc.object[exc.start]:02x})"
+    except RecursionError:
+        problem = "--signals: the JSON is nested too deeply"
+    except OSError as exc:
+        problem = f"--signals: cannot read: {exc.strerror or exc}"
+    raise DataError([problem], source=path)
 
 
 def register(add: AddCommand) -> None:

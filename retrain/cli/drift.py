@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from retrain.cli.common import AddCommand
 from retrain.cli.output import console, print_json
 from retrain.cli.render import render_drift
 from retrain.config import DriftSettings, load_config
 from retrain.constants import ExitCode
+from retrain.errors import DataError
 
 __all__ = ["register"]
 
@@ -18,6 +20,10 @@ def _drift(args: argparse.Namespace) -> int:
     # imported here: numpy/pyarrow/scipy load only for this command (CLI startup stays light)
     from retrain.drift import check_drift, load_reference  # noqa: PLC0415
 
+    if args.html and Path(args.html).is_dir():
+        raise DataError(
+            [f"--html: {args.html} is a directory; give a file, e.g. {args.html}/drift.html"]
+        )
     numeric: list[str] | None = None
     categorical: list[str] | None = None
     settings = DriftSettings()
@@ -33,7 +39,10 @@ def _drift(args: argparse.Namespace) -> int:
     if args.html:
         from retrain.reports import write_drift_report  # noqa: PLC0415 - matplotlib if asked
 
-        write_drift_report(report, args.html)
+        try:
+            write_drift_report(report, args.html)
+        except OSError as exc:
+            raise DataError([f"--html: cannot write {args.html}: {exc.strerror or exc}"]) from None
     if args.json:
         print_json(report.to_dict())
     else:

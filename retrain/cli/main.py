@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
 
 from retrain import __version__
@@ -11,6 +12,7 @@ from retrain.cli import check, config, drift, registry, run
 from retrain.cli.common import Handler
 from retrain.cli.output import json_output
 from retrain.errors import RetrainError, exit_code, is_retryable
+from retrain.redact import redact
 
 __all__ = ["build_parser", "main"]
 
@@ -50,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     With ``--json``, stdout carries the JSON document only (see
     :func:`~retrain.cli.output.json_output`). An error exits with the code its type carries
     (:func:`retrain.errors.exit_code`); a temporary one says that running again may succeed.
+    Everything printed is redacted (:func:`retrain.redact.redact`): an unexpected error's
+    traceback too, which is printed (it is a bug or a failure nobody foresaw) and exits 1.
     """
     args = build_parser().parse_args(argv)
     try:
@@ -57,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             code: int = args.handler(args)
     except (RetrainError, ValueError) as exc:
         hint = " (temporary: running again may succeed)" if is_retryable(exc) else ""
-        sys.stderr.write(f"error: {exc}{hint}\n")
+        sys.stderr.write(redact(f"error: {exc}{hint}") + "\n")
+        return exit_code(exc)
+    except Exception as exc:  # a bug or an unexpected failure: its traceback, redacted
+        sys.stderr.write(redact("".join(traceback.format_exception(exc))))
         return exit_code(exc)
     return code

@@ -1,7 +1,8 @@
 """The configuration reference: every config key with its type, default and meaning.
 
-Generated from the schema's field annotations, defaults and docstrings; ``retrain config
-reference`` prints it and ``tools/update_readme.py`` writes it into the README.
+Generated from the schema's field annotations (with the bounds a number must keep), defaults
+and docstrings; ``retrain config reference`` prints it and ``tools/update_readme.py`` writes it
+into the README.
 """
 
 from __future__ import annotations
@@ -39,6 +40,31 @@ def _type_name(annotation: Any) -> str:
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         return " | ".join(repr(member.value) for member in annotation)
     return getattr(annotation, "__name__", str(annotation))
+
+
+def _number(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
+def _bounds(field: FieldInfo) -> str:
+    """`` (0 < x <= 300)`` or `` (x >= 1)``: the bounds a number must keep (pydantic's
+    ge/gt/le/lt), or ``""``."""
+    lower: tuple[str, str] | None = None
+    upper: tuple[str, str] | None = None
+    for item in field.metadata:
+        for attr, op in (("ge", "<="), ("gt", "<")):
+            if getattr(item, attr, None) is not None:
+                lower = (op, _number(getattr(item, attr)))
+        for attr, op in (("le", "<="), ("lt", "<")):
+            if getattr(item, attr, None) is not None:
+                upper = (op, _number(getattr(item, attr)))
+    if lower and upper:
+        return f" ({lower[1]} {lower[0]} x {upper[0]} {upper[1]})"
+    if lower:
+        return f" (x {lower[0].replace('<', '>')} {lower[1]})"
+    if upper:
+        return f" (x {upper[0]} {upper[1]})"
+    return ""
 
 
 def _default_text(field: FieldInfo) -> str:
@@ -103,7 +129,8 @@ def reference_rows(
                 rows.append((key, f"map[name, {inner[0].__name__}]", _default_text(field), doc))
                 rows.extend(reference_rows(inner[0], f"{key}.{placeholder}."))
                 continue
-        rows.append((key, _type_name(annotation), _default_text(field), description))
+        type_ = _type_name(annotation) + _bounds(field)
+        rows.append((key, type_, _default_text(field), description))
     return rows
 
 

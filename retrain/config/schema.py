@@ -10,10 +10,13 @@ Reading files, ``${VAR}`` expansion and error messages live in ``retrain.config.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from croniter import CroniterBadDateError, croniter  # type: ignore[import-untyped]
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from retrain.conditions import Condition, parse_condition
 from retrain.constants import Action
@@ -25,16 +28,27 @@ DriftStatistic = Literal["psi", "js", "wasserstein", "missing_rate", "unseen_sha
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
 _IDENT = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 _DOTTED = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"
+_MODULE = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\.?$"
+_PARAM = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
-PositiveFloat = Annotated[float, Field(gt=0)]
+#: Longest window, interval or look-back in days (ten years).
+MAX_DAYS = 3650
+#: Largest seed: numpy and scikit-learn take seeds below 2**32.
+MAX_SEED = 2**32 - 1
+
 Fraction = Annotated[float, Field(ge=0, le=1)]
+Days = Annotated[float, Field(gt=0, le=MAX_DAYS)]
 
 
 class Section(BaseModel):
     """Base of every section: unknown keys are errors, values are frozen, docstrings document."""
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+        use_attribute_docstrings=True,
+        allow_inf_nan=False,  # no setting is infinite or NaN: every float is a finite number
     )
 
 
@@ -66,16 +80,51 @@ class Features(Section):
         return [*self.numeric, *self.categorical]
 
 
+def _default_modules() -> list[str]:
+    return ["sklearn"]
+
+
 class Estimator(Section):
-    """A scikit-learn compatible estimator given by dotted class path and constructor params."""
+    """A scikit-learn compatible estimator given by dotted class path and constructor params.
+
+    The class path is checked against ``allowed_modules`` when the config loads, without
+    importing anything; the parameters are checked against the class (names and values) when it
+    is imported: by ``retrain config validate`` and before training.
+    """
+
+    allowed_modules: list[Annotated[str, Field(pattern=_MODULE)]] = Field(
+        default_factory=_default_modules, min_length=1
+    )
+    """Modules the estimator class may be imported from, each with its submodules (`sklearn`
+    allows `sklearn.ensemble.*`, not `sklearnx`). Add e.g. `xgboost` or `lightgbm` for their
+    scikit-learn estimators; a class outside these is refused at load and never imported."""
 
     class_path: str = Field(
-        "sklearn.ensemble.HistGradientBoostingClassifier", alias="class", pattern=_DOTTED
+        "sklearn.ensemble.HistGradientBoostingClassifier",
+        alias="class",
+        pattern=_DOTTED,
+        validate_default=True,
     )
-    """Dotted path of a scikit-learn compatible classifier class."""
+    """Dotted path of a scikit-learn compatible classifier class (in `allowed_modules`)."""
 
-    params: dict[str, Any] = {}
-    """Constructor parameters of the estimator."""
+    params: dict[Annotated[str, Field(pattern=_PARAM)], Any] = {}
+    """Constructor parameters of the estimator (checked against the class when it is imported)."""
+
+    @field_validator("class_path")
+    @classmethod
+    def _allowed(cls, value: str, info: ValidationInfo) -> str:
+        allowed = info.data.get("allowed_modules")
+        if allowed is None:  # allowed_modules is invalid itself: reported on its own
+            return value
+        module = value.rpartition(".")[0]
+        prefixes = [name.rstrip(".") for name in allowed]
+        if not any(module == p or module.startswith(p + ".") for p in prefixes):
+            raise ValueError(
+                f"{value!r} is not in an allowed module (model.estimator.allowed_modules: "
+                f"{', '.join(prefixes)}); estimator classes are imported only from those "
+                "modules: add the module there if you trust it"
+            )
+        return value
 
 
 class ModelSettings(Section):
@@ -92,7 +141,7 @@ class ModelSettings(Section):
         "handles missing values and categories itself (categorical_features, e.g. "
         "HistGradientBoostingClassifier): a fraction of the memory, several times faster",
     )
-    random_state: int = Field(42, ge=0, description="seed for every random step")
+    random_state: int = Field(42, ge=0, le=MAX_SEED, description="seed for every random step")
 
     @model_validator(mode="after")
     def _target_not_feature(self) -> ModelSettings:
@@ -362,7 +411,7 @@ class SqlSource(Section):
 class ValidationSettings(Section):
     """Data contract checked before training."""
 
-    min_rows: int = Field(200, ge=1)
+    min_rows: int = Field(200, ge=1, le=10**9)
     """Fewest rows a training window may have."""
 
     max_duplicate_share: Fraction = 0.05
@@ -383,7 +432,7 @@ class DataSettings(Section):
     """Where data comes from and how much of it trains a model."""
 
     source: Annotated[ParquetSource | SqlSource, Field(discriminator="kind")]
-    training_window_days: int | None = Field(None, ge=1)
+    training_window_days: int | None = Field(None, ge=1, le=MAX_DAYS)
     """Train on the last N days of event time; null = all history."""
 
     holdout_fraction: float = Field(0.2, gt=0, le=0.5)
@@ -403,8 +452,8 @@ class RegistrySettings(Section):
 
     experiment: str | None = Field(None, description="defaults to 'retrain/<model name>'")
     log_experiment: str | None = Field(None, description="defaults to 'retrain/<model name>/log'")
-    request_timeout_seconds: PositiveFloat = 10.0
-    """HTTP timeout of each MLflow request."""
+    request_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    """HTTP timeout of each MLflow request (at most 300 seconds)."""
 
     max_retries: int = Field(1, ge=0, le=5)
     """Retries of a failed MLflow request (bounded: errors come in seconds)."""
@@ -462,10 +511,13 @@ def _seed_rules() -> dict[str, Rule]:
 class TriggerSettings(Section):
     """How the rules are applied."""
 
-    cooldown_hours: float = Field(12.0, ge=0, description="minimum hours between triggered runs")
+    cooldown_hours: float = Field(
+        12.0, ge=0, le=24 * 366, description="minimum hours between triggered runs"
+    )
     recent_window_days: float | None = Field(
         7.0,
         gt=0,
+        le=MAX_DAYS,
         description="drift and accuracy signals use the new rows of the last N days "
         "(null = every row since the last training); new_samples always counts them all",
     )
@@ -489,13 +541,13 @@ class CadenceSettings(Section):
     critical_accuracy: Fraction = 0.75
     """Accuracy below this is a critical drop: retrain immediately."""
 
-    monthly_days: PositiveFloat = 30
+    monthly_days: Days = 30
     """Interval of the monthly cadence, days."""
 
-    weekly_days: PositiveFloat = 7
+    weekly_days: Days = 7
     """Interval of the weekly cadence, days."""
 
-    daily_days: PositiveFloat = 1
+    daily_days: Days = 1
     """Interval of the daily cadence, days."""
 
     @model_validator(mode="after")
@@ -564,8 +616,12 @@ class DriftSettings(Section):
     """
 
     bins: int = Field(10, ge=2, le=100, description="reference quantile bins per numeric feature")
-    max_categories: int = Field(1000, ge=2, description="categories kept per feature profile")
-    min_samples: int = Field(100, ge=1, description="below this many rows severity is capped")
+    max_categories: int = Field(
+        1000, ge=2, le=100_000, description="categories kept per feature profile"
+    )
+    min_samples: int = Field(
+        100, ge=1, le=10**9, description="below this many rows severity is capped"
+    )
     alpha: float = Field(0.01, gt=0, lt=1, description="significance level of the sanity test")
     thresholds: dict[DriftStatistic, SeverityCuts] = Field(default_factory=_default_cuts)
     """Cut points per statistic: psi, js, wasserstein, missing_rate, unseen_share."""
@@ -621,8 +677,8 @@ class ABTestSettings(Section):
     confidence: float = Field(0.95, gt=0, lt=1)
     """Confidence level of the bootstrap / z interval."""
 
-    n_bootstrap: int = Field(2000, ge=100)
-    """Bootstrap resamples of the accuracy difference."""
+    n_bootstrap: int = Field(2000, ge=100, le=100_000)
+    """Bootstrap resamples of the accuracy difference (100 to 100,000)."""
 
     min_detectable_effect: float = Field(0.02, gt=0, lt=1)
     """Online test: accuracy difference it must be able to detect."""
@@ -655,19 +711,79 @@ class DeploymentSettings(Section):
 # --- airflow-facing ----------------------------------------------------------------------------
 
 
+#: Airflow's cron presets (``airflow.utils.dates.cron_presets``), what ``CronTriggerTimetable``
+#: turns into 5-field expressions.
+CRON_PRESETS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@quarterly": "0 0 1 */3 *",
+    "@yearly": "0 0 1 1 *",
+}
+
+
+def cron_problem(value: str) -> str | None:
+    """Why ``value`` is not a schedule Airflow's ``CronTriggerTimetable`` runs, or ``None``.
+
+    A preset or 5 fields (minute hour day-of-month month day-of-week), parsed by ``croniter`` as
+    Airflow parses it, that fires at least once (``0 0 30 2 *`` never does).
+    """
+    presets = ", ".join(CRON_PRESETS)
+    expression = CRON_PRESETS.get(value, value)
+    if expression.startswith("@"):
+        return f"unknown preset {value!r}: use one of {presets} or a 5-field cron expression"
+    fields = expression.split()
+    if len(fields) != 5:
+        return (
+            f"{value!r} has {len(fields)} fields; give 5 fields (minute hour day-of-month month "
+            f"day-of-week) or a preset ({presets})"
+        )
+    try:
+        croniter(expression).get_next(datetime, start_time=datetime(2026, 1, 1))
+    except CroniterBadDateError:
+        return f"{value!r} never fires (no date matches it)"
+    except (ValueError, TypeError, KeyError) as exc:  # croniter's errors are ValueErrors
+        return f"{value!r} is not a valid cron expression: {exc}"
+    return None
+
+
 class ScheduleSettings(Section):
-    """Schedules and retries used by the DAGs."""
+    """Schedules and retries used by the DAGs.
+
+    Crons and the time zone are checked here, so a bad one is a config error at load, never a
+    DAG import error.
+    """
 
     retrain: str = Field("@weekly", min_length=1, description="cron or preset of the weekly run")
     monitor: str = Field("@hourly", min_length=1, description="cron or preset of the monitor")
     timezone: str = "UTC"
-    """Timezone of the cron schedules."""
+    """IANA time zone of the cron schedules (e.g. `UTC`, `Europe/Berlin`)."""
 
     retries: int = Field(2, ge=0, le=10)
     """Task retries (the seed: 2)."""
 
-    retry_delay_minutes: float = Field(10, ge=0)
-    """Delay between retries (the seed: 10 minutes)."""
+    retry_delay_minutes: float = Field(10, ge=0, le=24 * 60)
+    """Delay between retries (the seed: 10 minutes; at most a day)."""
+
+    @field_validator("retrain", "monitor")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        problem = cron_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(
+                f"unknown time zone {value!r}: give an IANA name such as UTC or Europe/Berlin"
+            ) from None
+        return value
 
 
 class NotificationSettings(Section):

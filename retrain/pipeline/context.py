@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from retrain.constants import Stage, Trigger
@@ -23,6 +23,10 @@ from retrain.times import now_utc, to_utc
 __all__ = ["Baseline", "RunContext", "RunOptions", "fallback_context"]
 
 _MAX_WINDOW_DAYS = 3650
+#: The earliest ``as_of`` (MLflow times are milliseconds since the Unix epoch).
+EARLIEST_AS_OF = datetime(1970, 1, 1, tzinfo=UTC)
+#: How far ahead of now an ``as_of`` may be (a what-if check; beyond it a typo, not a plan).
+AS_OF_AHEAD = timedelta(days=366)
 
 
 @dataclass(frozen=True)
@@ -54,9 +58,11 @@ class RunOptions:
                 f"target_stage: expected one of {', '.join(Stage)}, got {self.target_stage!r}"
             )
         try:
-            set_(self, "as_of", to_utc(self.as_of, what="as_of"))
+            set_(self, "as_of", to_utc(self.as_of, what="as_of (--as-of)"))
         except DataError as exc:
             problems.extend(exc.problems)
+        else:
+            problems.extend(_as_of_problems(self.as_of))
         reason = (self.force_reason or "").strip() or None
         set_(self, "force_reason", reason)
         if self.force and reason is None:
@@ -67,10 +73,33 @@ class RunOptions:
         if days is not None and (
             isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= _MAX_WINDOW_DAYS
         ):
-            problems.append(f"window_days: expected a whole number of days 1-3650, got {days!r}")
+            hint = (
+                "; 0 is not 'all history': leave it out to use data.training_window_days "
+                "(null there trains on all history)"
+                if days == 0
+                else ""
+            )
+            problems.append(
+                f"window_days (--window-days): expected a whole number of days 1-3650, "
+                f"got {days!r}{hint}"
+            )
         set_(self, "trigger_reasons", tuple(str(r) for r in self.trigger_reasons))
         if problems:
             raise DataError(problems, source="run options")
+
+
+def _as_of_problems(as_of: datetime | None) -> list[str]:
+    if as_of is None:
+        return []
+    latest = now_utc() + AS_OF_AHEAD
+    if as_of < EARLIEST_AS_OF:
+        return [f"as_of (--as-of): {as_of.isoformat()} is earlier than 1970-01-01 (UTC)"]
+    if as_of > latest:
+        return [
+            f"as_of (--as-of): {as_of.isoformat()} is later than a year from now "
+            f"({latest:%Y-%m-%d}); a run acts at a time up to a year ahead at most"
+        ]
+    return []
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,12 @@ class TestRows:
             ("model.categorical_encoding", "'onehot' | 'native'", "`onehot`"),
             ("registry.experiment", "str | null", "null"),
             ("cadence.enabled", "bool", "true"),
-            ("schedule.retry_delay_minutes", "float", "10"),
+            ("schedule.retry_delay_minutes", "float (0 <= x <= 1,440)", "10"),
+            ("registry.request_timeout_seconds", "float (0 < x <= 300)", "10.0"),
+            ("model.random_state", "int (0 <= x <= 4,294,967,295)", "42"),
+            ("data.training_window_days", "int | null (1 <= x <= 3,650)", "null"),
+            ("drift.thresholds.<statistic>.low", "float (x >= 0)", "required"),
+            ("model.estimator.allowed_modules", "list[str]", '["sklearn"]'),
             (
                 "evaluation.thresholds",
                 "map['accuracy' | 'precision' | 'recall' | 'f1' | 'roc_auc', float]",
@@ -53,7 +58,7 @@ class TestRows:
 
     def test_meaning_comes_from_descriptions_and_docstrings(self) -> None:
         assert ROWS["model.target"][2] == "label column"
-        assert ROWS["schedule.timezone"][2] == "Timezone of the cron schedules."
+        assert ROWS["schedule.timezone"][2].startswith("IANA time zone of the cron schedules")
         assert ROWS["data.validation"][2] == "Data contract checked before training."
         assert " / " in ROWS["data.source"][2], "one line per source kind"
         assert "\n" not in ROWS["retraining_rules.<name>.condition"][2]

@@ -5,6 +5,8 @@ Each bad config is loaded from a file, so each refusal is also checked to name t
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +199,32 @@ BAD_CONFIGS = [
         "retraining_rules must define at least one rule",
         id="no rules at all",
     ),
+    pytest.param(
+        mutate("retraining_rules", {"bad name!": {"trigger": "t", "condition": "accuracy < 0.8"}}),
+        "retraining_rules.bad name!: invalid key: String should match",
+        id="a bad key is named as the key",
+    ),
+    pytest.param(
+        mutate("model.estimator", {"allowed_modules": ["xgboost"]}),
+        "model.estimator.class: 'sklearn.ensemble.HistGradientBoostingClassifier' is not in an "
+        "allowed module (model.estimator.allowed_modules: xgboost)",
+        id="the default estimator is checked against the allowed modules too",
+    ),
+    pytest.param(
+        mutate("model.estimator.allowed_modules", []),
+        "model.estimator.allowed_modules: List should have at least 1 item",
+        id="no allowed module at all",
+    ),
+    pytest.param(
+        mutate("cadence.monthly_days", 1e6),
+        "cadence.monthly_days: Input should be less than or equal to 3650",
+        id="a cadence of a million days",
+    ),
+    pytest.param(
+        mutate("drift.thresholds", {"psi": {"low": 0.1, "medium": 0.2, "high": float("inf")}}),
+        "drift.thresholds.psi.high: Input should be a finite number",
+        id="an infinite drift cut",
+    ),
 ]
 
 
@@ -209,3 +237,103 @@ class TestBadConfigs:
         message = str(info.value)
         assert str(path) in message
         assert fragment in message, message
+
+
+class TestEstimatorModules:
+    @pytest.mark.parametrize(
+        ("allowed", "class_path"),
+        [
+            pytest.param(["sklearn"], "sklearn.linear_model.LogisticRegression", id="default"),
+            pytest.param(["sklearn."], "sklearn.svm.SVC", id="written with a trailing dot"),
+            pytest.param(["sklearn", "xgboost"], "xgboost.XGBClassifier", id="added module"),
+            pytest.param(["lightgbm.sklearn"], "lightgbm.sklearn.LGBMClassifier", id="submodule"),
+        ],
+    )
+    def test_a_class_in_an_allowed_module_loads_without_importing_it(
+        self, allowed: list[str], class_path: str
+    ) -> None:
+        estimator = {"allowed_modules": allowed, "class": class_path}
+        config = parse_config(mutate("model.estimator", estimator))
+        assert config.model.estimator.class_path == class_path
+        assert "xgboost" not in sys.modules and "lightgbm" not in sys.modules
+
+
+class TestSchedules:
+    """A cron the config accepts is one Airflow's CronTriggerTimetable runs: the DAG file is never
+    the first to find a bad cron or time zone."""
+
+    ACCEPTED = [
+        "@hourly",
+        "@weekly",
+        "@quarterly",
+        "*/15 * * * *",
+        "0 6 * * MON-FRI",
+        "30 2 1,15 * *",
+        "0 0 L * *",
+        "0 0 29 2 *",
+    ]
+    REFUSED = [
+        ("61 * * * *", "not a valid cron expression"),
+        ("* * * *", "has 4 fields"),
+        ("0 0 * * * *", "has 6 fields"),
+        ("0 0 30 2 *", "never fires"),
+        ("H * * * *", "not a valid cron expression"),
+        ("@once", "unknown preset '@once'"),
+        ("@midnight", "unknown preset"),
+        ("every monday", "has 2 fields"),
+    ]
+
+    @pytest.mark.parametrize("cron", ACCEPTED)
+    @pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/New_York"])
+    def test_what_the_config_accepts_airflow_runs(self, cron: str, zone: str) -> None:
+        import pendulum
+        from airflow.timetables.base import TimeRestriction
+        from airflow.timetables.trigger import CronTriggerTimetable
+
+        config = parse_config(mutate("schedule", {"retrain": cron, "timezone": zone}))
+        timetable = CronTriggerTimetable(config.schedule.retrain, timezone=config.schedule.timezone)
+        timetable.validate()
+        since = TimeRestriction(earliest=pendulum.datetime(2026, 1, 1), latest=None, catchup=True)
+        run = timetable.next_dagrun_info(last_automated_data_interval=None, restriction=since)
+        assert run is not None and timetable.description
+
+    @pytest.mark.parametrize(("cron", "fragment"), REFUSED)
+    def test_a_bad_cron_is_a_config_error(self, cron: str, fragment: str) -> None:
+        with pytest.raises(ConfigError, match=rf"schedule\.monitor: .*{re.escape(fragment)}"):
+            parse_config(mutate("schedule.monitor", cron))
+
+    @pytest.mark.parametrize("zone", ["Mars/Olympus", "utc+1", "", "Europe", "/etc/localtime"])
+    def test_a_bad_time_zone_is_a_config_error(self, zone: str) -> None:
+        with pytest.raises(ConfigError, match=r"schedule\.timezone: unknown time zone"):
+            parse_config(mutate("schedule.timezone", zone))
+
+
+class TestBounds:
+    @pytest.mark.parametrize(
+        ("path", "value"),
+        [
+            pytest.param("model.random_state", 2**32 - 1, id="the largest seed"),
+            pytest.param("registry.request_timeout_seconds", 300, id="a five-minute timeout"),
+            pytest.param("ab_test.n_bootstrap", 100_000, id="the most resamples"),
+            pytest.param("data.training_window_days", 3650, id="a ten-year window"),
+            pytest.param("triggers.cooldown_hours", 24 * 366, id="a cooldown of a year"),
+        ],
+    )
+    def test_the_bounds_themselves_are_allowed(self, path: str, value: float) -> None:
+        parse_config(mutate(path, value))
+
+    @pytest.mark.parametrize(
+        ("path", "value"),
+        [
+            pytest.param("model.random_state", 2**32, id="a seed of 2**32"),
+            pytest.param("registry.request_timeout_seconds", 301, id="a timeout over 300 s"),
+            pytest.param("ab_test.n_bootstrap", 100_001, id="too many resamples"),
+            pytest.param("schedule.retry_delay_minutes", 1e12, id="a retry delay of ages"),
+            pytest.param("drift.max_categories", 10**9, id="a billion categories"),
+        ],
+    )
+    def test_just_beyond_a_bound_is_refused(self, path: str, value: float) -> None:
+        with pytest.raises(
+            ConfigError, match=rf"{re.escape(path)}: Input should be less than or eq"
+        ):
+            parse_config(mutate(path, value))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,10 +24,38 @@ class TestRunOptions:
     @pytest.mark.parametrize(
         ("options", "fragment"),
         [
-            pytest.param({"as_of": "next tuesday"}, "as_of: not an ISO-8601 time", id="as_of"),
+            pytest.param(
+                {"as_of": "next tuesday"}, r"as_of \(--as-of\): not an ISO-8601 time", id="as_of"
+            ),
+            pytest.param(
+                {"as_of": "9999-12-31T23:59:59-05:00"},
+                "is out of range",
+                id="an as_of that overflows in UTC",
+            ),
+            pytest.param(
+                {"as_of": "1969-12-31T23:59:59Z"},
+                "earlier than 1970-01-01",
+                id="an as_of before the epoch",
+            ),
+            pytest.param(
+                {"as_of": datetime.now(UTC) + timedelta(days=400)},
+                "later than a year from now",
+                id="an as_of more than a year ahead",
+            ),
+            pytest.param(
+                {"window_days": -5}, r"window_days \(--window-days\): .* got -5", id="negative"
+            ),
+            pytest.param(
+                {"window_days": 3651}, "expected a whole number of days 1-3650", id="too long"
+            ),
+            pytest.param({"window_days": 2.5}, "got 2.5", id="a fraction of a day"),
             pytest.param({"force": True}, "--force needs --reason", id="force without reason"),
             pytest.param({"force": True, "force_reason": " "}, "needs a reason", id="blank"),
-            pytest.param({"window_days": 0}, "window_days", id="zero-day window"),
+            pytest.param(
+                {"window_days": 0},
+                "got 0; 0 is not 'all history': leave it out to use data.training_window_days",
+                id="zero-day window",
+            ),
             pytest.param({"target_stage": "prod"}, "target_stage", id="unknown stage"),
             pytest.param({"trigger": "cron"}, "trigger: expected one of", id="unknown trigger"),
         ],
@@ -37,6 +65,11 @@ class TestRunOptions:
     ) -> None:
         with pytest.raises(DataError, match=fragment):
             RunOptions(**options)  # type: ignore[arg-type]
+
+    def test_an_as_of_within_a_year_ahead_is_allowed(self) -> None:
+        ahead = datetime.now(UTC) + timedelta(days=300)
+        assert RunOptions(as_of=ahead).as_of == ahead
+        assert RunOptions(as_of="1970-01-01T00:00:00Z").as_of is not None
 
     def test_values_are_normalised(self) -> None:
         options = RunOptions(
