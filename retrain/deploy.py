@@ -78,13 +78,18 @@ class Deployment:
 
 @dataclass(frozen=True)
 class RollbackReport:
-    """A rollback: aliases before and after, the audit entry, how long the move took."""
+    """A rollback: aliases before and after, the audit entry, how long the move took.
+
+    ``repeated``: the rollback had been done already (same idempotency key, or an interrupted
+    one completed): ``entry`` is that rollback and this call moved no alias.
+    """
 
     before: dict[str, int]
     after: dict[str, int]
     entry: AuditEntry
     seconds: float
     lines: list[str] = field(default_factory=list)
+    repeated: bool = False
 
 
 def _rank(status: str) -> int:
@@ -243,15 +248,27 @@ def rollback_with_report(
     reason: str,
     to_version: int | None = None,
     run_id: str | None = None,
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
 ) -> RollbackReport:
     """Roll production back (see ``ModelRegistry.rollback``) and report aliases before/after.
 
-    The one rollback path of the CLI, the ``retrain_rollback`` DAG and the UI.
+    The one rollback path of the CLI, the ``retrain_rollback`` DAG and the UI. A repeat never
+    rolls back twice: ``idempotency_key`` (the DAG's run id) returns the completed rollback with
+    that key, and ``expected_version`` (``--from``) refuses unless production is that version.
     """
     before = _aliases(registry)
     started = time.perf_counter()
-    entry = registry.rollback(reason=reason, to_version=to_version, run_id=run_id)
+    entry = registry.rollback(
+        reason=reason,
+        to_version=to_version,
+        run_id=run_id,
+        expected_version=expected_version,
+        idempotency_key=idempotency_key,
+    )
     seconds = time.perf_counter() - started
+    # a rollback never targets the serving version: production already there means it was done
+    repeated = before.get("production") == entry.to_version
     after = dict(before)  # the move as recorded: no second read of every alias
     for move in entry.moves:
         if move.to_version is None:
@@ -262,10 +279,18 @@ def rollback_with_report(
     def show(aliases: dict[str, int]) -> str:
         return ", ".join(f"{a}=v{v}" for a, v in sorted(aliases.items())) or "none"
 
-    lines = [
-        f"before: {show(before)}",
-        f"after:  {show(after)}",
-        f"rolled back {config.model.name} production v{entry.from_version} -> v{entry.to_version} "
-        f"in {seconds:.2f}s; audit entry {entry.id}; reason: {reason}",
-    ]
-    return RollbackReport(before, after, entry, seconds, lines)
+    name = config.model.name
+    if repeated:
+        done = (
+            f"already rolled back: {name} production v{entry.from_version} -> "
+            f"v{entry.to_version} by audit entry {entry.id}"
+            + (f" (idempotency key {entry.idempotency_key!r})" if entry.idempotency_key else "")
+            + f"; nothing moved now; reason then: {entry.reason}"
+        )
+    else:
+        done = (
+            f"rolled back {name} production v{entry.from_version} -> v{entry.to_version} "
+            f"in {seconds:.2f}s; audit entry {entry.id}; reason: {reason}"
+        )
+    lines = [f"before: {show(before)}", f"after:  {show(after)}", done]
+    return RollbackReport(before, after, entry, seconds, lines, repeated)

@@ -132,7 +132,11 @@ class ModelRegistry:
         return production.record.watermark_time if production else None
 
     def history(self, limit: int | None = None) -> list[AuditEntry]:
-        """Audit entries, newest first."""
+        """Audit entries, newest first: the newest ``limit`` (``None``: all; ``0``: none)."""
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
+            raise DataError([f"limit must be a whole number >= 0 (or None for all), got {limit!r}"])
         with self._client.calls(f"reading the audit history of {self.name!r}"):
             self._client.registered_model()  # a clear error for an unknown model
             size = 1000 if limit is None else max(1, min(limit, 1000))
@@ -377,7 +381,13 @@ class ModelRegistry:
         return entry
 
     def rollback(
-        self, *, reason: str, to_version: int | str | None = None, run_id: str | None = None
+        self,
+        *,
+        reason: str,
+        to_version: int | str | None = None,
+        run_id: str | None = None,
+        expected_version: int | str | None = None,
+        idempotency_key: str | None = None,
     ) -> AuditEntry:
         """Return ``production`` to the version that served before the current one.
 
@@ -388,24 +398,49 @@ class ModelRegistry:
         demoted version becomes ``rolled_back``. Logged at CRITICAL and sent to the notifier.
         Re-running after an interrupted rollback completes that rollback instead of starting
         another.
+
+        A repeat must not undo the first rollback (a client retrying after a timeout, a task
+        retried), so two guards:
+
+        * ``idempotency_key``: a rollback with the key of a completed rollback returns that
+          entry and moves nothing (the rollback DAG passes its run id). The same key with
+          another ``to_version``, or for an entry that did not complete, is refused.
+        * ``expected_version`` (``retrain rollback --from N``): refused, nothing moved, unless
+          production is that version when the rollback starts.
         """
         require_reason(reason)
+        key = _optional_key(idempotency_key)
+        expected = _optional_version(expected_version, "expected_version")
+        target_given = _optional_version(to_version, "to_version")
         with self._mutating(f"rolling back {self.name!r}"):
             aliases = self._client.aliases(create=True)
             repaired = self._reconcile()
             for entry in repaired:
-                if entry.op == "rollback" and (
-                    to_version is None or entry.to_version == int(to_version)
+                if (
+                    entry.op == "rollback"
+                    and (key is None or entry.idempotency_key == key)
+                    and (target_given is None or entry.to_version == target_given)
                 ):
                     self._announce_rollback(entry)
                     return entry
+            if key is not None:
+                earlier = self._audit.with_key(key)
+                if earlier is not None:
+                    return self._repeated_rollback(earlier, key, target_given)
             aliases = self._client.aliases() if repaired else aliases
             current = aliases.get("production")
+            if expected is not None and current != expected:
+                serving = f"version {current}" if current is not None else "no version"
+                raise RegistryError(
+                    f"not rolling back {self.name!r}: production is {serving}, not version "
+                    f"{expected} as expected (--from / expected_version): it moved since it was "
+                    "read, so nothing moved (see `retrain history`)"
+                )
             if current is None:
                 raise RegistryError(
                     f"nothing to roll back to: model {self.name!r} has no production version"
                 )
-            target = self._rollback_target(current, to_version)
+            target = self._rollback_target(current, target_given)
             mv = self._client.model_version(target)
             self.check_transition(self._info(mv, aliases), "production", "rollback")
             what = f"rollback target version {target} of {self.name!r}"
@@ -419,12 +454,42 @@ class ModelRegistry:
                 reason=reason,
                 run_id=run_id,
                 actor=self.actor,
+                idempotency_key=key,
             )
             entry = self._moves.run(entry, aliases)
         self._announce_rollback(entry)
         return entry
 
-    def _rollback_target(self, current: int, to_version: int | str | None) -> int:
+    def _repeated_rollback(self, earlier: AuditEntry, key: str, target: int | None) -> AuditEntry:
+        """The completed rollback ``earlier`` recorded with ``key``, asked for again: returned
+        as it is (nothing moves), unless it is not the same request."""
+        moved = f"production v{earlier.from_version} -> v{earlier.to_version}"
+        if earlier.op != "rollback":
+            raise RegistryError(
+                f"idempotency key {key!r} belongs to the {earlier.op} of audit entry "
+                f"{earlier.id}, not to a rollback: nothing moved; use another key"
+            )
+        if earlier.state != "done":
+            raise RegistryError(
+                f"the rollback with idempotency key {key!r} ({moved}, audit entry {earlier.id}) "
+                f"ended {earlier.state}, so it is not repeated: nothing moved; use a new key"
+            )
+        if target is not None and earlier.to_version != target:
+            raise RegistryError(
+                f"idempotency key {key!r} was used by the rollback of audit entry {earlier.id} "
+                f"({moved}), not to version {target}: nothing moved; use a new key for a new "
+                "rollback"
+            )
+        logger.info(
+            "rollback of %s with idempotency key %r already done (audit entry %s: %s)",
+            self.name,
+            key,
+            earlier.id,
+            moved,
+        )
+        return earlier
+
+    def _rollback_target(self, current: int, to_version: int | None) -> int:
         if to_version is None:
             latest = next(self._audit.production_moves_to(current), None)
             if latest is None:
@@ -439,7 +504,7 @@ class ModelRegistry:
                     "production version"
                 )
             return move.from_version
-        target = int(to_version)
+        target = to_version
         if target == current:
             raise RegistryError(f"version {target} of {self.name!r} is already in production")
         info = self._info(self._client.model_version(target), {})
@@ -578,6 +643,28 @@ class ModelRegistry:
             self.notifier.notify(notification)
         except (NotificationError, OSError, ValueError) as exc:
             logger.error("notification %r not delivered: %s", notification.title, exc)
+
+
+def _optional_key(key: str | None) -> str | None:
+    """An idempotency key as given, ``None`` for none; a blank one is refused."""
+    if key is None:
+        return None
+    if not isinstance(key, str) or not key.strip():
+        raise DataError([f"idempotency_key must be a non-empty string, got {key!r}"])
+    return key
+
+
+def _optional_version(value: int | str | None, what: str) -> int | None:
+    """A version number argument (``None`` for none): a positive integer, else refused."""
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if isinstance(value, bool) or number < 1:
+        raise DataError([f"{what} must be a version number >= 1, got {value!r}"])
+    return number
 
 
 def _moved(
