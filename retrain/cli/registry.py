@@ -11,6 +11,7 @@ from retrain.cli.common import AddCommand, services
 from retrain.cli.output import console, print_json, version_label
 from retrain.cli.render import age, render_move
 from retrain.constants import ExitCode, Stage
+from retrain.redact import redact
 
 __all__ = ["register"]
 
@@ -23,7 +24,7 @@ def _status(args: argparse.Namespace) -> int:
         print_json(
             {
                 "model": registry.name,
-                "tracking_uri": registry.tracking_uri,
+                "tracking_uri": redact(registry.tracking_uri),
                 "aliases": {
                     alias: {**info.to_dict(), "age_seconds": info.age_seconds()}
                     for alias, info in current.items()
@@ -33,7 +34,7 @@ def _status(args: argparse.Namespace) -> int:
         )
         return ExitCode.OK
     out = console()
-    out.print(f"Model {registry.name!r} at {registry.tracking_uri}")
+    out.print(f"Model {registry.name!r} at {redact(registry.tracking_uri)}")
     if not current:
         out.print("No version holds staging, canary or production yet.")
     else:

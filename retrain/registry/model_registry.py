@@ -87,7 +87,7 @@ class ModelRegistry:
         self._written: dict[int, ModelVersionInfo] = {}
 
     def __repr__(self) -> str:
-        return f"ModelRegistry({self.name!r} at {self.tracking_uri})"
+        return f"ModelRegistry({self.name!r} at {self._client.shown_uri})"
 
     @property
     def audit_experiment_name(self) -> str:
