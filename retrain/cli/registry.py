@@ -18,8 +18,10 @@ __all__ = ["register"]
 
 def _status(args: argparse.Namespace) -> int:
     registry = services(args).registry
+    repaired = registry.repair() if args.repair else []
     current = registry.current()
     pending = registry.pending()
+    unannounced = registry.unannounced()
     if args.json:
         print_json(
             {
@@ -30,10 +32,17 @@ def _status(args: argparse.Namespace) -> int:
                     for alias, info in current.items()
                 },
                 "pending": [e.to_dict() for e in pending],
+                "unannounced": [info.to_dict() for info in unannounced],
+                **({"repaired": [e.to_dict() for e in repaired]} if args.repair else {}),
             }
         )
         return ExitCode.OK
     out = console()
+    if args.repair and not repaired:
+        out.print("Nothing to repair: no interrupted move, no unannounced version.")
+    for entry in repaired:
+        render_move(f"[yellow]Repaired[/] ({entry.op})", entry)
+        out.print(f"  {entry.reason}")
     out.print(f"Model {registry.name!r} at {redact(registry.tracking_uri)}")
     if not current:
         out.print("No version holds staging, canary or production yet.")
@@ -57,7 +66,15 @@ def _status(args: argparse.Namespace) -> int:
         out.print(
             f"[yellow]![/] interrupted {entry.op} ({entry.alias} "
             f"{version_label(entry.from_version)} -> {version_label(entry.to_version)}); "
-            "the next promote/rollback completes it"
+            "the next promote/rollback or `retrain status --repair` completes it"
+        )
+    for info in unannounced:
+        out.print(
+            f"[yellow]![/] v{info.version} (retraining {info.record.retraining_id or '?'}, "
+            f"created {info.created_at[:19].replace('T', ' ')}) was registered but never "
+            "announced as staging: its registration was interrupted (or is running now); "
+            "`retrain status --repair` announces it, or rejects it if a newer version was "
+            "registered"
         )
     return ExitCode.OK
 
@@ -179,6 +196,12 @@ def register(add: AddCommand) -> None:
     moving.add_argument("version", type=_version_number, help="model version number")
     moving.add_argument("--to", required=True, choices=[Stage.CANARY, Stage.PRODUCTION])
     moving.add_argument("--reason", required=True, help="why (goes into the audit history)")
+    status.add_argument(
+        "--repair",
+        action="store_true",
+        help="first finish what a crash left: complete interrupted moves, announce (or reject, "
+        "if a newer version was registered) versions registered but never announced",
+    )
     for command in (status, history, rollback, moving):
         command.add_argument("--actor", help="who acts (default: $RETRAIN_ACTOR or user)")
     for command in (rollback, moving):

@@ -29,6 +29,7 @@ from retrain.registry.audit import AuditEntry, AuditStore
 from retrain.registry.client import RegistryClient
 from retrain.registry.lifecycle import (
     ALIASES,
+    STATUSES,
     allowed_transition,
     illegal_transition_message,
     require_reason,
@@ -143,9 +144,19 @@ class ModelRegistry:
             return list(itertools.islice(self._audit.entries(page_size=size), limit))
 
     def pending(self) -> list[AuditEntry]:
-        """Entries a crash left incomplete (the next promote/rollback/register completes them)."""
+        """Entries a crash left incomplete (the next promote/rollback/register or
+        :meth:`repair` completes them)."""
         with self._client.calls(f"reading pending moves of {self.name!r}"):
             return list(self._audit.pending())
+
+    def unannounced(self) -> list[ModelVersionInfo]:
+        """Versions registered but never announced as ``staging`` (status ``pending``), oldest
+        first: a registration a crash interrupted between creating the version and announcing
+        it, or one in progress right now (one request). :meth:`repair` settles them, as does
+        registering again with the same idempotency key."""
+        with self._client.calls(f"reading unannounced versions of {self.name!r}"):
+            found = self._client.versions_tagged(STATUS_TAG, "pending")
+        return sorted((self._own_info(mv) for mv in found), key=lambda i: i.version)
 
     def load_model(self, version_or_alias: int | str) -> Any:
         """The fitted scikit-learn object of a version number or alias (``production``...).
@@ -548,13 +559,76 @@ class ModelRegistry:
     # --- crash repair -------------------------------------------------------------------------
 
     def repair(self) -> list[AuditEntry]:
-        """Complete any move a crash interrupted; returns the entries completed (always reads
-        the pending entries, inside a batch too)."""
+        """Finish what crashes left behind; returns the entries completed or written (always
+        reads, inside a batch too).
+
+        1. Audit entries left ``pending`` are completed (as the next mutating call would).
+        2. Versions left ``pending`` (created, never announced: :meth:`unannounced`) are
+           settled: the newest, if no version was announced after it, is announced as
+           ``staging``, as its registration would have done; every other one is ``rejected``
+           (a newer version superseded it before it was announced). Both are audited.
+
+        Run it when no deploy is registering a version of this model (alias moves for one model
+        are serialised: the DAGs share the one-slot registry pool); a version being registered
+        right now would be announced twice, harmlessly.
+        """
         with self._mutating(f"repairing {self.name!r}"):
             completed = self._moves.reconcile()
+            completed += self._settle_unannounced()
             self._reconciled = bool(self._batch_depth)
             self._written.clear()
             return completed
+
+    def _settle_unannounced(self) -> list[AuditEntry]:
+        """Announce or reject the versions a crash left ``pending`` (see :meth:`repair`)."""
+        stuck = sorted(
+            self._client.versions_tagged(STATUS_TAG, "pending"), key=lambda mv: int(mv.version)
+        )
+        if not stuck:
+            return []
+        aliases = self._client.aliases()
+        settled = {s for s in STATUSES if s != "pending"}
+        announced = [
+            int(mv.version)
+            for mv in self._client.all_versions()
+            if (mv.tags or {}).get(STATUS_TAG) in settled
+        ]
+        newest_announced = max(announced, default=0)
+        newest = int(stuck[-1].version)
+        written: list[AuditEntry] = []
+        for mv in stuck:
+            info = self._info(self._remember(mv), aliases)
+            number, origin = info.version, info.record.retraining_id or "an unknown retraining"
+            if number == newest and number > newest_announced:
+                entry = plan_alias(
+                    aliases,
+                    number,
+                    "staging",
+                    op="register",
+                    displaced="archived",
+                    reason=f"announced by repair: the registration of version {number} "
+                    f"(retraining {origin}) was interrupted before it was announced",
+                    run_id=None,
+                    actor=self.actor,
+                )
+            else:
+                later = max(newest_announced, newest)
+                self.check_transition(info, "rejected", "reject")
+                entry = AuditEntry.new(
+                    op="reject",
+                    moves=(AliasMove(info.status, number, None),),
+                    statuses={number: "rejected"},
+                    reason=f"rejected by repair: the registration of version {number} "
+                    f"(retraining {origin}) was interrupted before it was announced, and "
+                    f"v{later} was registered after it",
+                    run_id=None,
+                    actor=self.actor,
+                )
+            entry = self._moves.run(entry, aliases)
+            aliases = aliases_after(aliases, entry)
+            logger.warning("repair of %s: %s", self.name, entry.reason)
+            written.append(entry)
+        return written
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[ModelRegistry]:

@@ -578,14 +578,16 @@ class TestCrashLeftovers:
 
         code, out, err = cli(capsys, "status", "--config", str(config_file))
         assert code == 0, err
-        assert f"v{stuck}" in out and "never announced" in out and "retrain repair" in out
+        assert f"v{stuck}" in out and "never announced" in out and "status --repair" in out
         code, out, err = cli(capsys, "status", "--config", str(config_file), "--json")
         assert [v["version"] for v in json.loads(out)["unannounced"]] == [stuck]
 
-        code, out, err = cli(capsys, "repair", "--config", str(config_file), "--json")
+        code, out, err = cli(capsys, "status", "--repair", "--config", str(config_file), "--json")
         assert code == 0, err
-        [entry] = json.loads(out)
+        status = json.loads(out)
+        [entry] = status["repaired"]
         assert (entry["op"], entry["alias"], entry["to_version"]) == ("register", "staging", stuck)
+        assert status["unannounced"] == [] and status["aliases"]["staging"]["version"] == stuck
         current = fleet.registry.current()
         assert current["staging"].version == stuck
         assert current["production"].version == serving
