@@ -123,6 +123,7 @@ def release(
     run_id: str | None = None,
     say: Say | None = None,
     info: ModelVersionInfo | None = None,
+    moved: Callable[[str], None] | None = None,
 ) -> Deployment:
     """Promote ``version`` (already in staging) as far as ``target_stage`` and policy allow.
 
@@ -130,7 +131,8 @@ def release(
     auto`` and an ``approval`` (``None`` = waiting for a human: stops in canary).
     ``info``: the version as the caller just got it from the registry (``register``'s result);
     read otherwise. The stage is read once: each promotion either moved the version to its
-    target or raised, so the stage after it is known.
+    target or raised, so the stage after it is known. ``moved(stage)`` is called after each
+    promotion (so a caller knows how far a release that then fails got).
     """
     tell = say or (lambda step, text: logger.info("%s: %s", step, text))
     deployment = config.deployment
@@ -145,6 +147,8 @@ def release(
         _advance(registry, items, version=version, to=Stage.CANARY, reason=reason, run_id=run_id)
         stage = Stage.CANARY
         tell("deploy", f"version {version} -> canary")
+        if moved is not None:
+            moved(stage)
     if not deployment.skip_canary and _rank(stage) >= Stage.CANARY.rank:
         evidence.canary_version = str(version)
     wants_production = (
@@ -157,6 +161,8 @@ def release(
         )
         stage = Stage.PRODUCTION
         tell("deploy", f"version {version} -> production")
+        if moved is not None:
+            moved(stage)
     final = str(stage)
     status = RunStatus.DEPLOYED if final == Stage.PRODUCTION else RunStatus(final)
     if final == Stage.CANARY and wants_production and approval is None:

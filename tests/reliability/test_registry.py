@@ -35,10 +35,11 @@ from retrain.cli import main
 from retrain.config import RetrainConfig
 from retrain.deploy import rollback_with_report
 from retrain.errors import DataError, RegistryError, RegistryUnavailableError
+from retrain.log import LogStore
 from retrain.registry import STATUS_TAG, ModelRegistry, VersionRecord
 from retrain.registry.artifacts import _ModelCache
 from retrain.registry.moves import plan_alias
-from retrain.tracking import artifact_repository, ensure_experiment
+from retrain.tracking import artifact_repository, ensure_experiment, tracking_client
 from tests.helpers import LOGREG, churn_sections, run_record, write_config
 from tests.registry_builders import (
     Fleet,
@@ -656,6 +657,44 @@ class TestFailedDeployRecord:
         assert record["deployment"]["version"] == 1
         assert record["deployment"]["stage"] == stage
         assert ModelRegistry(churn).get_version(1).status == stage
+
+    def test_the_dag_records_the_version_when_its_deploy_task_fails_after_registering(
+        self,
+        churn: RetrainConfig,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        from tests import airflow_harness as af
+
+        def failing(self: ModelRegistry, version: int | str, to: str, **kwargs: Any) -> Any:
+            raise RegistryError("the canary slot is locked")
+
+        monkeypatch.setattr(ModelRegistry, "promote", failing)
+        config = churn.model_copy(
+            update={"schedule": churn.schedule.model_copy(update={"retries": 0})}
+        )
+        monkeypatch.setenv("RETRAIN_CONFIG", str(write_config(config, tmp_path / "c.yaml")))
+        af.migrate()
+
+        run = af.get_dag("retrain_pipeline").test(
+            run_conf={
+                "force": True,
+                "reason": "first model",
+                "as_of": (SPEC.start + timedelta(weeks=3)).isoformat(),
+            }
+        )
+
+        assert str(run.state) == "failed"
+        assert af.states(run)["deploy"] == "failed"
+        [logged] = LogStore(
+            tracking_client(config), config.log_experiment_name, config.storage.work_dir
+        ).records()
+        assert (logged.status, logged.failed_step, logged.model_version) == (
+            "failed",
+            "deploy",
+            "1",
+        )
+        assert "version 1 was registered and left in staging" in logged.notes
 
 
 # --- the registry's refusals through the CLI ----------------------------------------------------
