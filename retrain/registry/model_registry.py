@@ -408,7 +408,7 @@ class ModelRegistry:
         The target must load and predict on its input example before the alias moves. The
         demoted version becomes ``rolled_back``. Logged at CRITICAL and sent to the notifier.
         Re-running after an interrupted rollback completes that rollback instead of starting
-        another.
+        another (whatever key either has).
 
         A repeat must not undo the first rollback (a client retrying after a timeout, a task
         retried), so two guards:
@@ -427,10 +427,10 @@ class ModelRegistry:
             aliases = self._client.aliases(create=True)
             repaired = self._reconcile()
             for entry in repaired:
-                if (
-                    entry.op == "rollback"
-                    and (key is None or entry.idempotency_key == key)
-                    and (target_given is None or entry.to_version == target_given)
+                # whatever its key: starting another rollback right after completing one
+                # would undo it (a new DAG run after one that crashed mid-move)
+                if entry.op == "rollback" and (
+                    target_given is None or entry.to_version == target_given
                 ):
                     self._announce_rollback(entry)
                     return entry

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import tempfile
 import uuid
+import warnings
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -135,13 +136,15 @@ def plant(
     )
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / "model"
-        mlflow.sklearn.save_model(
-            model.model if isinstance(model, Trojan) else model,
-            str(local),
-            serialization_format=fmt,
-            skops_trusted_types=skops_trusted_types,
-            input_example=example.head(5),
-        )
+        with warnings.catch_warnings():  # mlflow's hints about pickle and integer columns
+            warnings.simplefilter("ignore")
+            mlflow.sklearn.save_model(
+                model.model if isinstance(model, Trojan) else model,
+                str(local),
+                serialization_format=fmt,
+                skops_trusted_types=skops_trusted_types,
+                input_example=example.head(5),
+            )
         if isinstance(model, Trojan):
             (local / "model.pkl").write_bytes(cloudpickle.dumps(model))
         if edit is not None:
