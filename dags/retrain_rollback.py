@@ -7,6 +7,11 @@ passed its gate. The target must load and predict on its input example before th
 the demoted version becomes `rolled_back`; the move is written to the audit history, logged at
 CRITICAL and sent to the configured notifier. Runs in the one-slot `retrain_registry` pool, so it
 never interleaves with a deploy. The task log shows the aliases before and after.
+
+A repeat never rolls back twice: the task passes its DAG run id as the rollback's idempotency
+key, so a retried or cleared task of the same run returns the rollback it already made instead of
+undoing it; `expected_version` (optional) refuses, nothing moved, unless production is that
+version when the task runs.
 """
 
 from __future__ import annotations
@@ -41,6 +46,14 @@ CONFIG = dag_config()
             description="Explicit version to restore; empty = the version that "
             "served before the current one.",
         ),
+        "expected_version": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            title="Expected production version",
+            description="Refuse (nothing moves) unless production is this version when the "
+            "rollback runs; empty = no check.",
+        ),
     },
 )
 def retrain_rollback() -> None:
@@ -53,12 +66,15 @@ def retrain_rollback() -> None:
         context = get_current_context()
         params = context["params"]
         config = dag_config()
+        run_id = f"{context['dag_run'].dag_id}/{context['dag_run'].run_id}"
         report = rollback_with_report(
             config,
             services(config).registry,
             reason=params["reason"],
             to_version=params.get("to_version"),
-            run_id=f"{context['dag_run'].dag_id}/{context['dag_run'].run_id}",
+            run_id=run_id,
+            expected_version=params.get("expected_version"),
+            idempotency_key=run_id,  # a retried task never rolls back twice
         )
         for line in report.lines:
             print(line)

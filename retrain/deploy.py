@@ -78,13 +78,18 @@ class Deployment:
 
 @dataclass(frozen=True)
 class RollbackReport:
-    """A rollback: aliases before and after, the audit entry, how long the move took."""
+    """A rollback: aliases before and after, the audit entry, how long the move took.
+
+    ``repeated``: the rollback had been done already (same idempotency key, or an interrupted
+    one completed): ``entry`` is that rollback and this call moved no alias.
+    """
 
     before: dict[str, int]
     after: dict[str, int]
     entry: AuditEntry
     seconds: float
     lines: list[str] = field(default_factory=list)
+    repeated: bool = False
 
 
 def _rank(status: str) -> int:
@@ -118,6 +123,7 @@ def release(
     run_id: str | None = None,
     say: Say | None = None,
     info: ModelVersionInfo | None = None,
+    moved: Callable[[str], None] | None = None,
 ) -> Deployment:
     """Promote ``version`` (already in staging) as far as ``target_stage`` and policy allow.
 
@@ -125,7 +131,8 @@ def release(
     auto`` and an ``approval`` (``None`` = waiting for a human: stops in canary).
     ``info``: the version as the caller just got it from the registry (``register``'s result);
     read otherwise. The stage is read once: each promotion either moved the version to its
-    target or raised, so the stage after it is known.
+    target or raised, so the stage after it is known. ``moved(stage)`` is called after each
+    promotion (so a caller knows how far a release that then fails got).
     """
     tell = say or (lambda step, text: logger.info("%s: %s", step, text))
     deployment = config.deployment
@@ -140,6 +147,8 @@ def release(
         _advance(registry, items, version=version, to=Stage.CANARY, reason=reason, run_id=run_id)
         stage = Stage.CANARY
         tell("deploy", f"version {version} -> canary")
+        if moved is not None:
+            moved(stage)
     if not deployment.skip_canary and _rank(stage) >= Stage.CANARY.rank:
         evidence.canary_version = str(version)
     wants_production = (
@@ -152,6 +161,8 @@ def release(
         )
         stage = Stage.PRODUCTION
         tell("deploy", f"version {version} -> production")
+        if moved is not None:
+            moved(stage)
     final = str(stage)
     status = RunStatus.DEPLOYED if final == Stage.PRODUCTION else RunStatus(final)
     if final == Stage.CANARY and wants_production and approval is None:
@@ -243,15 +254,27 @@ def rollback_with_report(
     reason: str,
     to_version: int | None = None,
     run_id: str | None = None,
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
 ) -> RollbackReport:
     """Roll production back (see ``ModelRegistry.rollback``) and report aliases before/after.
 
-    The one rollback path of the CLI, the ``retrain_rollback`` DAG and the UI.
+    The one rollback path of the CLI, the ``retrain_rollback`` DAG and the UI. A repeat never
+    rolls back twice: ``idempotency_key`` (the DAG's run id) returns the completed rollback with
+    that key, and ``expected_version`` (``--from``) refuses unless production is that version.
     """
     before = _aliases(registry)
     started = time.perf_counter()
-    entry = registry.rollback(reason=reason, to_version=to_version, run_id=run_id)
+    entry = registry.rollback(
+        reason=reason,
+        to_version=to_version,
+        run_id=run_id,
+        expected_version=expected_version,
+        idempotency_key=idempotency_key,
+    )
     seconds = time.perf_counter() - started
+    # a rollback never targets the serving version: production already there means it was done
+    repeated = before.get("production") == entry.to_version
     after = dict(before)  # the move as recorded: no second read of every alias
     for move in entry.moves:
         if move.to_version is None:
@@ -262,10 +285,18 @@ def rollback_with_report(
     def show(aliases: dict[str, int]) -> str:
         return ", ".join(f"{a}=v{v}" for a, v in sorted(aliases.items())) or "none"
 
-    lines = [
-        f"before: {show(before)}",
-        f"after:  {show(after)}",
-        f"rolled back {config.model.name} production v{entry.from_version} -> v{entry.to_version} "
-        f"in {seconds:.2f}s; audit entry {entry.id}; reason: {reason}",
-    ]
-    return RollbackReport(before, after, entry, seconds, lines)
+    name = config.model.name
+    if repeated:
+        done = (
+            f"already rolled back: {name} production v{entry.from_version} -> "
+            f"v{entry.to_version} by audit entry {entry.id}"
+            + (f" (idempotency key {entry.idempotency_key!r})" if entry.idempotency_key else "")
+            + f"; nothing moved now; reason then: {entry.reason}"
+        )
+    else:
+        done = (
+            f"rolled back {name} production v{entry.from_version} -> v{entry.to_version} "
+            f"in {seconds:.2f}s; audit entry {entry.id}; reason: {reason}"
+        )
+    lines = [f"before: {show(before)}", f"after:  {show(after)}", done]
+    return RollbackReport(before, after, entry, seconds, lines, repeated)

@@ -126,6 +126,21 @@ class TestPromoteAndRollback:
         assert back["run_id"] == "r1"
         assert fleet.registry.current()["production"].version == first
 
+    def test_a_repeated_rollback_with_its_key_says_it_was_done_and_moves_nothing(
+        self, fleet: Fleet, config_file: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        first = fleet.to_production()
+        fleet.to_production()
+        argv = ("rollback", "--reason", "x", "--idempotency-key", "inc-1", "--config")
+
+        code, out, _ = run(capsys, *argv, str(config_file))
+        assert code == EXIT_OK and "Rolled back" in out
+        code, out, _ = run(capsys, *argv, str(config_file))
+
+        assert code == EXIT_OK
+        assert "already rolled back" in out and "'inc-1'" in out
+        assert fleet.registry.current()["production"].version == first
+
     def test_rollback_to_an_explicit_version(
         self, fleet: Fleet, config_file: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:

@@ -9,6 +9,7 @@ import pytest
 from retrain.config import RetrainConfig
 from retrain.deploy import promote, rollback_with_report
 from retrain.errors import RegistryError
+from retrain.pipeline.record import REGISTERED_FILE, note_registered, registered_before_failure
 from retrain.registry import ModelRegistry
 from tests.helpers import LOGREG, churn_sections, run_record
 from tools.synthetic import StreamSpec, write_stream
@@ -63,3 +64,20 @@ class TestApprovalPath:
         assert report.after == {"production": 1}
         assert "production v2 -> v1" in report.lines[2]
         assert report.seconds < 10
+
+
+class TestRegisteredNote:
+    """The deploy step's note of the version it registered (read when deploy fails later)."""
+
+    def test_the_note_round_trips_typed(self, tmp_path: Path) -> None:
+        note_registered(tmp_path, 3, "canary")
+        found = registered_before_failure(tmp_path)
+        assert found is not None
+        assert (found.version, found.stage, found.status) == (3, "canary", "failed")
+
+    def test_no_note_or_an_unreadable_one_is_nothing(self, tmp_path: Path) -> None:
+        assert registered_before_failure(tmp_path) is None
+        (tmp_path / REGISTERED_FILE).write_text("{not json", encoding="utf-8")
+        assert registered_before_failure(tmp_path) is None
+        (tmp_path / REGISTERED_FILE).write_text('{"version": "x"}', encoding="utf-8")
+        assert registered_before_failure(tmp_path) is None

@@ -11,29 +11,39 @@ from retrain.cli.common import AddCommand, services
 from retrain.cli.output import console, print_json, version_label
 from retrain.cli.render import age, render_move
 from retrain.constants import ExitCode, Stage
+from retrain.redact import redact
 
 __all__ = ["register"]
 
 
 def _status(args: argparse.Namespace) -> int:
     registry = services(args).registry
+    repaired = registry.repair() if args.repair else []
     current = registry.current()
     pending = registry.pending()
+    unannounced = registry.unannounced()
     if args.json:
         print_json(
             {
                 "model": registry.name,
-                "tracking_uri": registry.tracking_uri,
+                "tracking_uri": redact(registry.tracking_uri),
                 "aliases": {
                     alias: {**info.to_dict(), "age_seconds": info.age_seconds()}
                     for alias, info in current.items()
                 },
                 "pending": [e.to_dict() for e in pending],
+                "unannounced": [info.to_dict() for info in unannounced],
+                **({"repaired": [e.to_dict() for e in repaired]} if args.repair else {}),
             }
         )
         return ExitCode.OK
     out = console()
-    out.print(f"Model {registry.name!r} at {registry.tracking_uri}")
+    if args.repair and not repaired:
+        out.print("Nothing to repair: no interrupted move, no unannounced version.")
+    for entry in repaired:
+        render_move(f"[yellow]Repaired[/] ({entry.op})", entry)
+        out.print(f"  {entry.reason}")
+    out.print(f"Model {registry.name!r} at {redact(registry.tracking_uri)}")
     if not current:
         out.print("No version holds staging, canary or production yet.")
     else:
@@ -56,7 +66,15 @@ def _status(args: argparse.Namespace) -> int:
         out.print(
             f"[yellow]![/] interrupted {entry.op} ({entry.alias} "
             f"{version_label(entry.from_version)} -> {version_label(entry.to_version)}); "
-            "the next promote/rollback completes it"
+            "the next promote/rollback or `retrain status --repair` completes it"
+        )
+    for info in unannounced:
+        out.print(
+            f"[yellow]![/] v{info.version} (retraining {info.record.retraining_id or '?'}, "
+            f"created {info.created_at[:19].replace('T', ' ')}) was registered but never "
+            "announced as staging: its registration was interrupted (or is running now); "
+            "`retrain status --repair` announces it, or rejects it if a newer version was "
+            "registered"
         )
     return ExitCode.OK
 
@@ -88,13 +106,22 @@ def _rollback(args: argparse.Namespace) -> int:
     """The rollback DAG's function: aliases before/after, audited, announced."""
     built = services(args)
     report = deploy.rollback_with_report(
-        built.config, built.registry, reason=args.reason, to_version=args.to, run_id=args.run_id
+        built.config,
+        built.registry,
+        reason=args.reason,
+        to_version=args.to,
+        run_id=args.run_id,
+        expected_version=args.expected_version,
+        idempotency_key=args.idempotency_key,
     )
     if args.json:
         print_json(report.entry.to_dict())
         return ExitCode.OK
     for line in report.lines[:2]:
         console().print(line)
+    if report.repeated:
+        console().print(report.lines[2])
+        return ExitCode.OK
     render_move("[bold red]Rolled back[/]", report.entry)
     return ExitCode.OK
 
@@ -122,17 +149,59 @@ def _promote(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _version_number(text: str) -> int:
+    """A version number argument: a whole number >= 1."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a version number >= 1, got {text!r}")
+    return number
+
+
+def _limit(text: str) -> int:
+    """``--limit``: a whole number >= 0 (0 = all)."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0 (0 = all), got {text!r}")
+    return number
+
+
 def register(add: AddCommand) -> None:
     status = add("status", _status, "Show the staging/canary/production versions.")
     history = add("history", _history, "List the audit history of alias moves, newest first.")
-    history.add_argument("--limit", type=int, default=20, help="entries to show (0 = all)")
+    history.add_argument("--limit", type=_limit, default=20, help="entries to show (0 = all)")
     rollback = add("rollback", _rollback, "Return production to the version that served before.")
     rollback.add_argument("--reason", required=True, help="why (goes into the audit history)")
-    rollback.add_argument("--to", type=int, metavar="N", help="explicit target version")
+    rollback.add_argument("--to", type=_version_number, metavar="N", help="explicit target version")
+    rollback.add_argument(
+        "--from",
+        dest="expected_version",
+        type=_version_number,
+        metavar="N",
+        help="refuse unless production is version N now (a repeated rollback is refused "
+        "instead of undoing the first)",
+    )
+    rollback.add_argument(
+        "--idempotency-key",
+        metavar="KEY",
+        help="a rollback with the key of a completed one returns it and moves nothing (use "
+        "one key per intended rollback, e.g. a ticket id, when a retry is possible)",
+    )
     moving = add("promote", _promote, "Promote a version to canary or production.")
-    moving.add_argument("version", type=int, help="model version number")
+    moving.add_argument("version", type=_version_number, help="model version number")
     moving.add_argument("--to", required=True, choices=[Stage.CANARY, Stage.PRODUCTION])
     moving.add_argument("--reason", required=True, help="why (goes into the audit history)")
+    status.add_argument(
+        "--repair",
+        action="store_true",
+        help="first finish what a crash left: complete interrupted moves, announce (or reject, "
+        "if a newer version was registered) versions registered but never announced",
+    )
     for command in (status, history, rollback, moving):
         command.add_argument("--actor", help="who acts (default: $RETRAIN_ACTOR or user)")
     for command in (rollback, moving):

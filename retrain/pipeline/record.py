@@ -1,15 +1,67 @@
-"""The retraining log record of a run, from the typed results of the steps that ran."""
+"""The retraining log record of a run, from the typed results of the steps that ran.
+
+A ``deploy`` step that fails after registering its version returns no result, yet the version
+exists: the step notes it (and how far it was promoted) in the run's work directory as it goes
+(:func:`note_registered`, a :class:`~retrain.deploy.Deployment` through the step codec), and the
+record of a run that failed at ``deploy`` carries that version and stage
+(:func:`registered_before_failure`). The note is a file because the record is built in another
+process in the DAG (the ``finish`` task), from the work directory the tasks share.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import datetime
+from pathlib import Path
 
 from retrain.constants import RunStatus, Trigger
+from retrain.deploy import Deployment
+from retrain.errors import DataError
 from retrain.log import RetrainingRecord
+from retrain.pipeline.codec import decode, encode
 from retrain.pipeline.context import RunContext
 from retrain.pipeline.graph import CHECK, COMPARE, DEPLOY, EVALUATE, EXTRACT, REJECT, Results
 
-__all__ = ["build_record", "run_status"]
+__all__ = [
+    "REGISTERED_FILE",
+    "build_record",
+    "note_registered",
+    "registered_before_failure",
+    "run_status",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The deploy step's note of the version it registered and the stage it reached (work dir).
+REGISTERED_FILE = "registered_version.json"
+
+
+def note_registered(work_dir: str | Path, version: int, stage: str) -> None:
+    """Note that this run registered ``version`` and promoted it to ``stage`` so far (called by
+    the deploy step after registering and after each promotion). Never fails the step: a note
+    that cannot be written is logged."""
+    note = Deployment(version, stage, RunStatus.FAILED, approval=None)
+    try:
+        path = Path(work_dir) / REGISTERED_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(encode(note)), encoding="utf-8")
+    except OSError as exc:
+        logger.warning("could not note registered version %s in %s: %s", version, work_dir, exc)
+
+
+def registered_before_failure(work_dir: str | Path) -> Deployment | None:
+    """The version a failed ``deploy`` step registered and the stage it reached, if it noted
+    one (``status`` is ``failed``); ``None`` otherwise."""
+    path = Path(work_dir) / REGISTERED_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return decode(Deployment, data, what=str(path))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, DataError) as exc:
+        logger.warning("ignoring the registered-version note %s: %s", path, exc)
+        return None
 
 
 def run_status(results: Results, error: str | None) -> RunStatus:
@@ -25,9 +77,16 @@ def run_status(results: Results, error: str | None) -> RunStatus:
     return deployed.status if deployed is not None else RunStatus.FAILED
 
 
-def _notes(status: RunStatus, results: Results, error: str | None) -> str:
+def _notes(
+    status: RunStatus, results: Results, error: str | None, registered: Deployment | None
+) -> str:
     if status == RunStatus.FAILED:
-        return f"failed: {error or 'a step ended without a result (see its task log)'}"
+        failure = f"failed: {error or 'a step ended without a result (see its task log)'}"
+        if registered is not None:
+            failure += (
+                f"; version {registered.version} was registered and left in {registered.stage}"
+            )
+        return failure
     checked = results.get(CHECK)
     if status == RunStatus.SKIPPED:
         return "; ".join(checked.reasons if checked else ("nothing to do",))
@@ -63,13 +122,20 @@ def build_record(
     failed_step: str | None = None,
 ) -> RetrainingRecord:
     """The record: the seed's fields plus what explains the outcome (reasons, gate, A/B,
-    checklist, drift, cadence, the baseline version, the error)."""
+    checklist, drift, cadence, the baseline version, the error). A run that failed at
+    ``deploy`` after registering carries the version and the stage it reached."""
     status = run_status(results, error)
     checked = results.get(CHECK)
     extracted = results.get(EXTRACT)
     evaluated = results.get(EVALUATE)
     compared = results.get(COMPARE)
     deployed = results.get(DEPLOY)
+    registered = (
+        registered_before_failure(ctx.work_dir)
+        if deployed is None and failed_step == DEPLOY.name
+        else None
+    )
+    known = deployed or registered
     rule = checked.decision.trigger if checked else "none"
     manual = ctx.trigger == Trigger.MANUAL
     trigger = str(ctx.trigger) if manual or rule == "none" else f"{ctx.trigger}:{rule}"
@@ -85,13 +151,13 @@ def build_record(
         training_duration_minutes=round((end - ctx.started_at).total_seconds() / 60, 2),
         data_version=extracted.data_version if extracted else None,
         new_samples=new_samples,
-        model_version=str(deployed.version) if deployed else None,
+        model_version=str(known.version) if known else None,
         metrics=dict(evaluated.candidate.metrics) if evaluated else {},
         baseline_metrics=(
             dict(evaluated.production.metrics) if evaluated and evaluated.production else {}
         ),
         status=status,
-        notes=_notes(status, results, error),
+        notes=_notes(status, results, error, registered),
         trigger_reasons=list(ctx.trigger_reasons or (checked.reasons if checked else ())),
         as_of=ctx.as_of.isoformat(),
         run_key=ctx.run_key,
@@ -103,7 +169,7 @@ def build_record(
         gate=evaluated.gate.to_dict() if evaluated else {},
         ab_test=compared.to_record() if compared else {},
         checklist=[item.to_dict() for item in deployed.checklist] if deployed else [],
-        deployment=deployed.to_record() if deployed else {},
+        deployment=known.to_record() if known else {},
         cadence=checked.decision.cadence.to_dict() if checked else {},
         error=error,
         failed_step=failed_step,

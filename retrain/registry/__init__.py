@@ -18,7 +18,16 @@ registered model (``config.model.name``) and adds what MLflow lacks:
   any alias moves; then the aliases move, the status tags change, and the entry becomes ``done``
   (run ``FINISHED``; its only change). The next mutating call (or :meth:`ModelRegistry.repair`)
   completes pending entries, so a crash anywhere leaves either nothing changed or a recorded move
-  that a re-run finishes; never a moved pointer without a record.
+  that a re-run finishes; never a moved pointer without a record. A version created but never
+  announced (a crash right after MLflow created it) is listed by
+  :meth:`ModelRegistry.unannounced` and settled by :meth:`ModelRegistry.repair` (or by
+  registering again with the same key).
+* **No pickle.** Every version is loaded by retrain itself (never ``mlflow.sklearn.load_model``):
+  ``MLmodel`` is checked first and anything but a skops model is refused before its files are
+  read; the skops file is loaded trusting only the types recorded at registration
+  (``retrain.trusted_types``), never one that runs code (:mod:`~retrain.registry.artifacts`).
+* **Repeats.** A rollback with the idempotency key of a completed one returns it and moves
+  nothing; ``expected_version`` refuses unless production is that version.
 
 One concept per module: :mod:`~retrain.registry.lifecycle` (statuses and allowed transitions),
 :mod:`~retrain.registry.records` (version records and their tags),

@@ -5,6 +5,18 @@ a version's files, loads it and asks it to predict on its stored input example (
 a version exists and before any production move) and reads the drift reference profile stored
 with it. Logged files never change, so fitted models and small text artifacts are cached per
 process (:class:`_ModelCache`, :func:`_artifact_text`).
+
+**No pickle, for every version loaded.** Anyone with write access to MLflow can register a
+version whose ``MLmodel`` declares ``pickle`` or ``cloudpickle`` (``mlflow.sklearn.load_model``
+would unpickle it, running whatever it holds) or lists types for skops to trust. So nothing
+here calls mlflow's loader: :func:`read_flavor` reads ``MLmodel`` (YAML, ``safe_load``) first and
+refuses any version whose sklearn flavor is not ``serialization_format: skops`` with the model
+file ``model.skops`` and no code, before its model file is downloaded; :func:`load_skops` then
+loads that file itself, trusting only the types recorded at registration (version tag
+``retrain.trusted_types``) and never one that runs code
+(:func:`retrain.serialization.unsafe_types`). The ``MLmodel``'s own ``skops_trusted_types`` are
+ignored. A version without the tag (registered before it existed, or not by retrain) loads with
+skops' default trusted types only.
 """
 
 from __future__ import annotations
@@ -13,6 +25,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -24,13 +37,15 @@ from typing import TYPE_CHECKING, Any, Final
 
 import mlflow
 import pandas as pd
+import yaml
 from mlflow.entities import LoggedModelOutput, LoggedModelStatus
 from mlflow.models import Model, infer_signature
 from mlflow.utils import environment
 
 from retrain.errors import DataError, RegistryError
+from retrain.redact import redact
 from retrain.registry.provenance import pinned_requirements
-from retrain.serialization import dumps_trusted, quiet_skops
+from retrain.serialization import dumps_trusted, load_trusted, quiet_skops, unsafe_types
 from retrain.tracking import artifact_repository
 
 if TYPE_CHECKING:
@@ -42,17 +57,28 @@ if TYPE_CHECKING:
 __all__ = [
     "INPUT_EXAMPLE_ROWS",
     "PROFILE_FILE",
+    "SKOPS_FILE",
+    "TRUSTED_TYPES_TAG",
     "VERIFIED_FOR_SECONDS",
     "ModelArtifacts",
     "check_example",
     "load_and_predict",
+    "load_skops",
     "no_requirement_check",
     "quiet_mlflow",
+    "read_flavor",
     "save_model",
+    "trusted_types_tag",
 ]
 
 INPUT_EXAMPLE_ROWS = 10
 PROFILE_FILE = "reference_profile.json"
+#: The one model file a version may have (what ``mlflow.sklearn`` names a skops model).
+SKOPS_FILE: Final = "model.skops"
+#: Version tag: JSON list of the types skops must trust to load the version (set at registration).
+TRUSTED_TYPES_TAG: Final = "retrain.trusted_types"
+_TAG_VALUE_LIMIT = 5000  # MLflow's limit for a model version tag value
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 #: How long a passed load-and-predict check counts in this process (a rollback always rechecks).
 VERIFIED_FOR_SECONDS: Final = 600.0
 
@@ -102,21 +128,113 @@ def quiet_mlflow() -> Iterator[None]:
         yield
 
 
-def load_and_predict(local: str, what: str) -> Any:
-    """Load an MLflow sklearn model directory, predict on its stored input example and return
-    the loaded model."""
+def read_flavor(local: str | Path, what: str) -> dict[str, Any]:
+    """The sklearn flavor of the downloaded ``MLmodel`` in ``local``, if it is one retrain loads:
+    ``serialization_format: skops``, the model file :data:`SKOPS_FILE`, no code, an input example
+    (if any) under a plain file name. Anything else is refused with a :class:`RegistryError`
+    naming ``what`` and the problem, before any model file is read. ``MLmodel`` is parsed with
+    ``yaml.safe_load`` (no object tags)."""
     try:
+        meta = yaml.safe_load(Path(local, "MLmodel").read_text(encoding="utf-8"))
+    except (OSError, UnicodeError, yaml.YAMLError) as exc:
+        raise RegistryError(f"{what} is refused: its MLmodel file cannot be read: {exc}") from exc
+    flavors = meta.get("flavors") if isinstance(meta, dict) else None
+    conf = flavors.get("sklearn") if isinstance(flavors, dict) else None
+    if not isinstance(conf, dict):
+        raise RegistryError(
+            f"{what} is refused: its MLmodel has no sklearn flavor (retrain loads only "
+            "scikit-learn models saved with skops)"
+        )
+    fmt = conf.get("serialization_format", "pickle")  # what mlflow assumes when it is missing
+    if fmt != "skops":
+        raise RegistryError(
+            f"{what} is refused: its MLmodel declares serialization_format {fmt!r}; retrain "
+            "loads only 'skops' (pickle and cloudpickle run code when loaded), so it was not "
+            "loaded"
+        )
+    if conf.get("pickled_model") != SKOPS_FILE:
+        raise RegistryError(
+            f"{what} is refused: its model file is {conf.get('pickled_model')!r}, not "
+            f"{SKOPS_FILE!r}"
+        )
+    if conf.get("code"):
+        raise RegistryError(
+            f"{what} is refused: it ships code ({conf['code']!r}) that loading it would import"
+        )
+    info = meta.get("saved_input_example_info")
+    example = info.get("artifact_path") if isinstance(info, dict) else None
+    if example is not None and not (
+        isinstance(example, str) and _PLAIN_NAME.fullmatch(example) and ".." not in example
+    ):
+        raise RegistryError(f"{what} is refused: its input example path {example!r} is not a file")
+    return dict(meta)
+
+
+def load_skops(local: str | Path, trusted: Sequence[str], what: str) -> Any:
+    """The fitted model in the downloaded model directory ``local``: its ``MLmodel`` checked by
+    :func:`read_flavor`, its skops file loaded trusting only ``trusted`` beyond skops' defaults
+    (never a type that runs code). Refusals are :class:`RegistryError` naming ``what``; a file
+    that cannot be read raises what skops raised."""
+    read_flavor(local, what)
+    bad = unsafe_types(trusted)
+    if bad:
+        raise RegistryError(
+            f"{what} is refused: its trusted types include {', '.join(bad)}, which run code "
+            "or reach the system and are never trusted"
+        )
+    try:
+        return load_trusted(Path(local, SKOPS_FILE), list(trusted))
+    except TypeError as exc:  # skops' UntrustedTypesFoundException is a TypeError
+        if type(exc).__name__ != "UntrustedTypesFoundException":
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        found = ", ".join(re.findall(r"'([^']+)'", first)) or first
+        raise RegistryError(
+            f"{what} is refused: its skops file holds untrusted types: {found} (trusted for it: "
+            f"{', '.join(trusted) or 'none beyond skops defaults'}). A version registered "
+            f"without the {TRUSTED_TYPES_TAG} tag loads with skops' default trusted types only; "
+            f"if you trust where it came from, set {TRUSTED_TYPES_TAG} to a JSON list of them"
+        ) from None
+
+
+def load_and_predict(local: str, what: str, trusted: Sequence[str] = ()) -> Any:
+    """Load an MLflow sklearn model directory (:func:`load_skops`), predict on its stored input
+    example and return the loaded model. A refused version raises as :func:`load_skops` says;
+    any other failure is a :class:`RegistryError` saying the load check failed."""
+    try:
+        model = load_skops(local, trusted, what)
         with quiet_mlflow():
-            model = mlflow.sklearn.load_model(local)
             example = Model.load(local).load_input_example(local)
         if example is None:
             raise ValueError("the model has no stored input example")
         predictions = model.predict(example)
         if len(predictions) != len(example):
             raise ValueError(f"{len(predictions)} predictions for {len(example)} example rows")
+    except RegistryError:
+        raise
     except Exception as exc:
-        raise RegistryError(f"{what} failed its load check: {type(exc).__name__}: {exc}") from exc
+        raise RegistryError(
+            redact(f"{what} failed its load check: {type(exc).__name__}: {exc}")
+        ) from exc
     return model
+
+
+def trusted_types_tag(trusted: Sequence[str]) -> str:
+    """The :data:`TRUSTED_TYPES_TAG` value of a version trusting ``trusted``; a list naming a
+    type that runs code, or too long for a tag, is refused (no version is created)."""
+    bad = unsafe_types(trusted)
+    if bad:
+        raise RegistryError(
+            f"the model needs skops to trust {', '.join(bad)}, which run code or reach the "
+            "system and are never trusted: it cannot be registered"
+        )
+    value = json.dumps(sorted(trusted))
+    if len(value) > _TAG_VALUE_LIMIT:
+        raise RegistryError(
+            f"the model needs {len(trusted)} types trusted beyond skops' defaults: too many to "
+            f"record in the {TRUSTED_TYPES_TAG} tag ({len(value)} > {_TAG_VALUE_LIMIT} characters)"
+        )
+    return value
 
 
 def save_model(
@@ -231,22 +349,14 @@ def _fetch(repository: Any, name: str, directory: Path) -> Path:
     return target
 
 
-def _needed_files(local: Path, *, example: bool) -> list[str] | None:
-    """The files ``load_and_predict`` (``example``) or ``mlflow.sklearn.load_model`` reads
-    besides ``MLmodel``, from the downloaded ``MLmodel``; ``None`` if it is not the layout
-    :func:`save_model` writes (then the whole directory is downloaded)."""
-    try:
-        meta = Model.load(str(local / "MLmodel"))
-    except Exception:
-        return None
-    conf = meta.flavors.get("sklearn")
-    if not isinstance(conf, dict) or "pickled_model" not in conf or conf.get("code"):
-        return None
-    files = [str(conf["pickled_model"])]
-    if example:
-        info = meta.saved_input_example_info or {}
-        if "artifact_path" not in info:
-            return None
+def _needed_files(local: Path, what: str, *, example: bool) -> list[str]:
+    """The files loading a version (``example``: and predicting on its input example) reads
+    besides ``MLmodel``, from the downloaded ``MLmodel``, which :func:`read_flavor` checks first:
+    a version retrain does not load is refused before its model file is fetched."""
+    meta = read_flavor(local, what)
+    files = [SKOPS_FILE]
+    info = meta.get("saved_input_example_info")
+    if example and isinstance(info, dict) and info.get("artifact_path"):
         files.append(str(info["artifact_path"]))
     return files
 
@@ -283,11 +393,12 @@ class ModelArtifacts:
         profile: Mapping[str, Any] | None,
         artifacts: Mapping[str, str | os.PathLike[str]],
         requirements: list[str],
-        trusted_types: Sequence[str] | None,
+        trusted_types: Sequence[str],
         what: str,
         end_run_on_failure: bool,
     ) -> LoggedModel:
-        """Log ``model`` as a logged model of ``run_id`` and check that it loads and predicts.
+        """Log ``model`` as a logged model of ``run_id`` and check that it loads and predicts,
+        trusting ``trusted_types`` (what the version records) as every later load will.
 
         A model that fails is finalised ``FAILED`` with the reason as its ``retrain.load_check``
         tag (and the run ends ``FAILED`` if ``end_run_on_failure``); one that passes is
@@ -313,11 +424,11 @@ class ModelArtifacts:
                 # the location is known: no get_logged_model to find it
                 repository = artifact_repository(logged.artifact_location, self.tracking_uri)
                 repository.log_artifacts(local)
-            self._check_logged(logged.artifact_location, what)
+            self._check_logged(logged.artifact_location, what, trusted_types)
         except BaseException as exc:
             with contextlib.suppress(Exception):
                 client.set_logged_model_tags(
-                    logged.model_id, {"retrain.load_check": str(exc)[:500]}
+                    logged.model_id, {"retrain.load_check": redact(str(exc))[:500]}
                 )
                 client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
                 if end_run_on_failure:
@@ -327,28 +438,22 @@ class ModelArtifacts:
         client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
         return logged
 
-    def _check_logged(self, artifact_uri: str, what: str) -> None:
+    def _check_logged(self, artifact_uri: str, what: str, trusted: Sequence[str]) -> None:
         with tempfile.TemporaryDirectory(prefix="retrain-check-") as tmp:
-            local = self._download_uri(artifact_uri, tmp, example=True)
-            model = load_and_predict(local, what)
+            local = self._download_uri(artifact_uri, tmp, what, example=True)
+            model = load_and_predict(local, what, trusted)
         _ModelCache.put((self.tracking_uri, artifact_uri), model, verified=True)
 
-    def _download_uri(self, artifact_uri: str, directory: str, *, example: bool) -> str:
+    def _download_uri(self, artifact_uri: str, directory: str, what: str, *, example: bool) -> str:
         """The files of the model at ``artifact_uri`` that loading it (``example``: and
         predicting on its input example) reads, downloaded into ``directory``: ``MLmodel``, the
-        model file and the example, one request each. Anything else (MLflow's environment
-        files, the extra files) is not read by a load, so it is not fetched; a model of another
-        layout is downloaded whole."""
+        skops file and the example, one request each. ``MLmodel`` is checked before anything
+        else is fetched (:func:`read_flavor`); nothing else (MLflow's environment files, the
+        extra files) is read by a load, so it is not fetched."""
         local = Path(directory) / "model"
         repository = artifact_repository(artifact_uri, self.tracking_uri)
         _fetch(repository, "MLmodel", local)
-        needed = _needed_files(local, example=example)
-        if needed is None:
-            whole: str = mlflow.artifacts.download_artifacts(
-                artifact_uri=artifact_uri, dst_path=directory, tracking_uri=self.tracking_uri
-            )
-            return whole
-        for name in needed:
+        for name in _needed_files(local, what, example=example):
             _fetch(repository, name, local)
         return str(local)
 
@@ -366,35 +471,64 @@ class ModelArtifacts:
             self._client.name, str(mv.version)
         )
 
-    def download(self, mv: ModelVersion, directory: str, *, example: bool = True) -> str:
+    def what(self, mv: ModelVersion) -> str:
+        """How errors name a version: ``version 3 of 'churn'``."""
+        return f"version {mv.version} of {self._client.name!r}"
+
+    def trusted_types(self, mv: ModelVersion, what: str) -> list[str]:
+        """The types skops may trust to load a version beyond its defaults: the
+        :data:`TRUSTED_TYPES_TAG` recorded at registration; none for a version without it
+        (registered before the tag existed, or not by retrain): never the list in its
+        ``MLmodel``, which whoever wrote the files chose."""
+        value = (mv.tags or {}).get(TRUSTED_TYPES_TAG)
+        if value is None:
+            return []
+        try:
+            trusted = json.loads(value)
+        except json.JSONDecodeError:
+            trusted = None
+        if not isinstance(trusted, list) or not all(isinstance(t, str) for t in trusted):
+            raise RegistryError(
+                f"{what} is refused: its {TRUSTED_TYPES_TAG} tag is not a JSON list of type "
+                f"names: {value[:200]!r}"
+            )
+        return trusted
+
+    def download(
+        self, mv: ModelVersion, directory: str, *, example: bool = True, what: str | None = None
+    ) -> str:
         """Download what loading a version (``example``: and predicting on its input example)
-        reads into ``directory``; returns the model directory's path. A version retrain did not
-        register is downloaded whole."""
-        uri = (mv.tags or {}).get("retrain.artifact_uri")
-        if uri:
-            return self._download_uri(uri, directory, example=example)
-        path: str = mlflow.artifacts.download_artifacts(
-            artifact_uri=self.artifact_uri(mv),
-            dst_path=directory,
-            tracking_uri=self.tracking_uri,
+        reads into ``directory``; returns the model directory's path. Its ``MLmodel`` comes
+        first and a version retrain does not load is refused before anything else is fetched
+        (``what`` names it in the error)."""
+        return self._download_uri(
+            self.artifact_uri(mv), directory, what or self.what(mv), example=example
         )
-        return path
 
     def load(self, mv: ModelVersion) -> Any:
-        """The fitted scikit-learn object of a version (downloaded once per process)."""
+        """The fitted scikit-learn object of a version (downloaded once per process), loaded
+        by :func:`load_skops` with the version's recorded trusted types: never unpickled."""
         key = self._cache_key(mv)
         cached = _ModelCache.get(key)
         if cached is not None:
             return cached
+        what = self.what(mv)
+        trusted = self.trusted_types(mv, what)
         with tempfile.TemporaryDirectory(prefix="retrain-model-") as tmp:
-            local = self.download(mv, tmp, example=False)
-            with quiet_mlflow():
-                model = mlflow.sklearn.load_model(local)
+            local = self.download(mv, tmp, example=False, what=what)
+            try:
+                model = load_skops(local, trusted, what)
+            except RegistryError:
+                raise
+            except Exception as exc:
+                message = f"{what} cannot be loaded: {type(exc).__name__}: {exc}"
+                raise RegistryError(redact(message)) from exc
         _ModelCache.put(key, model)
         return model
 
     def check_loads(self, mv: ModelVersion, what: str, *, fresh: bool = False) -> None:
-        """Download a version, load it and predict on its input example; raise if any step fails.
+        """Download a version, load it (:func:`load_skops`, never unpickled) and predict on its
+        input example; raise if any step fails or the version is refused.
 
         A check that passed in this process less than :data:`VERIFIED_FOR_SECONDS` ago (the
         registration's own check) counts, unless ``fresh``.
@@ -402,9 +536,10 @@ class ModelArtifacts:
         key = self._cache_key(mv)
         if not fresh and _ModelCache.is_verified(key):
             return
+        trusted = self.trusted_types(mv, what)
         with tempfile.TemporaryDirectory(prefix="retrain-check-") as tmp:
-            local = self.download(mv, tmp)
-            model = load_and_predict(local, what)
+            local = self.download(mv, tmp, what=what)
+            model = load_and_predict(local, what, trusted)
         _ModelCache.put(key, model, verified=True)
 
     def reference_profile(self, mv: ModelVersion) -> dict[str, Any] | None:

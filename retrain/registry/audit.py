@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from retrain.registry.records import AliasMove, optional_version, version_label
+from retrain.registry.records import AliasMove, key_digest, optional_version, version_label
 
 if TYPE_CHECKING:
     from retrain.registry.client import RegistryClient
@@ -58,7 +58,9 @@ class AuditEntry:
     (e.g. promoting the canary to production also removes the ``canary`` alias). ``state`` is
     ``pending`` until every step is written, then ``done``; ``superseded`` if a later entry moved
     the same alias before a pending one was completed; ``failed`` if its repair was refused.
-    ``audit_run_id`` is the MLflow run that stores the entry.
+    ``audit_run_id`` is the MLflow run that stores the entry. ``idempotency_key``: the caller's
+    key for the operation (a rollback with the key of a completed one returns that entry instead
+    of moving again; the rollback DAG passes its run id).
     """
 
     id: str
@@ -74,6 +76,7 @@ class AuditEntry:
     moves: tuple[AliasMove, ...]
     statuses: Mapping[int, str] = field(default_factory=dict)
     audit_run_id: str = ""
+    idempotency_key: str | None = None
 
     @classmethod
     def new(
@@ -85,6 +88,7 @@ class AuditEntry:
         reason: str,
         run_id: str | None,
         actor: str,
+        idempotency_key: str | None = None,
     ) -> AuditEntry:
         """A ``pending`` entry with a new id, stamped now; ``moves[0]`` is the primary move."""
         primary = moves[0]
@@ -101,6 +105,7 @@ class AuditEntry:
             state="pending",
             moves=moves,
             statuses=dict(statuses),
+            idempotency_key=idempotency_key,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,6 +135,8 @@ class AuditEntry:
             "retrain.moves": json.dumps([asdict(m) for m in self.moves]),
             "retrain.statuses": json.dumps({str(k): v for k, v in self.statuses.items()}),
             "retrain.production_to": version_label(production.to_version) if production else "",
+            "retrain.idempotency_key": (self.idempotency_key or "")[:_REASON_LIMIT],
+            "retrain.idempotency": key_digest(self.idempotency_key) if self.idempotency_key else "",
             "mlflow.user": self.actor,
             "mlflow.runName": f"{self.op} {moves}"[:250],
         }
@@ -153,6 +160,7 @@ class AuditEntry:
             moves=moves,
             statuses={int(k): v for k, v in json.loads(tags.get("retrain.statuses", "{}")).items()},
             audit_run_id=run.info.run_id,
+            idempotency_key=tags.get("retrain.idempotency_key") or None,
         )
 
 
@@ -213,6 +221,11 @@ class AuditStore:
         return self.entries(
             f"tags.`retrain.production_to` = '{version}' and attributes.status = 'FINISHED'"
         )
+
+    def with_key(self, idempotency_key: str) -> AuditEntry | None:
+        """The newest entry written with ``idempotency_key``, if any (one search, by digest)."""
+        digest = key_digest(idempotency_key)
+        return next(self.entries(f"tags.`retrain.idempotency` = '{digest}'", page_size=1), None)
 
     def superseded(self, entry: AuditEntry) -> bool:
         """Whether a later entry (not itself superseded) moved one of ``entry``'s aliases."""

@@ -4,6 +4,8 @@
 under :meth:`RegistryClient.calls` (bounded HTTP retries and timeouts; mlflow and network errors
 become :class:`RegistryError`, a missing model :class:`UnknownModelError`) and holds the lookups
 every registry operation starts from: where the aliases point, one version, an experiment id.
+Every error message leaving :meth:`RegistryClient.calls` goes through
+:func:`retrain.redact.redact`: a ``user:password@`` tracking URI is shown as ``user:***@``.
 
 Alias and version-tag writes go to MLflow's registry client directly: ``MlflowClient`` reads the
 registered model before each of them to refuse prompts (one extra request per write), and every
@@ -21,6 +23,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException, RestException
 
 from retrain.errors import RegistryError, UnknownModelError
+from retrain.redact import redact
 from retrain.registry.records import alias_versions
 from retrain.tracking import client_env, mlflow_error
 
@@ -33,6 +36,25 @@ __all__ = ["RegistryClient"]
 
 #: The tag that marks a registered model as a prompt of MLflow's prompt registry.
 _PROMPT_TAG = "mlflow.prompt.is_prompt"
+
+
+def _masked(error: RegistryError) -> RegistryError:
+    """``error`` with every secret in its message masked (the same type; itself if none)."""
+    message = str(error)
+    masked = redact(message)
+    if masked == message:
+        return error
+    try:
+        return type(error)(masked)
+    except TypeError:  # a subclass with another signature: the message as a RegistryError
+        return RegistryError(masked)
+
+
+def _safe_cause(cause: BaseException | None) -> BaseException | None:
+    """``cause``, unless its message holds a secret (then ``None``: not chained)."""
+    if cause is None or redact(str(cause)) != str(cause):
+        return None
+    return cause
 
 
 def _not_a_prompt(rm: RegisteredModel) -> RegisteredModel:
@@ -51,6 +73,8 @@ class RegistryClient:
         self.name = name
         self.settings = settings
         self.tracking_uri = settings.tracking_uri
+        #: The tracking URI as messages show it (a password masked).
+        self.shown_uri = redact(settings.tracking_uri)
         self._mlflow: MlflowClient | None = None
 
     @property
@@ -65,21 +89,26 @@ class RegistryClient:
     @contextlib.contextmanager
     def calls(self, what: str) -> Iterator[None]:
         """Bounded HTTP settings, and mlflow/network errors turned into :class:`RegistryError`
-        (:func:`retrain.tracking.mlflow_error`; a missing model is :class:`UnknownModelError`)."""
+        (:func:`retrain.tracking.mlflow_error`; a missing model is :class:`UnknownModelError`).
+        Secrets in any message (a password in the tracking URI) are masked, and a cause whose
+        text holds one is not chained (a task log prints the chain)."""
         with client_env(self.settings):
             try:
                 yield
-            except RegistryError:
-                raise
+            except RegistryError as exc:
+                masked = _masked(exc)
+                if masked is exc:
+                    raise
+                raise masked from _safe_cause(exc.__cause__)
             except RestException as exc:
                 if exc.error_code == "RESOURCE_DOES_NOT_EXIST" and "Registered Model" in str(exc):
                     raise UnknownModelError(
-                        f"{what}: model {self.name!r} is not registered at {self.tracking_uri} "
+                        f"{what}: model {self.name!r} is not registered at {self.shown_uri} "
                         "(no version has been registered yet)"
-                    ) from exc
-                raise mlflow_error(what, exc, self.settings) from exc
+                    ) from _safe_cause(exc)
+                raise _masked(mlflow_error(what, exc, self.settings)) from _safe_cause(exc)
             except (MlflowException, OSError) as exc:
-                raise mlflow_error(what, exc, self.settings) from exc
+                raise _masked(mlflow_error(what, exc, self.settings)) from _safe_cause(exc)
 
     def registered_model(self, *, create: bool = False) -> RegisteredModel:
         """The registered model (one request); ``create``: register it first if it does not exist
@@ -144,7 +173,7 @@ class RegistryClient:
         except RestException as exc:
             if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
                 raise RegistryError(
-                    f"model {self.name!r} has no version {version} at {self.tracking_uri}"
+                    f"model {self.name!r} has no version {version} at {self.shown_uri}"
                 ) from exc
             raise
         except ValueError:

@@ -43,6 +43,7 @@ RETIRED: Final = ("archived", "rolled_back")
 #: version an alias moves away from.
 TRANSITIONS: Final[Mapping[tuple[str, str], frozenset[str]]] = {
     ("pending", "staging"): frozenset({"register"}),
+    ("pending", "rejected"): frozenset({"reject"}),
     ("staging", "canary"): frozenset({"promote"}),
     ("staging", "production"): frozenset({"promote", "rollback"}),
     ("canary", "production"): frozenset({"promote", "rollback"}),

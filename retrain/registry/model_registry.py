@@ -29,6 +29,7 @@ from retrain.registry.audit import AuditEntry, AuditStore
 from retrain.registry.client import RegistryClient
 from retrain.registry.lifecycle import (
     ALIASES,
+    STATUSES,
     allowed_transition,
     illegal_transition_message,
     require_reason,
@@ -87,7 +88,7 @@ class ModelRegistry:
         self._written: dict[int, ModelVersionInfo] = {}
 
     def __repr__(self) -> str:
-        return f"ModelRegistry({self.name!r} at {self.tracking_uri})"
+        return f"ModelRegistry({self.name!r} at {self._client.shown_uri})"
 
     @property
     def audit_experiment_name(self) -> str:
@@ -132,16 +133,30 @@ class ModelRegistry:
         return production.record.watermark_time if production else None
 
     def history(self, limit: int | None = None) -> list[AuditEntry]:
-        """Audit entries, newest first."""
+        """Audit entries, newest first: the newest ``limit`` (``None``: all; ``0``: none)."""
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
+            raise DataError([f"limit must be a whole number >= 0 (or None for all), got {limit!r}"])
         with self._client.calls(f"reading the audit history of {self.name!r}"):
             self._client.registered_model()  # a clear error for an unknown model
             size = 1000 if limit is None else max(1, min(limit, 1000))
             return list(itertools.islice(self._audit.entries(page_size=size), limit))
 
     def pending(self) -> list[AuditEntry]:
-        """Entries a crash left incomplete (the next promote/rollback/register completes them)."""
+        """Entries a crash left incomplete (the next promote/rollback/register or
+        :meth:`repair` completes them)."""
         with self._client.calls(f"reading pending moves of {self.name!r}"):
             return list(self._audit.pending())
+
+    def unannounced(self) -> list[ModelVersionInfo]:
+        """Versions registered but never announced as ``staging`` (status ``pending``), oldest
+        first: a registration a crash interrupted between creating the version and announcing
+        it, or one in progress right now (one request). :meth:`repair` settles them, as does
+        registering again with the same idempotency key."""
+        with self._client.calls(f"reading unannounced versions of {self.name!r}"):
+            found = self._client.versions_tagged(STATUS_TAG, "pending")
+        return sorted((self._own_info(mv) for mv in found), key=lambda i: i.version)
 
     def load_model(self, version_or_alias: int | str) -> Any:
         """The fitted scikit-learn object of a version number or alias (``production``...).
@@ -377,7 +392,13 @@ class ModelRegistry:
         return entry
 
     def rollback(
-        self, *, reason: str, to_version: int | str | None = None, run_id: str | None = None
+        self,
+        *,
+        reason: str,
+        to_version: int | str | None = None,
+        run_id: str | None = None,
+        expected_version: int | str | None = None,
+        idempotency_key: str | None = None,
     ) -> AuditEntry:
         """Return ``production`` to the version that served before the current one.
 
@@ -387,25 +408,50 @@ class ModelRegistry:
         The target must load and predict on its input example before the alias moves. The
         demoted version becomes ``rolled_back``. Logged at CRITICAL and sent to the notifier.
         Re-running after an interrupted rollback completes that rollback instead of starting
-        another.
+        another (whatever key either has).
+
+        A repeat must not undo the first rollback (a client retrying after a timeout, a task
+        retried), so two guards:
+
+        * ``idempotency_key``: a rollback with the key of a completed rollback returns that
+          entry and moves nothing (the rollback DAG passes its run id). The same key with
+          another ``to_version``, or for an entry that did not complete, is refused.
+        * ``expected_version`` (``retrain rollback --from N``): refused, nothing moved, unless
+          production is that version when the rollback starts.
         """
         require_reason(reason)
+        key = _optional_key(idempotency_key)
+        expected = _optional_version(expected_version, "expected_version")
+        target_given = _optional_version(to_version, "to_version")
         with self._mutating(f"rolling back {self.name!r}"):
             aliases = self._client.aliases(create=True)
             repaired = self._reconcile()
             for entry in repaired:
+                # whatever its key: starting another rollback right after completing one
+                # would undo it (a new DAG run after one that crashed mid-move)
                 if entry.op == "rollback" and (
-                    to_version is None or entry.to_version == int(to_version)
+                    target_given is None or entry.to_version == target_given
                 ):
                     self._announce_rollback(entry)
                     return entry
+            if key is not None:
+                earlier = self._audit.with_key(key)
+                if earlier is not None:
+                    return self._repeated_rollback(earlier, key, target_given)
             aliases = self._client.aliases() if repaired else aliases
             current = aliases.get("production")
+            if expected is not None and current != expected:
+                serving = f"version {current}" if current is not None else "no version"
+                raise RegistryError(
+                    f"not rolling back {self.name!r}: production is {serving}, not version "
+                    f"{expected} as expected (--from / expected_version): it moved since it was "
+                    "read, so nothing moved (see `retrain history`)"
+                )
             if current is None:
                 raise RegistryError(
                     f"nothing to roll back to: model {self.name!r} has no production version"
                 )
-            target = self._rollback_target(current, to_version)
+            target = self._rollback_target(current, target_given)
             mv = self._client.model_version(target)
             self.check_transition(self._info(mv, aliases), "production", "rollback")
             what = f"rollback target version {target} of {self.name!r}"
@@ -419,12 +465,42 @@ class ModelRegistry:
                 reason=reason,
                 run_id=run_id,
                 actor=self.actor,
+                idempotency_key=key,
             )
             entry = self._moves.run(entry, aliases)
         self._announce_rollback(entry)
         return entry
 
-    def _rollback_target(self, current: int, to_version: int | str | None) -> int:
+    def _repeated_rollback(self, earlier: AuditEntry, key: str, target: int | None) -> AuditEntry:
+        """The completed rollback ``earlier`` recorded with ``key``, asked for again: returned
+        as it is (nothing moves), unless it is not the same request."""
+        moved = f"production v{earlier.from_version} -> v{earlier.to_version}"
+        if earlier.op != "rollback":
+            raise RegistryError(
+                f"idempotency key {key!r} belongs to the {earlier.op} of audit entry "
+                f"{earlier.id}, not to a rollback: nothing moved; use another key"
+            )
+        if earlier.state != "done":
+            raise RegistryError(
+                f"the rollback with idempotency key {key!r} ({moved}, audit entry {earlier.id}) "
+                f"ended {earlier.state}, so it is not repeated: nothing moved; use a new key"
+            )
+        if target is not None and earlier.to_version != target:
+            raise RegistryError(
+                f"idempotency key {key!r} was used by the rollback of audit entry {earlier.id} "
+                f"({moved}), not to version {target}: nothing moved; use a new key for a new "
+                "rollback"
+            )
+        logger.info(
+            "rollback of %s with idempotency key %r already done (audit entry %s: %s)",
+            self.name,
+            key,
+            earlier.id,
+            moved,
+        )
+        return earlier
+
+    def _rollback_target(self, current: int, to_version: int | None) -> int:
         if to_version is None:
             latest = next(self._audit.production_moves_to(current), None)
             if latest is None:
@@ -439,7 +515,7 @@ class ModelRegistry:
                     "production version"
                 )
             return move.from_version
-        target = int(to_version)
+        target = to_version
         if target == current:
             raise RegistryError(f"version {target} of {self.name!r} is already in production")
         info = self._info(self._client.model_version(target), {})
@@ -483,13 +559,76 @@ class ModelRegistry:
     # --- crash repair -------------------------------------------------------------------------
 
     def repair(self) -> list[AuditEntry]:
-        """Complete any move a crash interrupted; returns the entries completed (always reads
-        the pending entries, inside a batch too)."""
+        """Finish what crashes left behind; returns the entries completed or written (always
+        reads, inside a batch too).
+
+        1. Audit entries left ``pending`` are completed (as the next mutating call would).
+        2. Versions left ``pending`` (created, never announced: :meth:`unannounced`) are
+           settled: the newest, if no version was announced after it, is announced as
+           ``staging``, as its registration would have done; every other one is ``rejected``
+           (a newer version superseded it before it was announced). Both are audited.
+
+        Run it when no deploy is registering a version of this model (alias moves for one model
+        are serialised: the DAGs share the one-slot registry pool); a version being registered
+        right now would be announced twice, harmlessly.
+        """
         with self._mutating(f"repairing {self.name!r}"):
             completed = self._moves.reconcile()
+            completed += self._settle_unannounced()
             self._reconciled = bool(self._batch_depth)
             self._written.clear()
             return completed
+
+    def _settle_unannounced(self) -> list[AuditEntry]:
+        """Announce or reject the versions a crash left ``pending`` (see :meth:`repair`)."""
+        stuck = sorted(
+            self._client.versions_tagged(STATUS_TAG, "pending"), key=lambda mv: int(mv.version)
+        )
+        if not stuck:
+            return []
+        aliases = self._client.aliases()
+        settled = {s for s in STATUSES if s != "pending"}
+        announced = [
+            int(mv.version)
+            for mv in self._client.all_versions()
+            if (mv.tags or {}).get(STATUS_TAG) in settled
+        ]
+        newest_announced = max(announced, default=0)
+        newest = int(stuck[-1].version)
+        written: list[AuditEntry] = []
+        for mv in stuck:
+            info = self._info(self._remember(mv), aliases)
+            number, origin = info.version, info.record.retraining_id or "an unknown retraining"
+            if number == newest and number > newest_announced:
+                entry = plan_alias(
+                    aliases,
+                    number,
+                    "staging",
+                    op="register",
+                    displaced="archived",
+                    reason=f"announced by repair: the registration of version {number} "
+                    f"(retraining {origin}) was interrupted before it was announced",
+                    run_id=None,
+                    actor=self.actor,
+                )
+            else:
+                later = max(newest_announced, newest)
+                self.check_transition(info, "rejected", "reject")
+                entry = AuditEntry.new(
+                    op="reject",
+                    moves=(AliasMove(info.status, number, None),),
+                    statuses={number: "rejected"},
+                    reason=f"rejected by repair: the registration of version {number} "
+                    f"(retraining {origin}) was interrupted before it was announced, and "
+                    f"v{later} was registered after it",
+                    run_id=None,
+                    actor=self.actor,
+                )
+            entry = self._moves.run(entry, aliases)
+            aliases = aliases_after(aliases, entry)
+            logger.warning("repair of %s: %s", self.name, entry.reason)
+            written.append(entry)
+        return written
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[ModelRegistry]:
@@ -578,6 +717,28 @@ class ModelRegistry:
             self.notifier.notify(notification)
         except (NotificationError, OSError, ValueError) as exc:
             logger.error("notification %r not delivered: %s", notification.title, exc)
+
+
+def _optional_key(key: str | None) -> str | None:
+    """An idempotency key as given, ``None`` for none; a blank one is refused."""
+    if key is None:
+        return None
+    if not isinstance(key, str) or not key.strip():
+        raise DataError([f"idempotency_key must be a non-empty string, got {key!r}"])
+    return key
+
+
+def _optional_version(value: int | str | None, what: str) -> int | None:
+    """A version number argument (``None`` for none): a positive integer, else refused."""
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if isinstance(value, bool) or number < 1:
+        raise DataError([f"{what} must be a version number >= 1, got {value!r}"])
+    return number
 
 
 def _moved(

@@ -38,6 +38,7 @@ def plan_alias(
     reason: str,
     run_id: str | None,
     actor: str,
+    idempotency_key: str | None = None,
 ) -> AuditEntry:
     """Entry moving ``alias`` to ``version``; the version leaves any other lifecycle alias and the
     version ``alias`` pointed at before becomes ``displaced``."""
@@ -50,7 +51,13 @@ def plan_alias(
     if previous is not None and previous != version:
         statuses[previous] = displaced
     return AuditEntry.new(
-        op=op, moves=tuple(moves), statuses=statuses, reason=reason, run_id=run_id, actor=actor
+        op=op,
+        moves=tuple(moves),
+        statuses=statuses,
+        reason=reason,
+        run_id=run_id,
+        actor=actor,
+        idempotency_key=idempotency_key,
     )
 
 

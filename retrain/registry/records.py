@@ -8,6 +8,7 @@ versions.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -30,6 +31,7 @@ __all__ = [
     "ModelVersionInfo",
     "VersionRecord",
     "alias_versions",
+    "key_digest",
     "latest_version",
     "optional_version",
     "version_label",
@@ -66,6 +68,12 @@ def _time_field(value: Any, what: str, problems: list[str], *, required: bool = 
     except ValueError as exc:
         problems.append(str(exc))
         return ""
+
+
+def key_digest(idempotency_key: str) -> str:
+    """The digest of an idempotency key stored with a version or an audit entry (keys can be
+    long and hold any character; tags are capped and filters quote them)."""
+    return hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:32]
 
 
 def optional_version(value: Any) -> int | None:

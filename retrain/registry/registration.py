@@ -3,18 +3,21 @@
 Registration is idempotent by key: a version carries the digest of its caller's idempotency key
 (tag ``retrain.idempotency``), and the lowest version with a digest is *the* version for that
 key, so two concurrent first attempts leave one version. The model is logged and load-checked
-before the version is created: a model that fails its check gets no version.
+before the version is created: a model that fails its check gets no version. The types skops
+must trust to load it are recorded as the version tag ``retrain.trusted_types``: every later
+load trusts those and nothing else (a model needing a type that runs code is refused here).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from retrain.registry.artifacts import PROFILE_FILE
+from retrain.registry.artifacts import PROFILE_FILE, TRUSTED_TYPES_TAG, trusted_types_tag
+from retrain.registry.records import key_digest
+from retrain.serialization import dumps_trusted
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,11 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["Registrar", "key_digest"]
 
 _IDEMPOTENCY_TAG = "retrain.idempotency"
-
-
-def key_digest(idempotency_key: str) -> str:
-    """The digest of an idempotency key stored with a version (keys can be long, tags cannot)."""
-    return hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:32]
 
 
 class Registrar:
@@ -77,6 +75,8 @@ class Registrar:
         read and found: the race check's search is skipped. Otherwise it runs.
         """
         name, client = self._client.name, self._client.mlflow
+        trusted = list(trusted_types) if trusted_types is not None else dumps_trusted(model)[1]
+        trusted_tag = trusted_types_tag(trusted)  # refused before anything is written
         own_run = run_id is None
         if run_id is None:
             run = client.create_run(
@@ -98,7 +98,7 @@ class Registrar:
             profile=profile,
             artifacts=artifacts,
             requirements=requirements,
-            trusted_types=trusted_types,
+            trusted_types=trusted,
             what=f"the new model of {rec.retraining_id}",
             end_run_on_failure=own_run,
         )
@@ -110,6 +110,7 @@ class Registrar:
             "retrain.artifact_uri": logged.artifact_location,
             "retrain.reference_profile": PROFILE_FILE if profile is not None else "none",
             "retrain.artifacts": json.dumps(sorted(artifacts)),
+            TRUSTED_TYPES_TAG: trusted_tag,
         }
         metrics = ", ".join(f"{k} {v:.4g}" for k, v in rec.metrics.items())
         mv = client.create_model_version(

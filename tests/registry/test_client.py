@@ -66,6 +66,20 @@ class TestErrors:
 
         assert time.monotonic() - started < 10
 
+    def test_a_password_in_the_tracking_uri_never_reaches_a_message(
+        self, make_config: Callable[..., RetrainConfig]
+    ) -> None:
+        url = f"http://ops:hunter22@127.0.0.1:{free_port()}"
+        registry = ModelRegistry(make_config(registry={"tracking_uri": url}))
+
+        with pytest.raises(RegistryError) as caught:
+            registry.current()
+
+        assert "hunter22" not in str(caught.value) and "ops:***@127.0.0.1" in str(caught.value)
+        cause = caught.value.__cause__
+        assert cause is None or "hunter22" not in str(cause)
+        assert "hunter22" not in repr(registry)
+
     def test_a_server_that_never_answers_times_out_within_the_configured_bound(
         self, make_config: Callable[..., RetrainConfig], silent_port: int
     ) -> None:

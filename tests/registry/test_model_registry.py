@@ -14,6 +14,7 @@ import pytest
 from retrain.errors import RegistryError
 from retrain.registry import ModelRegistry
 from retrain.registry.artifacts import ModelArtifacts, load_and_predict
+from retrain.registry.moves import plan_alias
 from tests.registry_builders import Fleet, RecordingNotifier
 from tools.http_calls import count_http_requests
 from tools.mlflow_server import MlflowServer
@@ -53,6 +54,66 @@ class TestRollback:
 
         assert (entry.from_version, entry.to_version) == (second, third)
         assert fleet.registry.current()["production"].version == third
+
+    def test_a_key_returns_its_completed_rollback_without_moving_or_notifying(
+        self, fleet: Fleet, notifier: RecordingNotifier
+    ) -> None:
+        first = fleet.to_production()
+        fleet.to_production()
+        done = fleet.registry.rollback(reason="errors up", idempotency_key="ticket-7")
+        sent = len(notifier.sent)
+
+        again = fleet.registry.rollback(reason="errors up", idempotency_key="ticket-7")
+
+        assert again == done and again.idempotency_key == "ticket-7"
+        assert fleet.registry.current()["production"].version == first
+        assert len(notifier.sent) == sent
+        # a new key is a new rollback: a rollback of the rollback, deliberately
+        assert fleet.registry.rollback(reason="false alarm", idempotency_key="t-8").to_version != (
+            first
+        )
+
+    @pytest.mark.parametrize(
+        ("op", "state", "message"),
+        [
+            pytest.param("rollback", "failed", "ended failed", id="a rollback whose repair failed"),
+            pytest.param("promote", "done", "not to a rollback", id="a key of another operation"),
+        ],
+    )
+    def test_a_key_of_anything_but_a_completed_rollback_is_refused(
+        self, fleet: Fleet, op: str, state: str, message: str
+    ) -> None:
+        fleet.to_production()
+        second = fleet.to_production()
+        aliases = fleet.registry._client.aliases()
+        entry = fleet.registry._audit.write(
+            plan_alias(
+                aliases,
+                second,
+                "production",
+                op=op,
+                displaced="archived",
+                reason="recorded",
+                run_id=None,
+                actor="tester",
+                idempotency_key="k",
+            )
+        )
+        fleet.registry._audit.finish(entry, state)
+
+        with pytest.raises(RegistryError, match=message):
+            fleet.registry.rollback(reason="again", idempotency_key="k")
+        assert fleet.registry.current()["production"].version == second
+
+    def test_expected_version_guards_the_move(self, fleet: Fleet) -> None:
+        first = fleet.to_production()
+        second = fleet.to_production()
+
+        with pytest.raises(RegistryError, match=f"production is version {second}, not version"):
+            fleet.registry.rollback(reason="x", expected_version=first)
+        entry = fleet.registry.rollback(reason="x", expected_version=second)
+
+        assert (entry.from_version, entry.to_version) == (second, first)
 
     def test_follows_the_audit_history_not_version_minus_one(self, fleet: Fleet) -> None:
         first = fleet.to_production()

@@ -79,6 +79,36 @@ class TestCrashSafety:
         assert fleet.registry.get_version(first).status == "production"
         assert [e.state for e in fleet.registry.history()].count("pending") == 0
 
+    @pytest.mark.parametrize(
+        "key",
+        [
+            pytest.param("dag/run-1", id="the retried task (same key)"),
+            pytest.param("dag/run-2", id="a new rollback run after the crashed one"),
+        ],
+    )
+    def test_a_keyed_rollback_after_a_crashed_one_completes_it_and_never_undoes_it(
+        self, fleet: Fleet, make_config: Callable[..., RetrainConfig], key: str
+    ) -> None:
+        first = fleet.to_production()
+        fleet.to_production()
+        with pytest.raises(Crash):
+            crashing_registry(make_config(), "statuses").rollback(
+                reason="crashy", idempotency_key="dag/run-1"
+            )
+
+        registry = ModelRegistry(make_config(), actor="operator")
+        entry = registry.rollback(reason="again", idempotency_key=key)
+        again = registry.rollback(reason="again", idempotency_key="dag/run-1")
+
+        assert (entry.idempotency_key, entry.state, entry.to_version) == (
+            "dag/run-1",
+            "done",
+            first,
+        )
+        assert again.id == entry.id
+        assert fleet.registry.current()["production"].version == first
+        assert [e.op for e in fleet.registry.history()].count("rollback") == 1
+
     def test_a_crashed_registration_is_announced_by_the_retry(
         self,
         make_config: Callable[..., RetrainConfig],

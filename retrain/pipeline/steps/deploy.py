@@ -11,6 +11,7 @@ from retrain.data import ExtractResult, read_frame
 from retrain.deploy import AUTO_APPROVAL, Deployment, release
 from retrain.pipeline.context import RunContext
 from retrain.pipeline.evidence import run_evidence
+from retrain.pipeline.record import note_registered
 from retrain.pipeline.results import Compared, Evaluated, Trained
 from retrain.pipeline.services import Services
 from retrain.registry import VersionRecord
@@ -35,7 +36,10 @@ def deploy_step(
 
     Promotion stops at ``ctx.target_stage``; production also needs an approval (``auto`` unless
     ``deployment.require_approval``, then ``ctx.approval`` from a human) and
-    ``deployment.promote_to_production: auto``. Steps already done are skipped.
+    ``deployment.promote_to_production: auto``. Steps already done are skipped. The version
+    registered and each stage it reaches are noted in the work directory as they happen, so the
+    record of a run whose promotion then fails still names the version
+    (:func:`~retrain.pipeline.record.note_registered`).
     """
     config, registry = services.config, services.registry
     tell = services.progress
@@ -79,6 +83,7 @@ def deploy_step(
             experiment_id=tracker.experiment_id,
         )
         version = info.version
+        note_registered(ctx.work_dir, version, info.status)
         tell("deploy", f"registered version {version} -> staging")
         evidence.version = str(version)
         evidence.load_check_ok = True  # register() loaded it back and predicted before announcing
@@ -98,6 +103,7 @@ def deploy_step(
             run_id=ctx.mlflow_run_id,
             say=tell,
             info=info,
+            moved=lambda stage: note_registered(ctx.work_dir, version, stage),
         )
     services.tracker(ctx.mlflow_run_id).log(
         tags={"retrain.model_version": version, "retrain.stage": result.stage}
