@@ -28,11 +28,17 @@ ROOT = Path(__file__).resolve().parents[2]
 SPEC = StreamSpec(weeks=8, rows_per_week=2000, drift_week=5)
 WEEK = timedelta(weeks=1)
 
-#: The issue's budget for a deploying run: MLflow REST calls (everything but artifact files).
-REST_BUDGET = 40
+#: The issue's budget for a deploying run: MLflow REST calls (everything but artifact files),
+#: 40, plus 7 for running safely beside other runs of the model (rel-log): the model's lease
+#: around ``deploy`` (create, read, ticket, read, give back: Lamport's bakery over MLflow runs,
+#: which has no compare-and-set; plus its experiment's lookup, and its creation on a model's
+#: first run), and the check that the retraining id is not taken by a run started at the same
+#: moment (a CLI run no longer looks up its freshly made run key: -1).
+REST_BUDGET = 47
 #: Every HTTP request, artifact uploads and downloads included (nine files of an MLflow model
-#: go up one request each, see benchmarks/README.md): a ceiling so that the count cannot creep.
-HTTP_BUDGET = 60
+#: go up one request each, see benchmarks/README.md): a ceiling so that the count cannot creep
+#: (60, plus the lease's 7 as above).
+HTTP_BUDGET = 67
 
 _CHILD = """
 import json, sys
