@@ -36,7 +36,7 @@ from mlflow import MlflowClient
 from retrain.config import RetrainConfig
 from retrain.errors import ConfigError
 from retrain.log import LogStore, RetrainingRecord
-from retrain.pipeline import RunOptions, Services, run_pipeline
+from retrain.pipeline import RunOptions, Services, run_pipeline, runner
 from retrain.pipeline.steps.start import start
 from retrain.registry import ModelRegistry
 from retrain.tracking import mlflow_error
@@ -123,17 +123,17 @@ class FaultProxy:
 
     def refuse(self) -> None:
         """A stopped server: nothing listens on the port, open connections are reset."""
-        self.mode, self.broke_at = "refuse", time.monotonic()
+        self.mode, self.broke_at = "refuse", self.broke_at or time.monotonic()
         self._stop_listening()
         self._close_all()
 
     def hang(self) -> None:
         """A hung server: connections are accepted (and kept) but nothing is ever answered."""
-        self.mode, self.broke_at = "hang", time.monotonic()
+        self.mode, self.broke_at = "hang", self.broke_at or time.monotonic()
 
     def forward(self) -> None:
         self._close_all()
-        self.mode = "forward"
+        self.mode, self.broke_at = "forward", None
         if self._listener is None:
             self._listen()
 
@@ -240,7 +240,7 @@ def spooled(config: RetrainConfig) -> list[dict[str, Any]]:
 
 def breaking_at(step: str, fault: Callable[[], None]) -> Callable[[str, str], None]:
     """A progress callback that breaks MLflow once ``step`` has reported (``start``: the run's
-    first step is done, so the fault hits ``check``; ``deploy``: it hits ``finish``)."""
+    first step is done, so the fault hits ``check``)."""
 
     def progress(name: str, text: str) -> None:
         if name == step:
@@ -264,13 +264,14 @@ def _print_measured() -> Iterator[None]:
             print(f"  {case:30} {seconds:6.2f}")
 
 
-#: Where the fault starts: before the run, or after the step named (it hits the next one).
+#: Where the fault starts: before the run, after the step named (it hits the next one), or as
+#: ``finish`` begins.
 POINTS = {
     "before start": None,
     "during check": "start",
     "during train": "validate",
     "during deploy": "compare",
-    "during finish": "deploy",
+    "during finish": "finish",
 }
 
 
@@ -284,6 +285,7 @@ class TestMlflowGoesAwayMidRun:
         tmp_path: Path,
         proxy: FaultProxy,
         mlflow_server: Any,
+        monkeypatch: pytest.MonkeyPatch,
         point: str,
         mode: str,
     ) -> None:
@@ -292,6 +294,15 @@ class TestMlflowGoesAwayMidRun:
         after = POINTS[point]
         if after is None:
             fault()
+        elif after == "finish":
+            real = runner.finish
+
+            def finishing(*args: Any, **kwargs: Any) -> Any:
+                fault()
+                return real(*args, **kwargs)
+
+            monkeypatch.setattr(runner, "finish", finishing)
+            after = None
         options = RunOptions(trigger="manual", as_of=SPEC.start + timedelta(weeks=3))
         outcome = run_pipeline(
             config, options, progress=breaking_at(after, fault) if after else None
