@@ -143,6 +143,39 @@ class TestTwoRunsAtOnce:
         assert all(i.startswith(f"retrain_{day}") for i in ids), ids
         assert running_runs(config, mlflow_server.url) == []
 
+    def test_starts_that_number_at_the_same_moment_get_distinct_ids(
+        self, make_config: Callable[..., RetrainConfig], tmp_path: Path, mlflow_server: Any
+    ) -> None:
+        """The race made certain: three starts all pick their number before any creates its
+        run (a barrier in ``create_run``), so all pick the same one; still three ids (here
+        each sees the others, so each takes a suffix: uniqueness never waits for a lock)."""
+        config = _config(make_config, tmp_path, mlflow_server)
+        barrier = threading.Barrier(3, timeout=60)
+        found: list[str] = []
+
+        def one() -> None:
+            services = Services.build(config)
+            real = services.client.create_run
+
+            def create_run(*args: Any, **kwargs: Any) -> Any:
+                if kwargs.get("tags", {}).get("retrain.run_key"):
+                    barrier.wait()
+                return real(*args, **kwargs)
+
+            services.client.create_run = create_run  # type: ignore[method-assign]
+            found.append(start(services, RunOptions(trigger="manual", as_of=AS_OF)).work_dir)
+
+        threads = [threading.Thread(target=one) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert len(found) == 3
+        ids = [Path(work).name for work in found]
+        assert len(set(ids)) == 3, ids
+        day = f"{AS_OF:%Y%m%d}"
+        assert all(i.startswith(f"retrain_{day}_001") for i in ids), ids
+
     def test_lease_holders_in_separate_processes_never_overlap(
         self, make_config: Callable[..., RetrainConfig], tmp_path: Path, mlflow_server: Any
     ) -> None:
