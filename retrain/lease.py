@@ -44,7 +44,14 @@ if TYPE_CHECKING:
 
     from retrain.config import RetrainConfig
 
-__all__ = ["LEASE_TTL", "LEASE_WAIT", "Lease", "LeaseHeldError", "ModelLease"]
+__all__ = [
+    "LEASE_TTL",
+    "LEASE_WAIT",
+    "Lease",
+    "LeaseHeldError",
+    "ModelLease",
+    "ProductionMovedError",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +74,14 @@ _ENDED = "retrain.lease.ended"
 
 class LeaseHeldError(RetrainError):
     """Another run holds the model's lease; running again later may succeed."""
+
+    retryable = True
+
+
+class ProductionMovedError(RetrainError):
+    """Production moved since the run's ``check`` pinned it (another run deployed meanwhile):
+    the candidate was compared against an old baseline, so it is not deployed. Running again
+    compares against the new production."""
 
     retryable = True
 

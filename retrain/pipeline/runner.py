@@ -18,8 +18,10 @@ from types import FrameType
 from typing import Any
 
 from retrain.config import RetrainConfig
-from retrain.errors import RetrainError
+from retrain.constants import Stage
+from retrain.errors import RetrainError, UnknownModelError
 from retrain.handoff import shared_outputs
+from retrain.lease import ProductionMovedError
 from retrain.log import RetrainingRecord
 from retrain.pipeline.context import RunContext, RunOptions, fallback_context
 from retrain.pipeline.graph import CHECK, GRAPH, START, Gate, Results, Step
@@ -113,12 +115,43 @@ def execute(step: Step[Any], services: Services, start_ctx: RunContext, results:
 def execute_held(
     step: Step[Any], services: Services, start_ctx: RunContext, results: Results
 ) -> Any:
-    """:func:`execute`, holding the model's lease if the step writes to the registry."""
+    """:func:`execute`; a step that writes to the registry holds the model's lease, and runs
+    only if production is still the version the run's ``check`` pinned.
+
+    Runs of one model train in parallel and commit one at a time: a run whose production moved
+    meanwhile (another run deployed) compared its candidate against an old baseline, and fails
+    with :class:`~retrain.lease.ProductionMovedError` (retryable: running again compares against
+    the new production) before it registers anything. A production version this run itself
+    registered (a retried deploy) is no move.
+    """
     if not step.registry_writes:
         return execute(step, services, start_ctx, results)
     ctx = context_of(start_ctx, results)
     with services.lease.hold(f"{ctx.run_key}:{step.name}", retraining_id=ctx.retraining_id):
+        _production_unmoved(services, ctx)
         return execute(step, services, start_ctx, results)
+
+
+def _production_unmoved(services: Services, ctx: RunContext) -> None:
+    if not ctx.pinned:
+        return
+    try:
+        production = services.registry.current(Stage.PRODUCTION).get(Stage.PRODUCTION)
+    except UnknownModelError:
+        production = None
+    now = production.version if production is not None else None
+    if now == ctx.baseline_version:
+        return
+    if production is not None and production.record.retraining_id == ctx.retraining_id:
+        return
+    pinned = f"version {ctx.baseline_version}" if ctx.baseline_version else "no production"
+    by = f" by {production.record.retraining_id}" if production is not None else ""
+    raise ProductionMovedError(
+        f"production of model {services.config.model.name} moved since this run's check: "
+        f"it compared against {pinned}, production is now "
+        f"{f'version {now}' if now else 'unset'}{by}; nothing was registered (run again to "
+        "compare against the new production)"
+    )
 
 
 def run_pipeline(

@@ -28,7 +28,7 @@ import pytest
 from mlflow import MlflowClient
 
 from retrain.config import RetrainConfig
-from retrain.lease import LeaseHeldError, ModelLease
+from retrain.lease import LeaseHeldError, ModelLease, ProductionMovedError
 from retrain.pipeline import RunOptions, Services, run_pipeline
 from retrain.pipeline.steps.start import start
 from retrain.registry import ModelRegistry
@@ -74,8 +74,10 @@ class TestTwoRunsAtOnce:
         self, make_config: Callable[..., RetrainConfig], tmp_path: Path, mlflow_server: Any
     ) -> None:
         """Two ``retrain run`` processes on one model, started together (two bootstraps): two
-        retraining ids and work dirs, and their registry writes one after the other: v1's moves
-        all before v2's (the second run waited for the lease), none completed by the other."""
+        retraining ids and work dirs; their registry writes one after the other (v1's moves all
+        before any later version's, none completed by the other run); and a run whose
+        production moved while it trained (the other deployed v1 first) registers nothing and
+        says so (exit 1, temporary), unless it started after the first had deployed."""
         config = _config(make_config, tmp_path, mlflow_server)
         path = write_config(config, tmp_path / "retraining.yaml")
         argv = [sys.executable, "-m", "retrain.cli", "run", "-c", str(path), "--json"]
@@ -90,16 +92,21 @@ class TestTwoRunsAtOnce:
         done = []
         for child in children:
             out, err = child.communicate(timeout=300)
-            done.append((child.returncode, out, err))
-        assert [code for code, _, _ in done] == [0, 0], done
-        ran = [json.loads(out) for _, out, _ in done]
-        ids = {r["retraining_id"] for r in ran}
+            done.append((child.returncode, json.loads(out), err))
+        ids = {record["retraining_id"] for _, record, _ in done}
         assert len(ids) == 2, ids
-        assert len({Path(config.storage.work_dir, "runs", i) for i in ids}) == 2
+        deployed = [record for code, record, _ in done if code == 0]
+        refused = [(record, err) for code, record, err in done if code != 0]
+        assert deployed, done
+        for record, err in refused:
+            assert record["failed_step"] == "deploy", record
+            assert "ProductionMovedError" in record["error"], record["error"]
+            assert "moved since this run's check" in err and "running again may succeed" in err
         registry = ModelRegistry(config)
         versions = sorted(v.version for v in registry.versions())
-        assert versions == sorted(int(r["model_version"]) for r in ran) == [1, 2]
-        assert registry.current()["production"].version == 2
+        assert versions == sorted(int(r["model_version"]) for r in deployed)
+        assert versions[0] == 1
+        assert registry.current()["production"].version == max(versions)
         moves = [e.to_version for e in reversed(registry.history()) if e.to_version is not None]
         assert _grouped(moves), f"the runs' registry writes interleaved: {moves}"
         assert running_runs(config, mlflow_server.url) == []
@@ -253,6 +260,28 @@ class TestLease:
         assert isinstance(outcome.error, LeaseHeldError) and outcome.error.retryable
         assert "is being deployed by someone" in (outcome.record.error or "")
         assert model_state(config) == ({}, {})
+        assert running_runs(config, mlflow_server.url) == []
+
+    def test_a_run_whose_production_moved_while_it_trained_registers_nothing(
+        self, make_config: Callable[..., RetrainConfig], tmp_path: Path, mlflow_server: Any
+    ) -> None:
+        """Run A pins "no production" at check; while it compares, run B deploys v1. A's deploy
+        then refuses (production moved), registers nothing, and its record says why."""
+        config = _config(make_config, tmp_path, mlflow_server)
+        other: list[Any] = []
+
+        def progress(step: str, text: str) -> None:
+            if step == "compare" and not other:
+                other.append(run_pipeline(config, RunOptions(as_of=AS_OF)))
+
+        outcome = run_pipeline(config, RunOptions(as_of=AS_OF), progress=progress)
+        assert other[0].record.status == "deployed" and other[0].record.model_version == "1"
+        assert outcome.record.failed_step == "deploy"
+        assert isinstance(outcome.error, ProductionMovedError) and outcome.error.retryable
+        assert "compared against no production, production is now version 1 by" in str(
+            outcome.error
+        )
+        assert sorted(model_state(config)[0]) == [1]
         assert running_runs(config, mlflow_server.url) == []
 
     def test_a_waiting_run_gets_the_lease_once_it_is_given_back(
