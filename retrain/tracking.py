@@ -3,6 +3,10 @@
 One client per tracking URI with bounded retries and timeouts (``registry.request_timeout_seconds``
 and ``registry.max_retries``), experiments created on first use, and the retraining's training
 run found again by its run key so a retried task reuses it.
+
+A process remembers, per tracking URI, when MLflow last failed to answer (:func:`unreachable`):
+whoever must finish a run in bounded time (``finish``, the retraining log) asks it before waiting
+on the same server again.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -21,21 +26,25 @@ from mlflow.exceptions import MlflowException, RestException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
 
+from retrain.config import RegistrySettings
 from retrain.errors import RegistryError, RegistryUnavailableError
+from retrain.redact import redact
 
 if TYPE_CHECKING:
-    from retrain.config import RegistrySettings, RetrainConfig
+    from retrain.config import RetrainConfig
 
 __all__ = [
     "TEMPORARY_ERROR_CODES",
     "RunTracker",
     "artifact_repository",
     "bounded",
+    "call_seconds",
     "client_env",
     "ensure_experiment",
     "find_run",
     "mlflow_error",
     "tracking_client",
+    "unreachable",
 ]
 
 _CLIENT_ENV = (
@@ -63,18 +72,27 @@ def mlflow_error(what: str, exc: BaseException, settings: RegistrySettings) -> R
     timed out, unknown host, refused the request) and after how many retries.
 
     :class:`RegistryUnavailableError` (a retry may help) when the server was not reached or
-    said it is temporarily unavailable; :class:`RegistryError` (final) when it refused.
+    said it is temporarily unavailable; :class:`RegistryError` (final) when it refused. The
+    message is redacted (a ``user:password@`` in the tracking URI is masked), and an unreachable
+    server is remembered for :func:`unreachable`.
     """
-    uri = settings.tracking_uri
+    error = _mapped(what, exc, settings)
+    if isinstance(error, RegistryUnavailableError):
+        _Reachability.note(settings.tracking_uri, reachable=False)
+    return error
+
+
+def _mapped(what: str, exc: BaseException, settings: RegistrySettings) -> RegistryError:
+    uri = redact(settings.tracking_uri)
     if isinstance(exc, RestException):
         if exc.error_code in TEMPORARY_ERROR_CODES:
-            return RegistryUnavailableError(f"{what}: MLflow at {uri}: {exc.message}")
-        return RegistryError(f"{what}: MLflow refused: {exc.message}")
+            return RegistryUnavailableError(redact(f"{what}: MLflow at {uri}: {exc.message}"))
+        return RegistryError(redact(f"{what}: MLflow refused: {exc.message}"))
     message = exc.message if isinstance(exc, MlflowException) else str(exc)
     lowered = message.lower()
     reached = "api request to" not in lowered and "connection" not in lowered
     if reached and not isinstance(exc, OSError):
-        return RegistryError(f"{what}: {message}")
+        return RegistryError(redact(f"{what}: {message}"))
     if "refused" in lowered:
         cause = "connection refused"
     elif "timed out" in lowered or "timeout" in lowered:
@@ -82,7 +100,7 @@ def mlflow_error(what: str, exc: BaseException, settings: RegistrySettings) -> R
     elif "name or service not known" in lowered or "resolve" in lowered:
         cause = "host name does not resolve"
     else:
-        cause = message.splitlines()[0][-200:] if message else type(exc).__name__
+        cause = redact(message.splitlines()[0][-200:]) if message else type(exc).__name__
     retries = settings.max_retries
     return RegistryUnavailableError(
         f"{what}: MLflow tracking server at {uri} is unreachable ({cause}, "
@@ -91,17 +109,54 @@ def mlflow_error(what: str, exc: BaseException, settings: RegistrySettings) -> R
     )
 
 
+class _Reachability:
+    """When each tracking URI last failed to answer (monotonic seconds), process-wide."""
+
+    lock = threading.Lock()
+    failed: dict[str, float] = {}
+
+    @classmethod
+    def note(cls, uri: str, *, reachable: bool) -> None:
+        with cls.lock:
+            if reachable:
+                cls.failed.pop(uri, None)
+            else:
+                cls.failed[uri] = time.monotonic()
+
+
+def call_seconds(settings: RegistrySettings) -> float:
+    """The longest one bounded MLflow call may wait: ``(max_retries + 1) x timeout``."""
+    return (settings.max_retries + 1) * settings.request_timeout_seconds
+
+
+def unreachable(settings: RegistrySettings, *, within: float | None = None) -> bool:
+    """Whether a call of this process found MLflow at ``settings.tracking_uri`` unreachable in
+    the last ``within`` seconds (default: twice what one bounded call may take, at least 60 s)
+    with no call answered since. Who must end a run in bounded time asks this before waiting on
+    the same server again (the run ends in seconds; the record is spooled)."""
+    window = within if within is not None else max(60.0, 2 * call_seconds(settings))
+    with _Reachability.lock:
+        failed = _Reachability.failed.get(settings.tracking_uri)
+    return failed is not None and time.monotonic() - failed <= window
+
+
 @contextlib.contextmanager
-def bounded(config: RetrainConfig, what: str) -> Iterator[None]:
+def bounded(config: RetrainConfig | RegistrySettings, what: str) -> Iterator[None]:
     """Bounded HTTP retries/timeouts for a block; MLflow and network errors (artifact uploads
-    raise ``OSError``s) become :class:`RegistryError` through :func:`mlflow_error`."""
-    with client_env(config.registry):
+    raise ``OSError``s) become :class:`RegistryError` through :func:`mlflow_error`.
+
+    ``config``: the whole config or just its ``registry`` settings. A block that ends without
+    an error clears what :func:`unreachable` remembers of the server.
+    """
+    settings = config if isinstance(config, RegistrySettings) else config.registry
+    with client_env(settings):
         try:
             yield
         except RegistryError:
             raise
         except (MlflowException, OSError) as exc:
-            raise mlflow_error(what, exc, config.registry) from exc
+            raise mlflow_error(what, exc, settings) from exc
+    _Reachability.note(settings.tracking_uri, reachable=True)
 
 
 def ensure_experiment(client: MlflowClient, name: str, *, missing: bool = False) -> str:
@@ -130,15 +185,32 @@ def artifact_repository(artifact_uri: str, tracking_uri: str) -> Any:
     return get_artifact_repository(uri, tracking_uri=tracking_uri)
 
 
+_UNSAFE_IN_FILTER = re.compile(r"['\"\\`]")
+
+
 def find_run(client: MlflowClient, experiment_id: str, tag: str, value: str) -> Any | None:
-    """The newest run of ``experiment_id`` whose tag ``tag`` equals ``value``, or ``None``."""
+    """The newest run of ``experiment_id`` whose tag ``tag`` equals ``value``, or ``None``.
+
+    ``value`` never becomes filter syntax: one with a quote, a backtick or a backslash (which
+    MLflow's filter strings cannot escape) is searched by its longest plain fragment with
+    ``LIKE`` and compared exactly here, so it can neither break nor widen the query.
+    """
+    if not _UNSAFE_IN_FILTER.search(value):
+        runs = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{tag}` = '{value}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        return runs[0] if runs else None
+    fragment = max(_UNSAFE_IN_FILTER.split(value), key=len)
     runs = client.search_runs(
         [experiment_id],
-        filter_string=f"tags.`{tag}` = '{value}'",
+        filter_string=f"tags.`{tag}` LIKE '%{fragment}%'",
         order_by=["attributes.start_time DESC"],
-        max_results=1,
+        max_results=1000,
     )
-    return runs[0] if runs else None
+    return next((run for run in runs if run.data.tags.get(tag) == value), None)
 
 
 class _ClientEnv:

@@ -5,7 +5,9 @@ not: it maps run type, params and asset events to :class:`~retrain.pipeline.RunO
 the inputs a step declares from XCom, runs the step the in-process runner runs, and encodes its
 result back. A failing step records its error (for the always-running ``finish`` task) and is
 retried by Airflow only when :func:`retrain.errors.is_retryable` says a retry may help, the same
-policy that decides the CLI's exit code.
+policy that decides the CLI's exit code. A step that writes to the registry holds the model's
+lease while it runs (:mod:`retrain.lease`, the one ``retrain run`` takes too: the pool covers
+DAG tasks only), so a DAG run and a ``retrain run`` never interleave their registry writes.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from retrain.errors import DataError, is_retryable
 from retrain.pipeline.codec import decode, encode
 from retrain.pipeline.context import RunContext, RunOptions, fallback_context
 from retrain.pipeline.graph import CHECK, GRAPH, START, STEPS, Gate, Results
-from retrain.pipeline.runner import context_of, execute
+from retrain.pipeline.runner import context_of, execute_held
 from retrain.pipeline.services import Services
 from retrain.pipeline.steps.finish import finish
 from retrain.pipeline.steps.start import start
@@ -180,7 +182,7 @@ def run_step(config: RetrainConfig, name: str) -> Any:
         if start_ctx is None:
             raise DataError([f"{name}: the start task left no run context"])
         task_services = services(config)
-        result = execute(step, task_services, start_ctx, results)
+        result = execute_held(step, task_services, start_ctx, results)
         task_services.flush()
     except Exception as exc:
         _fail(name, exc)

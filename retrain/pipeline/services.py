@@ -1,7 +1,8 @@
 """The collaborators of a run, built once and passed to every step.
 
-:class:`Services` holds the config, the model registry, the retraining log store, the notifier,
-the data source's connection URL and one :class:`~retrain.tracking.RunTracker` per MLflow run.
+:class:`Services` holds the config, the model registry, the retraining log store, the model's
+lease, the notifier, the data source's connection URL and one
+:class:`~retrain.tracking.RunTracker` per MLflow run.
 ``retrain run`` builds it once per run; a DAG task builds it once per task process. Steps never
 construct a registry or a client themselves, so a test can hand them other implementations.
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from mlflow import MlflowClient
 
 from retrain.config import RetrainConfig
+from retrain.lease import ModelLease
 from retrain.log import LogStore
 from retrain.notify import Notifier, notifier_from_config
 from retrain.registry import ModelRegistry
@@ -41,6 +43,9 @@ class Services:
     log: LogStore
     notifier: Notifier
     client: MlflowClient
+    #: The model's lease, held by the steps that write to the registry (runs of one model never
+    #: interleave their registrations and promotions, whoever runs them).
+    lease: ModelLease
     #: SQLAlchemy URL of the data source when it comes from outside the config (an Airflow
     #: connection); ``None`` = the config's own ``data.source``.
     sql_url: str | None = None
@@ -64,9 +69,15 @@ class Services:
         return cls(
             config=config,
             registry=ModelRegistry(config, actor=actor, notifier=chosen),
-            log=LogStore(client, config.log_experiment_name, config.storage.work_dir),
+            log=LogStore(
+                client,
+                config.log_experiment_name,
+                config.storage.work_dir,
+                settings=config.registry,
+            ),
             notifier=chosen,
             client=client,
+            lease=ModelLease(config, client),
             sql_url=sql_url,
         )
 
