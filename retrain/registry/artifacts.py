@@ -170,12 +170,20 @@ def read_flavor(local: str | Path, what: str) -> dict[str, Any]:
     return dict(meta)
 
 
-def load_skops(local: str | Path, trusted: Sequence[str], what: str) -> Any:
+def load_skops(local: str | Path, trusted: Sequence[str] | None, what: str) -> Any:
     """The fitted model in the downloaded model directory ``local``: its ``MLmodel`` checked by
     :func:`read_flavor`, its skops file loaded trusting only ``trusted`` beyond skops' defaults
-    (never a type that runs code). Refusals are :class:`RegistryError` naming ``what``; a file
-    that cannot be read raises what skops raised."""
-    read_flavor(local, what)
+    (``None``: the ``skops_trusted_types`` its ``MLmodel`` recorded when retrain saved it), never
+    a type that runs code. Refusals are :class:`RegistryError` naming ``what``; a file that
+    cannot be read raises what skops raised."""
+    flavor = read_flavor(local, what)["flavors"]["sklearn"]
+    if trusted is None:
+        recorded = flavor.get("skops_trusted_types") or []
+        if not isinstance(recorded, list) or not all(isinstance(t, str) for t in recorded):
+            raise RegistryError(
+                f"{what} is refused: its MLmodel's skops_trusted_types is not a list"
+            )
+        trusted = recorded
     bad = unsafe_types(trusted)
     if bad:
         raise RegistryError(
@@ -191,13 +199,13 @@ def load_skops(local: str | Path, trusted: Sequence[str], what: str) -> Any:
         found = ", ".join(re.findall(r"'([^']+)'", first)) or first
         raise RegistryError(
             f"{what} is refused: its skops file holds untrusted types: {found} (trusted for it: "
-            f"{', '.join(trusted) or 'none beyond skops defaults'}). A version registered "
-            f"without the {TRUSTED_TYPES_TAG} tag loads with skops' default trusted types only; "
-            f"if you trust where it came from, set {TRUSTED_TYPES_TAG} to a JSON list of them"
+            f"{', '.join(trusted) or 'none beyond skops defaults'}). A version retrain did not "
+            f"register loads with skops' default trusted types only; if you trust where it came "
+            f"from, set {TRUSTED_TYPES_TAG} to a JSON list of them"
         ) from None
 
 
-def load_and_predict(local: str, what: str, trusted: Sequence[str] = ()) -> Any:
+def load_and_predict(local: str, what: str, trusted: Sequence[str] | None = ()) -> Any:
     """Load an MLflow sklearn model directory (:func:`load_skops`), predict on its stored input
     example and return the loaded model. A refused version raises as :func:`load_skops` says;
     any other failure is a :class:`RegistryError` saying the load check failed."""
@@ -475,14 +483,17 @@ class ModelArtifacts:
         """How errors name a version: ``version 3 of 'churn'``."""
         return f"version {mv.version} of {self._client.name!r}"
 
-    def trusted_types(self, mv: ModelVersion, what: str) -> list[str]:
+    def trusted_types(self, mv: ModelVersion, what: str) -> list[str] | None:
         """The types skops may trust to load a version beyond its defaults: the
-        :data:`TRUSTED_TYPES_TAG` recorded at registration; none for a version without it
-        (registered before the tag existed, or not by retrain): never the list in its
-        ``MLmodel``, which whoever wrote the files chose."""
-        value = (mv.tags or {}).get(TRUSTED_TYPES_TAG)
+        :data:`TRUSTED_TYPES_TAG` recorded at registration; ``None`` for a version retrain
+        registered before that tag existed (its ``MLmodel`` records the list retrain computed
+        when saving it: :func:`load_skops` uses that); none for a version retrain did not
+        register. Whoever can change a tag can change ``MLmodel`` too, so neither list is
+        trusted for what it holds: a type that runs code is refused from both."""
+        tags = mv.tags or {}
+        value = tags.get(TRUSTED_TYPES_TAG)
         if value is None:
-            return []
+            return None if tags.get("retrain.model_id") else []
         try:
             trusted = json.loads(value)
         except json.JSONDecodeError:

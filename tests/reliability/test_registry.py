@@ -306,10 +306,20 @@ class TestNoPickle:
                 id="trusted types naming a code-running function are refused",
             ),
             pytest.param(
-                "a skops version trusting its own MLmodel's type list (no retrain.trusted_types)",
-                {"model": "majority", "skops_trusted_types": ["tests.registry_builders.Majority"]},
+                "a version retrain did not register, trusting its own MLmodel's type list",
+                {
+                    "model": "majority",
+                    "ours": False,
+                    "skops_trusted_types": ["tests.registry_builders.Majority"],
+                },
                 ["untrusted types", "tests.registry_builders.Majority", "retrain.trusted_types"],
-                id="the MLmodel's own trusted list is not trusted",
+                id="the MLmodel's trusted list of a foreign version is not trusted",
+            ),
+            pytest.param(
+                "an untagged version whose MLmodel trusts os.system",
+                {"skops_trusted_types": ["posix.system"]},
+                ["posix.system", "never trusted"],
+                id="an MLmodel trusting a code-running function is refused",
             ),
             pytest.param(
                 "a skops version whose model file is not model.skops",
@@ -344,6 +354,24 @@ class TestNoPickle:
             "security", case, config, expect=[f"version {version}", *expect], error=RegistryError
         ):
             ModelRegistry(config).load_model(version)
+
+    def test_a_version_registered_before_the_tag_existed_still_loads_and_serves_a_rollback(
+        self, fleet: Fleet, config: RetrainConfig
+    ) -> None:
+        """Wave-1 versions carry no retrain.trusted_types: the list retrain wrote into their
+        MLmodel when saving them is used (whoever could forge it could forge the tag too; the
+        code-running types stay refused from both)."""
+        old = fleet.to_production(model=make_pipeline_model(Majority()))
+        fleet.to_production()
+        uri = fleet.registry.tracking_uri
+        MlflowClient(tracking_uri=uri, registry_uri=uri).delete_model_version_tag(
+            fleet.registry.name, str(old), "retrain.trusted_types"
+        )
+
+        entry = ModelRegistry(config).rollback(reason="back to the old one", to_version=old)
+
+        assert entry.to_version == old
+        assert type(ModelRegistry(config).load_model(old)[-1]).__name__ == "Majority"
 
     def test_registration_records_the_trusted_types_and_loads_with_them(self, fleet: Fleet) -> None:
         version = fleet.register(model=make_pipeline_model(Majority()))
