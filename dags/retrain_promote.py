@@ -53,14 +53,16 @@ def retrain_promote() -> None:
         context = get_current_context()
         params = context["params"]
         config = dag_config()
+        built = services(config)
         result = promote(
             config,
-            services(config).registry,
+            built.registry,
             to="production",
             reason=params["reason"],
             approval=approved_by,
             version=params.get("version"),
             run_id=f"{context['dag_run'].dag_id}/{context['dag_run'].run_id}",
+            lease=built.lease,  # never interleaves with a run's deploy, even outside Airflow
         )
         print(f"v{result.version} -> production (was v{result.from_version}); {approved_by}")
         return encode(result)

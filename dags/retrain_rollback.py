@@ -67,14 +67,16 @@ def retrain_rollback() -> None:
         params = context["params"]
         config = dag_config()
         run_id = f"{context['dag_run'].dag_id}/{context['dag_run'].run_id}"
+        built = services(config)
         report = rollback_with_report(
             config,
-            services(config).registry,
+            built.registry,
             reason=params["reason"],
             to_version=params.get("to_version"),
             run_id=run_id,
             expected_version=params.get("expected_version"),
             idempotency_key=run_id,  # a retried task never rolls back twice
+            lease=built.lease,  # never interleaves with a run's deploy, even outside Airflow
         )
         for line in report.lines:
             print(line)

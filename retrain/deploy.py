@@ -14,9 +14,11 @@ A move already made is not made again. :func:`rollback_with_report` is the one r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +36,7 @@ from retrain.errors import RegistryError
 from retrain.registry.audit import AuditEntry
 
 if TYPE_CHECKING:
+    from retrain.lease import ModelLease
     from retrain.registry import ModelRegistry, ModelVersionInfo
 
 __all__ = [
@@ -208,6 +211,7 @@ def promote(
     approval: str | None,
     version: int | None = None,
     run_id: str | None = None,
+    lease: ModelLease | None = None,
 ) -> Deployment:
     """Take ``version`` to ``to`` (``canary`` or ``production``), re-checking the checklist.
 
@@ -215,7 +219,40 @@ def promote(
     ``version``, production takes the version holding ``canary``. Refused (nothing moves) when
     the transition is illegal, the version is not the canary, or a checklist item of ``to`` is
     not met (e.g. no approval, no reference profile for monitoring, no monitoring rule).
+    ``lease``: held for the whole promotion, so it never interleaves with a run's deploy or a
+    rollback of the same model in another process.
     """
+    with _holding(lease, f"promote:{run_id or uuid.uuid4().hex}"):
+        return _promote(
+            config,
+            registry,
+            to=to,
+            reason=reason,
+            approval=approval,
+            version=version,
+            run_id=run_id,
+        )
+
+
+@contextlib.contextmanager
+def _holding(lease: ModelLease | None, key: str) -> Iterator[None]:
+    if lease is None:
+        yield
+        return
+    with lease.hold(key):
+        yield
+
+
+def _promote(
+    config: RetrainConfig,
+    registry: ModelRegistry,
+    *,
+    to: Stage | str,
+    reason: str,
+    approval: str | None,
+    version: int | None,
+    run_id: str | None,
+) -> Deployment:
     stage = Stage(to)
     if stage == Stage.STAGING:
         raise RegistryError("promote to 'canary' or 'production'; staging is set by registration")
@@ -256,22 +293,25 @@ def rollback_with_report(
     run_id: str | None = None,
     expected_version: int | None = None,
     idempotency_key: str | None = None,
+    lease: ModelLease | None = None,
 ) -> RollbackReport:
     """Roll production back (see ``ModelRegistry.rollback``) and report aliases before/after.
 
     The one rollback path of the CLI, the ``retrain_rollback`` DAG and the UI. A repeat never
     rolls back twice: ``idempotency_key`` (the DAG's run id) returns the completed rollback with
     that key, and ``expected_version`` (``--from``) refuses unless production is that version.
+    ``lease``: held around the move (see :func:`promote`).
     """
-    before = _aliases(registry)
     started = time.perf_counter()
-    entry = registry.rollback(
-        reason=reason,
-        to_version=to_version,
-        run_id=run_id,
-        expected_version=expected_version,
-        idempotency_key=idempotency_key,
-    )
+    with _holding(lease, f"rollback:{idempotency_key or run_id or uuid.uuid4().hex}"):
+        before = _aliases(registry)
+        entry = registry.rollback(
+            reason=reason,
+            to_version=to_version,
+            run_id=run_id,
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
+        )
     seconds = time.perf_counter() - started
     # a rollback never targets the serving version: production already there means it was done
     repeated = before.get("production") == entry.to_version

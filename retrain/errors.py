@@ -26,7 +26,9 @@ __all__ = [
     "ConditionError",
     "ConfigError",
     "DataError",
+    "LeaseHeldError",
     "NotificationError",
+    "ProductionMovedError",
     "RegistryError",
     "RegistryUnavailableError",
     "RetrainError",
@@ -109,6 +111,20 @@ class ChecklistError(RetrainError):
             f"{getattr(i, 'title', i)}: {getattr(i, 'evidence', '')}" for i in self.failed
         )
         super().__init__(f"checklist blocks promotion to {stage}: {items}")
+
+
+class LeaseHeldError(RetrainError):
+    """Another run holds the model's lease; running again later may succeed."""
+
+    retryable = True
+
+
+class ProductionMovedError(RetrainError):
+    """Production moved since the run's ``check`` pinned it (another run deployed meanwhile):
+    the candidate was compared against an old baseline, so it is not deployed. Running again
+    compares against the new production."""
+
+    retryable = True
 
 
 class NotificationError(RetrainError):

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlflow.entities import RunTag
 
-from retrain.errors import RetrainError
+from retrain.errors import LeaseHeldError, ProductionMovedError, RetrainError
 from retrain.tracking import bounded, ensure_experiment, unreachable
 
 if TYPE_CHECKING:
@@ -70,20 +70,6 @@ _EXPIRES = "retrain.lease.expires"
 _SINCE = "retrain.lease.since"
 _RETRAINING = "retrain.lease.retraining_id"
 _ENDED = "retrain.lease.ended"
-
-
-class LeaseHeldError(RetrainError):
-    """Another run holds the model's lease; running again later may succeed."""
-
-    retryable = True
-
-
-class ProductionMovedError(RetrainError):
-    """Production moved since the run's ``check`` pinned it (another run deployed meanwhile):
-    the candidate was compared against an old baseline, so it is not deployed. Running again
-    compares against the new production."""
-
-    retryable = True
 
 
 def _now() -> datetime:

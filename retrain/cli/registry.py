@@ -113,6 +113,7 @@ def _rollback(args: argparse.Namespace) -> int:
         run_id=args.run_id,
         expected_version=args.expected_version,
         idempotency_key=args.idempotency_key,
+        lease=built.lease,
     )
     if args.json:
         print_json(report.entry.to_dict())
@@ -137,6 +138,7 @@ def _promote(args: argparse.Namespace) -> int:
         reason=args.reason,
         approval=f"operator {built.registry.actor} via retrain promote",
         run_id=args.run_id,
+        lease=built.lease,
     )
     assert result.entry is not None  # a promotion always moves an alias
     if args.json:

@@ -28,11 +28,12 @@ import pytest
 from mlflow import MlflowClient
 
 from retrain.config import RetrainConfig
+from retrain.deploy import promote, rollback_with_report
 from retrain.lease import LeaseHeldError, ModelLease, ProductionMovedError
 from retrain.pipeline import RunOptions, Services, run_pipeline
 from retrain.pipeline.steps.start import start
 from retrain.registry import ModelRegistry
-from tests.helpers import write_config
+from tests.helpers import run_record, write_config
 from tests.reliability.harness import attempt
 from tests.reliability.test_faults import SPEC, fault_config, model_state, running_runs
 
@@ -246,6 +247,37 @@ class TestLease:
         assert 1 <= time.monotonic() - started < 10
         keys = [r.data.tags["retrain.lease.key"] for r in _lease_runs(config, mlflow_server.url)]
         assert keys == ["dag/run-1:deploy"]
+
+    @pytest.mark.parametrize(
+        "operation", ["rollback", "promote"], ids=["a rollback", "a promotion"]
+    )
+    def test_an_operator_move_waits_for_a_deploy_holding_the_lease(
+        self,
+        make_config: Callable[..., RetrainConfig],
+        tmp_path: Path,
+        mlflow_server: Any,
+        operation: str,
+    ) -> None:
+        config = _config(make_config, tmp_path, mlflow_server)
+        assert run_record(config, as_of=AS_OF)["model_version"] == "1"
+        assert (
+            run_record(config, as_of=AS_OF, force=True, force_reason="v2")["model_version"] == "2"
+        )
+        client = MlflowClient(tracking_uri=mlflow_server.url)
+        ModelLease(config, client).acquire("dag/run-9:deploy", holder="dag/run-9")
+        registry = ModelRegistry(config)
+        short = ModelLease(config, client, wait=1)
+        with attempt(
+            "races",
+            f"{operation} by an operator while a run's deploy holds the lease",
+            config,
+            expect=["is being deployed by dag/run-9"],
+            error=LeaseHeldError,
+        ):
+            if operation == "rollback":
+                rollback_with_report(config, registry, reason="back", lease=short)
+            else:
+                promote(config, registry, to="production", reason="r", approval="a", lease=short)
 
     def test_a_run_refused_at_deploy_registers_nothing_and_says_so(
         self, make_config: Callable[..., RetrainConfig], tmp_path: Path, mlflow_server: Any
