@@ -29,11 +29,21 @@ from sklearn.metrics import (
 from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
 
-from retrain.config import EvaluationSettings
+from retrain.config import EvaluationSettings, LeakageSettings
 from retrain.data import select_columns
 from retrain.errors import DataError
 
-__all__ = ["GateResult", "ModelScores", "compute_metrics", "gate", "score_model"]
+__all__ = [
+    "GateResult",
+    "ModelScores",
+    "compute_metrics",
+    "gate",
+    "score_model",
+    "single_feature_accuracy",
+    "suspicions",
+]
+
+_BINS = 20
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,8 @@ class GateResult:
     reasons: list[str]
     checks: list[dict[str, Any]] = field(default_factory=list)
     force_reason: str | None = None
+    #: "Too good to be true" findings: the gate may pass, but promotion waits for a human.
+    suspicions: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -247,3 +259,69 @@ def gate(
     if force and not passed:
         reasons.append(f"FORCED despite failing checks: {force_reason}")
     return GateResult(passed or force, force, reasons, checks, force_reason if force else None)
+
+
+def single_feature_accuracy(
+    frame: pd.DataFrame, features: list[str], target: str
+) -> dict[str, float]:
+    """How well each feature alone predicts ``target``: the majority label per value (per
+    quantile bin for numbers) learnt on the first half of ``frame``'s rows, scored on the
+    second half. A copy of the label scores 1.0; an identifier never seen twice scores about
+    the majority class's share, not 1.0 (its values do not recur in the second half)."""
+    half = len(frame) // 2
+    if half < 2 or target not in frame:
+        return {}
+    labels = frame[target].astype(str).to_numpy()
+    fit_y, score_y = labels[:half], labels[half:]
+    fallback = pd.Series(fit_y).mode().iloc[0]
+    scores: dict[str, float] = {}
+    for name in features:
+        if name not in frame:
+            continue
+        column = frame[name]
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            values = column.to_numpy(dtype="float64", na_value=np.nan)
+            fitted = values[:half][~np.isnan(values[:half])]
+            if fitted.size == 0:
+                continue
+            edges = np.unique(np.quantile(fitted, np.linspace(0, 1, _BINS + 1)))
+            codes = np.where(np.isnan(values), -1, np.searchsorted(edges, values, side="right"))
+            keys: pd.Series[Any] = pd.Series(codes.astype(str))
+        else:
+            keys = column.astype(str).reset_index(drop=True)
+        table = pd.DataFrame({"key": keys[:half].to_numpy(), "y": fit_y})
+        majority = table.groupby("key")["y"].agg(lambda y: y.mode().iloc[0])
+        predicted = keys[half:].map(majority).fillna(fallback).to_numpy()
+        scores[name] = float(np.mean(predicted == score_y))
+    return scores
+
+
+def suspicions(
+    candidate: Mapping[str, float],
+    baseline: Mapping[str, float] | None,
+    feature_scores: Mapping[str, float],
+    settings: LeakageSettings,
+    *,
+    compare: list[str],
+    target: str,
+) -> list[str]:
+    """What makes a candidate "too good to be true" (see :class:`LeakageSettings`)."""
+    found = []
+    limit = settings.single_feature_accuracy
+    if limit is not None:
+        for name, score in sorted(feature_scores.items(), key=lambda kv: -kv[1]):
+            if score >= limit:
+                found.append(
+                    f"feature {name!r} alone predicts {target!r} with accuracy {score:.3f} "
+                    f"(>= evaluation.leakage.single_feature_accuracy {limit}): a leak?"
+                )
+    jump = settings.max_metric_jump
+    if jump is not None and baseline is not None:
+        for metric in compare:
+            cand, base = candidate.get(metric), baseline.get(metric)
+            if cand is not None and base is not None and cand - base > jump:
+                found.append(
+                    f"{metric} {cand:.3f} beats production {base:.3f} by {cand - base:+.3f} "
+                    f"(> evaluation.leakage.max_metric_jump {jump}): too good to be true?"
+                )
+    return found

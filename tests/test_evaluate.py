@@ -167,3 +167,55 @@ class TestGate:
     def test_force_needs_reason(self) -> None:
         with pytest.raises(ValueError, match="needs a reason"):
             gate({"accuracy": 0.5}, None, SETTINGS, force=True)
+
+
+class TestLeakageGuard:
+    @staticmethod
+    def frame(n: int = 2000) -> Any:
+        import numpy as np
+        import pandas as pd
+
+        rng = np.random.default_rng(0)
+        label = rng.integers(0, 2, n)
+        return pd.DataFrame(
+            {
+                "copy": label.astype(float),
+                "noise": rng.normal(size=n),
+                "id": [f"u{i}" for i in range(n)],
+                "segment": rng.choice(["a", "b"], n),
+                "label": label,
+            }
+        )
+
+    def test_a_copy_of_the_label_scores_one_and_nothing_else_does(self) -> None:
+        from retrain.evaluate import single_feature_accuracy
+
+        scores = single_feature_accuracy(self.frame(), ["copy", "noise", "id", "segment"], "label")
+        assert scores["copy"] == 1.0
+        assert max(scores["noise"], scores["id"], scores["segment"]) < 0.6, scores
+
+    @pytest.mark.parametrize(
+        ("settings", "expected"),
+        [
+            pytest.param({}, ["'copy' alone predicts", "beats production"], id="both found"),
+            pytest.param(
+                {"single_feature_accuracy": None, "max_metric_jump": None}, [], id="both off"
+            ),
+            pytest.param({"max_metric_jump": 0.5}, ["'copy' alone predicts"], id="a small jump"),
+        ],
+    )
+    def test_suspicions(self, settings: dict[str, Any], expected: list[str]) -> None:
+        from retrain.config import LeakageSettings
+        from retrain.evaluate import suspicions
+
+        found = suspicions(
+            {"accuracy": 0.99},
+            {"accuracy": 0.6},
+            {"copy": 1.0, "noise": 0.51},
+            LeakageSettings(**settings),
+            compare=["accuracy"],
+            target="label",
+        )
+        assert len(found) == len(expected)
+        for text, fragment in zip(found, expected, strict=True):
+            assert fragment in text

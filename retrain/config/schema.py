@@ -648,6 +648,20 @@ def _accuracy_only() -> list[Metric]:
     return ["accuracy"]
 
 
+class LeakageSettings(Section):
+    """ "Too good to be true": results that hold automatic promotion until a human approves."""
+
+    single_feature_accuracy: Fraction | None = Field(
+        0.99,
+        description="hold when one feature alone predicts the label on the holdout at least "
+        "this well (a copy of the label, a field filled in after the outcome); null: off",
+    )
+    max_metric_jump: Fraction | None = Field(
+        0.3,
+        description="hold when a compared metric beats production by more than this; null: off",
+    )
+
+
 class EvaluationSettings(Section):
     """The promotion gate."""
 
@@ -663,6 +677,8 @@ class EvaluationSettings(Section):
     average: Literal["auto", "binary", "macro", "weighted"] = Field(
         "auto", description="auto: binary (positive = last class) for 2 classes, else macro"
     )
+    leakage: LeakageSettings = Field(default_factory=LeakageSettings)
+    """Leakage guard: the gate passes, but the candidate waits in canary for a human."""
 
 
 class ABTestSettings(Section):

@@ -107,6 +107,8 @@ def _notes(
     deployed = results.get(DEPLOY)
     if deployed is not None:
         parts.append(f"version {deployed.version} -> {deployed.stage}")
+    if evaluated is not None and evaluated.gate.suspicions and deployed is not None:
+        parts.append("held for a human approval: " + "; ".join(evaluated.gate.suspicions))
     rejected = results.get(REJECT)
     if rejected is not None:
         parts.append("rejected: " + "; ".join(rejected.reasons))

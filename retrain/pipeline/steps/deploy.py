@@ -20,6 +20,22 @@ from retrain.validate import ValidationReport
 
 __all__ = ["deploy_step"]
 
+
+def _approval(services: Services, ctx: RunContext, evaluated: Evaluated) -> str | None:
+    """Who approves production: a human's approval given to the run; else automatic, unless
+    ``deployment.require_approval`` or the candidate looks too good to be true (leakage guard:
+    then ``None``, and the candidate waits in canary for ``retrain_promote``); a forced run whose
+    gate failed is approved by the operator who forced it."""
+    if ctx.force and evaluated.gate.status == "forced":
+        return f"forced by operator: {ctx.force_reason}"
+    if ctx.approval:
+        return ctx.approval
+    for suspicion in evaluated.gate.suspicions:
+        services.progress("deploy", f"held for a human approval: {suspicion}")
+    held = services.config.deployment.require_approval or bool(evaluated.gate.suspicions)
+    return None if held else AUTO_APPROVAL
+
+
 _EXAMPLE_ROWS = 10
 
 
@@ -89,9 +105,7 @@ def deploy_step(
         evidence.load_check_ok = True  # register() loaded it back and predicted before announcing
         evidence.profile_stored = True
         evidence.fingerprint_registered = preprocessing_fingerprint(registry.load_model(version))
-        approval = ctx.approval or (None if config.deployment.require_approval else AUTO_APPROVAL)
-        if ctx.force and evaluated.gate.status == "forced":
-            approval = f"forced by operator: {ctx.force_reason}"
+        approval = _approval(services, ctx, evaluated)
         result = release(
             config,
             registry,

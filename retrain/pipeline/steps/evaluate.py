@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
 
 from retrain.data import read_frame, write_frame
-from retrain.evaluate import gate, score_model
+from retrain.evaluate import gate, score_model, single_feature_accuracy, suspicions
 from retrain.pipeline.context import RunContext
 from retrain.pipeline.results import Evaluated, Trained
 from retrain.pipeline.services import Services
@@ -48,6 +49,15 @@ def evaluate_step(services: Services, ctx: RunContext, trained: Trained) -> Eval
         force=ctx.force,
         force_reason=ctx.force_reason,
     )
+    held = suspicions(
+        cand.metrics,
+        base.metrics if base else None,
+        single_feature_accuracy(holdout, features, target),
+        config.evaluation.leakage,
+        compare=list(config.evaluation.compare_metrics),
+        target=target,
+    )
+    result = dataclasses.replace(result, suspicions=held)
     pred_path = Path(ctx.work_dir) / "predictions.parquet"
     write_frame(predictions, pred_path)
     report_path = Path(ctx.work_dir) / "evaluation.html"
