@@ -49,8 +49,10 @@ def render(rows: list[dict[str, Any]]) -> str:
         "MLflow server, real files, real processes) and passes only if it ends in a clear error",
         "that names the problem and nothing changed: registered versions and their status,",
         "aliases, audit entries, retraining log records, the files of the work directory.",
+        "A fault the run must survive (MLflow stopped or hung at each step) is a row too: its",
+        "end is a failed run with its record, in time, and no MLflow run left RUNNING.",
         "",
-        "| group | cases | clear errors | state changes | time to the error (median / max) |",
+        "| group | cases | clear errors | state changes | seconds to the end (median, max) |",
         "| --- | --- | --- | --- | --- |",
     ]
     for group, found in by_group.items():

@@ -27,7 +27,15 @@ from retrain.errors import UnknownModelError
 from retrain.registry import ModelRegistry
 from tools.reliability_report import GROUPS
 
-__all__ = ["GROUPS", "Row", "attempt", "cli_attempt", "snapshot", "write_rows"]
+__all__ = [
+    "GROUPS",
+    "Row",
+    "attempt",
+    "cli_attempt",
+    "record_outcome",
+    "snapshot",
+    "write_rows",
+]
 
 #: Where a test session writes its rows (``tools/reliability_report.py`` reads them).
 RESULTS = Path(os.environ.get("RETRAIN_RELIABILITY_RESULTS", ".state/reliability.json"))
@@ -144,6 +152,13 @@ def cli_attempt(
     assert "Traceback" not in err, f"{case}: a traceback reached the user"
     assert changes == [], f"{case}: state changed: {changes}"
     return err
+
+
+def record_outcome(group: str, case: str, outcome: str, seconds: float) -> None:
+    """Record a row for a case whose right end is not an error (a fault the run must survive,
+    ending in a record): the test asserts what held; ``outcome`` says it for the table."""
+    assert group in GROUPS, group
+    _ROWS.append(Row(group, case, outcome, [], seconds))
 
 
 def write_rows(path: Path = RESULTS) -> None:

@@ -41,7 +41,7 @@ from retrain.pipeline.steps.start import start
 from retrain.registry import ModelRegistry
 from retrain.tracking import mlflow_error
 from tests.helpers import LOGREG, churn_sections, write_config
-from tests.reliability.harness import attempt, cli_attempt
+from tests.reliability.harness import attempt, cli_attempt, record_outcome
 from tools.synthetic import StreamSpec, write_stream
 
 SPEC = StreamSpec(weeks=5, rows_per_week=1500, drift_week=None)
@@ -339,6 +339,13 @@ class TestMlflowGoesAwayMidRun:
         logged = {r.retraining_id: r for r in Services.build(direct).log.records()}
         assert logged[record.retraining_id].status == record.status
         assert logged[record.retraining_id].unclosed_run is None
+        record_outcome(
+            "faults",
+            f"MLflow {'stopped' if mode == 'refuse' else 'hung'} {point}",
+            f"run ended {took:.1f} s after the fault (bound {BOUND:.0f} s), record spooled then "
+            f"flushed, no RUNNING run: {record.error or 'status ' + record.status}",
+            took,
+        )
 
     def test_mlflow_down_from_the_start_ends_in_seconds(
         self, make_config: Callable[..., RetrainConfig], tmp_path: Path

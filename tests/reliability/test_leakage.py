@@ -13,6 +13,7 @@ from retrain.config import RetrainConfig
 from retrain.deploy import promote
 from retrain.registry import ModelRegistry
 from tests.helpers import LOGREG, churn_sections, run_record
+from tests.reliability.harness import record_outcome
 from tools.synthetic import NUMERIC, TARGET, StreamSpec, generate_week
 
 SPEC = StreamSpec(weeks=4, rows_per_week=1500, drift_week=None)
@@ -57,6 +58,7 @@ class TestLeakyFeature:
         assert record["status"] == "awaiting_approval"
         assert "'refund_issued' alone predicts 'churned' with accuracy 1.000" in record["notes"]
         assert record["gate"]["suspicions"], record["gate"]
+        record_outcome("security", "a copy of the label as a feature", record["notes"], 0.0)
         current = ModelRegistry(config).current()
         assert "production" not in current and current["canary"].version == 1
 
