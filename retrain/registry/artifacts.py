@@ -42,6 +42,7 @@ from mlflow.entities import LoggedModelOutput, LoggedModelStatus
 from mlflow.models import Model, infer_signature
 from mlflow.utils import environment
 
+from retrain.drift.profile import parse_profile_json
 from retrain.errors import DataError, RegistryError
 from retrain.redact import redact
 from retrain.registry.provenance import pinned_requirements
@@ -559,5 +560,11 @@ class ModelArtifacts:
             return None
         where = self.artifact_uri(mv).rstrip("/")
         text = _artifact_text(self.tracking_uri, where, f"extra_files/{PROFILE_FILE}")
-        profile: dict[str, Any] = json.loads(text)
+        # stored by whoever could write the version: bounded and parsed without recursion
+        source = f"reference profile of {self.what(mv)}"
+        profile = parse_profile_json(text, source=source)
+        if not isinstance(profile, dict):
+            raise DataError(
+                [f"expected a JSON object, got {type(profile).__name__}"], source=source
+            )
         return profile

@@ -907,3 +907,31 @@ class TestCliRefusals:
             error=DataError,
         ):
             fleet.registry.rollback(reason="x", idempotency_key=" ")
+
+
+class TestStoredProfiles:
+    def test_a_hostile_profile_stored_with_a_version_is_refused_naming_it(
+        self, fleet: Fleet, config: RetrainConfig
+    ) -> None:
+        fleet.register()
+
+        def nest(local: Path) -> None:
+            extra = local / "extra_files"
+            extra.mkdir(exist_ok=True)
+            (extra / "reference_profile.json").write_text("[" * 100_000 + "]" * 100_000)
+
+        version = plant(
+            fleet.registry,
+            fleet.model,
+            example=fleet.example,
+            edit=nest,
+            tags={"retrain.reference_profile": "reference_profile.json"},
+        )
+        with attempt(
+            "security",
+            "a reference profile nested 100,000 deep stored with a version",
+            config,
+            expect=[f"reference profile of version {version}", "nested"],
+            error=DataError,
+        ):
+            ModelRegistry(config).reference_profile(version)
