@@ -22,6 +22,7 @@ from typing import Any
 
 __all__ = [
     "asset_events",
+    "create_pools",
     "get_dag",
     "migrate",
     "pause",
@@ -46,17 +47,29 @@ def _airflow(*args: str) -> None:
 
 
 def migrate(*, pool: bool = True) -> None:
-    """``airflow db migrate`` and ``dags reserialize`` (the real CLI), then the registry pool."""
+    """``airflow db migrate`` and ``dags reserialize`` (the real CLI), then the registry pools
+    of every model of ``$RETRAIN_CONFIG``."""
     _airflow("db", "migrate")
     _airflow("dags", "reserialize")
     if pool:
-        from airflow.models.pool import Pool
+        create_pools()
 
-        from retrain_airflow.definitions import POOL
 
+def create_pools(config: str | Path | None = None) -> list[str]:
+    """Create (or reset to one slot) the registry pool of every model of ``config``."""
+    from airflow.models.pool import Pool
+
+    from retrain_airflow.dags import pools
+
+    wanted = pools(config)
+    for name, spec in wanted.items():
         Pool.create_or_update_pool(
-            POOL, slots=1, description="retrain registry writes", include_deferred=False
+            name,
+            slots=spec["slots"],
+            description=spec["description"],
+            include_deferred=spec["include_deferred"],
         )
+    return list(wanted)
 
 
 def get_dag(dag_id: str, dags_folder: str | Path | None = None) -> Any:
@@ -65,7 +78,8 @@ def get_dag(dag_id: str, dags_folder: str | Path | None = None) -> Any:
     from airflow.dag_processing.dagbag import DagBag
 
     folder = Path(dags_folder or conf.get("core", "dags_folder"))
-    dag = DagBag(dag_folder=str(folder / f"{dag_id}.py")).get_dag(dag_id)
+    file = folder / f"{dag_id.split('__', 1)[0]}.py"  # retrain_pipeline__<model> too
+    dag = DagBag(dag_folder=str(file if file.exists() else folder)).get_dag(dag_id)
     if dag is None:
         raise LookupError(f"DAG {dag_id!r} not found in {folder}")
     return dag

@@ -1,5 +1,8 @@
 """The retraining config: one YAML file describing a model's whole retraining setup.
 
+``load_catalog(path)`` / ``load_model_config(path, model)`` also read a directory of model
+files sharing a ``defaults.yaml`` (``retrain.config.catalog``).
+
 ``load_config(path)`` reads and validates the file into a frozen :class:`RetrainConfig`; every
 problem is reported at once as ``<file>: <key.path>: <problem>``. The package is light (standard
 library, pydantic, yaml): DAG files import it at Airflow parse time.
@@ -15,6 +18,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from retrain.config.catalog import (
+    DEFAULTS_FILE,
+    MODEL_ENV,
+    Catalog,
+    deep_merge,
+    load_catalog,
+    load_model_config,
+)
 from retrain.config.loader import CONFIG_ENV, default_config_path, load_config, parse_config
 from retrain.config.schema import (
     METRICS,
@@ -48,10 +59,13 @@ from retrain.errors import ConfigError
 
 __all__ = [
     "CONFIG_ENV",
+    "DEFAULTS_FILE",
     "METRICS",
+    "MODEL_ENV",
     "ABTestSettings",
     "Action",
     "CadenceSettings",
+    "Catalog",
     "ConfigError",
     "DataSettings",
     "DeploymentSettings",
@@ -75,8 +89,11 @@ __all__ = [
     "StorageSettings",
     "TriggerSettings",
     "ValidationSettings",
+    "deep_merge",
     "default_config_path",
+    "load_catalog",
     "load_config",
+    "load_model_config",
     "parse_config",
     "reference_markdown",
     "reference_rows",
