@@ -26,6 +26,7 @@ __all__ = [
     "get_dag",
     "migrate",
     "pause",
+    "reserialize",
     "run_dag",
     "states",
     "unpause",
@@ -50,9 +51,15 @@ def migrate(*, pool: bool = True) -> None:
     """``airflow db migrate`` and ``dags reserialize`` (the real CLI), then the registry pools
     of every model of ``$RETRAIN_CONFIG``."""
     _airflow("db", "migrate")
-    _airflow("dags", "reserialize")
+    reserialize()
     if pool:
         create_pools()
+
+
+def reserialize() -> None:
+    """``airflow dags reserialize``: the DAGs (and their assets) as the config now describes
+    them, written once, so several ``DAG.test()`` processes started together need not race to."""
+    _airflow("dags", "reserialize")
 
 
 def create_pools(config: str | Path | None = None) -> list[str]:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
-from retrain.cli.common import AddCommand, services
+from retrain.cli.common import AddCommand, config_of, services
 from retrain.cli.output import print_json
 from retrain.cli.render import render_decision, render_live
-from retrain.config import load_config
 from retrain.constants import ExitCode, Trigger
 from retrain.errors import DataError
 from retrain.pipeline import decision
@@ -31,7 +30,7 @@ def _check(args: argparse.Namespace) -> int:
     if args.signals is not None:
         signals, now, last = _read_signals(args.signals)
         decided = decision.decide(
-            TriggerPolicy(load_config(args.config)),
+            TriggerPolicy(config_of(args)),
             signals,
             trigger=options.trigger,
             now=now,

@@ -4,37 +4,103 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from retrain.cli.common import selected_model
 from retrain.cli.output import console, print_json
-from retrain.config import default_config_path, load_config, reference_markdown, reference_rows
+from retrain.config import (
+    RetrainConfig,
+    default_config_path,
+    load_catalog,
+    load_config,
+    load_model_config,
+    reference_markdown,
+    reference_rows,
+)
 from retrain.constants import ExitCode
+from retrain.errors import ConfigError
 
 __all__ = ["register"]
 
 
 def _validate(args: argparse.Namespace) -> int:
     """The file as the DAGs load it, then the estimator as training builds it: the class is
-    imported (only from model.estimator.allowed_modules) and its parameters checked."""
+    imported (only from model.estimator.allowed_modules) and its parameters checked. A config
+    directory without ``--model``: every model file so, each reported (exit 2 if any fails)."""
     # imported here: building the estimator loads scikit-learn and pandas (`retrain --help` and
     # the other commands do not need them)
     from retrain.train import build_pipeline  # noqa: PLC0415
 
     path = Path(args.path) if args.path else (Path(args.config) if args.config else None)
-    config = load_config(path)
     shown = path or default_config_path()
+    model = selected_model(args)
+    if model is None and shown.is_dir():
+        return _validate_directory(shown, args.json, build_pipeline)
+    config = load_config(path) if model is None else load_model_config(shown, model)
+    if shown.is_dir() and config.source_path is not None:
+        shown = shown / config.source_path.name  # the model's own file
     build_pipeline(config)
     if args.json:
         print_json({"valid": True, "path": str(shown), "config": config.model_dump(mode="json")})
     else:
-        rules = ", ".join(config.retraining_rules)
-        console().print(
-            f"[green]OK[/] {shown}: model {config.model.name!r}, "
-            f"{len(config.model.features.all)} features, rules: {rules}; "
-            f"estimator {config.model.estimator.class_path} and its parameters checked"
-        )
+        console().print(f"[green]OK[/] {_summary(shown, config)}")
     return ExitCode.OK
+
+
+def _validate_directory(root: Path, as_json: bool, build: Callable[[RetrainConfig], Any]) -> int:
+    """Every model file of ``root`` (merged over its ``defaults.yaml``), in file order; a broken
+    ``defaults.yaml`` (or no model file) breaks them all and is raised."""
+    catalog = load_catalog(root)
+    results: dict[Path, RetrainConfig | ConfigError] = dict(catalog.errors)
+    for config in catalog.configs.values():
+        file = root / config.source_path.name if config.source_path else root
+        try:
+            build(config)
+        except ConfigError as exc:
+            results[file] = exc
+        else:
+            results[file] = config
+    ordered = sorted(results.items())
+    broken = [(file, r) for file, r in ordered if isinstance(r, ConfigError)]
+    if as_json:
+        print_json(
+            {
+                "valid": not broken,
+                "path": str(root),
+                "models": [
+                    {"model": r.model.name, "file": str(file), "config": r.model_dump(mode="json")}
+                    for file, r in ordered
+                    if isinstance(r, RetrainConfig)
+                ],
+                "broken": [{"file": str(file), "error": str(error)} for file, error in broken],
+            }
+        )
+    else:
+        out = console()
+        for file, result in ordered:
+            if isinstance(result, ConfigError):
+                out.print("[red]BROKEN[/] ", end="")
+                out.print(f"{file}: {result}", markup=False, highlight=False)
+            else:
+                out.print(f"[green]OK[/] {_summary(file, result)}")
+        good = len(ordered) - len(broken)
+        out.print(
+            f"{root}: {good} model{'s' if good != 1 else ''} OK, "
+            f"{len(broken)} broken file{'s' if len(broken) != 1 else ''}",
+            markup=False,
+        )
+    return ExitCode.BAD_INPUT if broken else ExitCode.OK
+
+
+def _summary(shown: Path, config: RetrainConfig) -> str:
+    rules = ", ".join(config.retraining_rules)
+    return (
+        f"{shown}: model {config.model.name!r}, "
+        f"{len(config.model.features.all)} features, rules: {rules}; "
+        f"estimator {config.model.estimator.class_path} and its parameters checked"
+    )
 
 
 def _reference(args: argparse.Namespace) -> int:
@@ -52,14 +118,23 @@ def register(sub: Any) -> None:
     commands = group.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
     validate = commands.add_parser(
         "validate",
-        help="Report every problem in a config file (and import the estimator to check its "
-        "parameters).",
+        help="Report every problem in a config file, or in each model file of a config "
+        "directory (and import the estimator to check its parameters).",
     )
     validate.set_defaults(handler=_validate)
     validate.add_argument(
-        "path", nargs="?", help="config file (default: $RETRAIN_CONFIG or config/retraining.yaml)"
+        "path",
+        nargs="?",
+        help="config file or directory (default: $RETRAIN_CONFIG or config/retraining.yaml)",
     )
     validate.add_argument("--config", "-c", help=argparse.SUPPRESS)
+    validate.add_argument(
+        "--model",
+        "-m",
+        metavar="NAME",
+        help="validate only this model of a config directory (default: $RETRAIN_MODEL; "
+        "without either, every model)",
+    )
     validate.add_argument("--json", action="store_true", help="print JSON")
     reference = commands.add_parser(
         "reference", help="Print the configuration reference (every key, default, meaning)."

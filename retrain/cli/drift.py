@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from retrain.cli.common import AddCommand
+from retrain.cli.common import AddCommand, config_of
 from retrain.cli.output import console, print_json
 from retrain.cli.render import render_drift
-from retrain.config import DriftSettings, load_config
+from retrain.config import DriftSettings
 from retrain.constants import ExitCode
 from retrain.errors import DataError
 
@@ -27,8 +27,8 @@ def _drift(args: argparse.Namespace) -> int:
     numeric: list[str] | None = None
     categorical: list[str] | None = None
     settings = DriftSettings()
-    if args.config:
-        config = load_config(args.config)
+    if args.config or args.model:  # without either: the data's own columns, default settings
+        config = config_of(args)
         numeric, categorical = config.model.features.numeric, config.model.features.categorical
         settings = config.drift
     profile = load_reference(

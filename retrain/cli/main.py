@@ -35,7 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--config",
             "-c",
-            help="config file (default: $RETRAIN_CONFIG or config/retraining.yaml)",
+            help="config file or directory (default: $RETRAIN_CONFIG or config/retraining.yaml)",
+        )
+        command.add_argument(
+            "--model",
+            "-m",
+            metavar="NAME",
+            help="the model of a config directory (default: $RETRAIN_MODEL)",
         )
         command.add_argument("--json", action="store_true", help="print JSON instead of a table")
         return command

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from rich.table import Table
 
 from retrain import deploy
-from retrain.cli.common import AddCommand, services
+from retrain.cli.common import AddCommand, config_path, selected_model, services
 from retrain.cli.output import console, print_json, version_label
-from retrain.cli.render import age, render_move
+from retrain.cli.render import age, render_models, render_move
+from retrain.config import RetrainConfig, load_catalog
 from retrain.constants import ExitCode, Stage
+from retrain.errors import DataError, UnknownModelError
 from retrain.redact import redact
 
 __all__ = ["register"]
 
 
 def _status(args: argparse.Namespace) -> int:
+    if selected_model(args) is None and config_path(args).is_dir():
+        return _models_status(args)
     registry = services(args).registry
     repaired = registry.repair() if args.repair else []
     current = registry.current()
@@ -77,6 +82,58 @@ def _status(args: argparse.Namespace) -> int:
             "registered"
         )
     return ExitCode.OK
+
+
+def _models_status(args: argparse.Namespace) -> int:
+    """``status`` of a config directory without ``--model``: one row per model (production,
+    canary, last retraining run), then the model files that do not load; exit 2 if any."""
+    path = config_path(args)
+    if args.repair:
+        raise DataError(
+            [
+                f"--repair: {path} is a config directory; choose the model to repair with "
+                "--model NAME"
+            ]
+        )
+    catalog = load_catalog(path)
+    models = [_model_summary(args, config) for config in catalog.configs.values()]
+    broken = [{"file": str(file), "error": str(error)} for file, error in catalog.errors.items()]
+    if args.json:
+        print_json({"models": models, "broken": broken})
+    else:
+        render_models(str(path), models, broken)
+    return ExitCode.BAD_INPUT if broken else ExitCode.OK
+
+
+def _model_summary(args: argparse.Namespace, config: RetrainConfig) -> dict[str, Any]:
+    """One model's row: the versions holding production and canary (none for a model nothing
+    was registered for yet) and the newest record of its retraining log."""
+    from retrain.tracking import bounded  # noqa: PLC0415 - loads mlflow (CLI startup stays light)
+
+    built = services(args, config)
+    try:
+        current = built.registry.current("production", "canary")
+    except UnknownModelError:
+        current = {}
+    with bounded(config, f"reading the retraining log of {config.model.name!r}"):
+        records = built.log.records(limit=1)
+    err = console(stderr=True)
+    for problem in built.log.problems:  # e.g. a torn spool line: named, skipped, not fatal
+        err.print(f"warning: {problem}", style="yellow", markup=False, highlight=False)
+    last = records[0] if records else None
+    return {
+        "model": config.model.name,
+        "production": current["production"].version if "production" in current else None,
+        "canary": current["canary"].version if "canary" in current else None,
+        "last_run": {
+            "retraining_id": last.retraining_id,
+            "status": last.status,
+            "start_time": last.start_time,
+            "end_time": last.end_time,
+        }
+        if last is not None
+        else None,
+    }
 
 
 def _history(args: argparse.Namespace) -> int:
@@ -174,7 +231,13 @@ def _limit(text: str) -> int:
 
 
 def register(add: AddCommand) -> None:
-    status = add("status", _status, "Show the staging/canary/production versions.")
+    status = add(
+        "status",
+        _status,
+        "Show the staging/canary/production versions (of a config directory without --model: "
+        "every model's production and canary versions and last run; exit 2 if a model file "
+        "is broken).",
+    )
     history = add("history", _history, "List the audit history of alias moves, newest first.")
     history.add_argument("--limit", type=_limit, default=20, help="entries to show (0 = all)")
     rollback = add("rollback", _rollback, "Return production to the version that served before.")

@@ -15,7 +15,15 @@ if TYPE_CHECKING:  # both load pandas/numpy: for annotations only (CLI startup s
     from retrain.drift import DriftReport
     from retrain.signals import LiveSignals
 
-__all__ = ["age", "render_decision", "render_drift", "render_live", "render_move", "render_records"]
+__all__ = [
+    "age",
+    "render_decision",
+    "render_drift",
+    "render_live",
+    "render_models",
+    "render_move",
+    "render_records",
+]
 
 
 def age(seconds: float) -> str:
@@ -104,6 +112,36 @@ def render_records(records: list[dict[str, Any]]) -> None:
             r.get("notes") or "",
         )
     console().print(table)
+
+
+def render_models(
+    path: str, models: Sequence[dict[str, Any]], broken: Sequence[dict[str, str]]
+) -> None:
+    """The models of a config directory, one row each, then each broken model file's error."""
+    out = console()
+    out.print(f"{len(models)} model{'s' if len(models) != 1 else ''} in {path}", markup=False)
+    if models:
+        table = Table(box=None)
+        table.add_column("model", no_wrap=True)
+        for header in ("production", "canary"):
+            table.add_column(header, no_wrap=True)
+        table.add_column("last run", no_wrap=True)
+        for header in ("status", "started (UTC)"):
+            table.add_column(header)
+        for m in models:
+            last = m["last_run"] or {}
+            table.add_row(
+                m["model"],
+                version_label(m["production"]),
+                version_label(m["canary"]),
+                last.get("retraining_id") or "-",
+                last.get("status") or "-",
+                (last.get("start_time") or "-")[:16].replace("T", " "),
+            )
+        out.print(table)
+    for b in broken:
+        out.print("[red]broken[/] ", end="")
+        out.print(f"{b['file']}: {b['error']}", markup=False, highlight=False)
 
 
 def render_move(verb: str, entry: AuditEntry) -> None:

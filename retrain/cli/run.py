@@ -6,10 +6,9 @@ import argparse
 import re
 import signal
 
-from retrain.cli.common import AddCommand, services
+from retrain.cli.common import AddCommand, config_of, services
 from retrain.cli.output import console, print_json
 from retrain.cli.render import render_records
-from retrain.config import load_config
 from retrain.constants import ExitCode, RunStatus, Stage, Trigger
 from retrain.errors import DataError, exit_code, is_retryable
 from retrain.redact import redact
@@ -37,7 +36,7 @@ def _run(args: argparse.Namespace) -> int:
         target_stage=Stage(args.target_stage),
         window_days=args.window_days,
     )
-    config = load_config(args.config)
+    config = config_of(args)
     err = console(stderr=True)
 
     def progress(step: str, text: str) -> None:

@@ -232,10 +232,10 @@ class TestConfigFiles:
                 id="a missing config file is named",
             ),
             pytest.param(
-                "a config path that is a directory",
+                "a config directory without model files",
                 ["config", "validate", "{tmp}"],
-                ["{tmp}", "Is a directory"],
-                id="a directory as config file is named",
+                ["{tmp}", "no model files"],
+                id="a config directory without model files is named",
             ),
             pytest.param(
                 "drift with a config that does not exist",
