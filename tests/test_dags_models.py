@@ -315,3 +315,35 @@ class TestTwoModelsAtOnce:
             1,
         )
         assert config_a.storage.work_dir != config_b.storage.work_dir
+
+
+class TestPoolsCommand:
+    def test_airflow_imports_the_pools_it_prints(
+        self, airflow_db: None, three_models: Path, tmp_path: Path
+    ) -> None:
+        printed = subprocess.run(
+            [sys.executable, "-m", "retrain_airflow", "pools", "--config", str(three_models)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        file = tmp_path / "pools.json"
+        file.write_text(printed, encoding="utf-8")
+        airflow = [sys.executable, "-m", "airflow", "pools"]
+        subprocess.run([*airflow, "import", str(file)], capture_output=True, check=True)
+        listed = subprocess.run(
+            [*airflow, "list", "-o", "json"], capture_output=True, text=True, check=True
+        ).stdout
+        slots = {p["pool"]: int(p["slots"]) for p in json.loads(listed)}
+        for model in ("alpha", "beta", "gamma"):
+            assert slots[f"retrain_registry__{model}"] == 1
+
+    def test_a_broken_config_exits_2_naming_it(self, tmp_path: Path) -> None:
+        result = subprocess.run(
+            [sys.executable, "-m", "retrain_airflow", "pools", "--config", str(tmp_path / "x")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 2
+        assert f"{tmp_path / 'x'}: file not found" in result.stderr

@@ -17,10 +17,12 @@ they are healthy. The state directory (default ``.state/demo`` when ``make demo`
     standalone.json, airflow-standalone.log   pids, URLs and Airflow's output
 
 On the demo's state the config is ``config/demo.yaml``, so both UIs show what the demo did;
-elsewhere ``config/retraining.yaml`` (or ``--config``). The admin password is random, made on
+elsewhere ``config/retraining.yaml`` (or ``--config``: a file, or a directory of model files such
+as ``config/models``, which gives four DAGs per model). The admin password is random, made on
 the first start and kept in ``airflow/passwords.json``. DAGs keep their paused flags (new ones
-start paused); the trigger form unpauses a DAG on trigger. The one-slot ``retrain_registry``
-pool is created (the pipeline's deploy task never runs without it). ``stop`` ends both process
+start paused); the trigger form unpauses a DAG on trigger. The one-slot registry pool of each
+model (``retrain_registry``, or ``retrain_registry__<model>``) is created (the pipeline's deploy
+task never runs without it). ``stop`` ends both process
 groups and waits for them.
 """
 
@@ -193,21 +195,27 @@ def _token(url: str, password: str) -> str:
     return str(answer["access_token"])
 
 
-def _ensure_pool(url: str, token: str) -> str:
-    from retrain_airflow.definitions import POOL
+def _ensure_pools(url: str, token: str, config: Path) -> str:
+    """The one-slot registry pool of every model of ``config`` (created or reset to 1 slot)."""
+    from retrain_airflow.dags import pools
 
-    body = {"name": POOL, "slots": 1, "description": "retrain registry writes"}
-    try:
-        pool = _request(f"{url}/api/v2/pools/{POOL}", token=token)
-    except urllib.error.HTTPError as exc:
-        if exc.code != 404:
-            raise
-        _request(f"{url}/api/v2/pools", method="POST", body=body, token=token)
-        return f"pool {POOL} created (1 slot)"
-    if pool["slots"] != 1:
-        _request(f"{url}/api/v2/pools/{POOL}", method="PATCH", body=body, token=token)
-        return f"pool {POOL} reset to 1 slot"
-    return f"pool {POOL} exists (1 slot)"
+    said = []
+    for name, spec in pools(config).items():
+        body = {"name": name, "slots": 1, "description": spec["description"]}
+        try:
+            pool = _request(f"{url}/api/v2/pools/{name}", token=token)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise
+            _request(f"{url}/api/v2/pools", method="POST", body=body, token=token)
+            said.append(f"pool {name} created (1 slot)")
+            continue
+        if pool["slots"] != 1:
+            _request(f"{url}/api/v2/pools/{name}", method="PATCH", body=body, token=token)
+            said.append(f"pool {name} reset to 1 slot")
+        else:
+            said.append(f"pool {name} exists (1 slot)")
+    return "; ".join(said)
 
 
 def _dags(url: str, token: str) -> dict[str, bool]:
@@ -362,7 +370,7 @@ def start(settings: Settings) -> int:
     try:
         _wait_airflow(settings, process)
         token = _token(settings.airflow_url, password)
-        pool = _ensure_pool(settings.airflow_url, token)
+        pool = _ensure_pools(settings.airflow_url, token, settings.config_path)
         dags = _wait_dags(settings, token)
         errors = _import_errors(settings.airflow_url, token)
     except (StandaloneError, OSError, ValueError, KeyError):
@@ -370,7 +378,7 @@ def start(settings: Settings) -> int:
         raise
     print(f"Airflow {settings.airflow_url} ready after {time.monotonic() - began:.0f} s; {pool}")
     for dag_id, paused in sorted(dags.items()):
-        print(f"  DAG {dag_id:<18} {'paused' if paused else 'active'}")
+        print(f"  DAG {dag_id:<24} {'paused' if paused else 'active'}")
     for error in errors:
         print(f"  IMPORT ERROR {error}")
     print(
