@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from retrain.config import load_config, parse_config
+from retrain.config import load_config, load_model_config, parse_config
 from retrain.errors import ConfigError
 from retrain.train import build_pipeline
 from tests.config.helpers import MINIMAL, mutate
@@ -504,3 +504,84 @@ class TestDagFiles:
         bag = DagBag(dag_folder=str(DAGS / "retrain_monitor.py"))
         (error,) = bag.import_errors.values()
         assert "ConfigError" in error and f"{path}: {fragment}" in error, error
+
+
+def _model_dir(tmp_path: Path, files: dict[str, Any]) -> Path:
+    root = tmp_path / "models"
+    root.mkdir()
+    for name, data in files.items():
+        text = data if isinstance(data, str) else yaml.safe_dump(data)
+        (root / name).write_text(text, encoding="utf-8")
+    return root
+
+
+_SHARED = {key: value for key, value in MINIMAL.items() if key != "model"}
+_MODEL = {"model": {k: v for k, v in MINIMAL["model"].items() if k != "name"}}
+
+
+class TestDirectory:
+    """A config directory: one broken file is named, never hides which model or file it is."""
+
+    @pytest.mark.parametrize(
+        ("case", "files", "model", "expect"),
+        [
+            pytest.param(
+                "a directory of models with a broken defaults.yaml",
+                {"defaults.yaml": "data: [1\n", "a.yaml": _MODEL},
+                "a",
+                ["defaults.yaml", "invalid YAML"],
+                id="broken defaults",
+            ),
+            pytest.param(
+                "a model whose bad value comes from defaults.yaml",
+                {
+                    "defaults.yaml": {
+                        **_SHARED,
+                        "data": {**_SHARED["data"], "holdout_fraction": 3},
+                    },
+                    "a.yaml": _MODEL,
+                },
+                "a",
+                ["a.yaml: data.holdout_fraction", "(from defaults.yaml)"],
+                id="bad default",
+            ),
+            pytest.param(
+                "two model files naming the same model",
+                {
+                    "defaults.yaml": _SHARED,
+                    "a.yaml": _MODEL,
+                    "b.yaml": {"model": {**_MODEL["model"], "name": "a"}},
+                },
+                "b",
+                ["b.yaml", "model 'a' is already used by a.yaml"],
+                id="duplicate model",
+            ),
+            pytest.param(
+                "a model name the directory does not hold",
+                {"defaults.yaml": _SHARED, "a.yaml": _MODEL},
+                "zz",
+                ["no model 'zz' here", "1 model (a)"],
+                id="unknown model",
+            ),
+            pytest.param(
+                "a directory of several models without a model chosen",
+                {"defaults.yaml": _SHARED, "a.yaml": _MODEL, "b.yaml": _MODEL},
+                None,
+                ["2 models (a, b)", "--model NAME"],
+                id="no model chosen",
+            ),
+            pytest.param(
+                "a defaults.yaml that names the model",
+                {"defaults.yaml": {**_SHARED, "model": {"name": "x"}}, "a.yaml": _MODEL},
+                "a",
+                ["defaults.yaml", "model.name"],
+                id="name in defaults",
+            ),
+        ],
+    )
+    def test_a_broken_directory_is_named(
+        self, tmp_path: Path, case: str, files: dict[str, Any], model: str | None, expect: list[str]
+    ) -> None:
+        root = _model_dir(tmp_path, files)
+        with attempt("config", case, None, expect=[*expect], error=ConfigError):
+            load_model_config(root, model)
