@@ -8,7 +8,9 @@ Story (simulated weeks of a churn event stream, drift from week 5):
 4. drift weeks: the monitor's drift and performance rules fire, their asset events start a
    data-driven pipeline run, v2 passes gate and A/B and goes staging -> canary -> production;
 5. an operator rolls back through ``retrain_rollback``: v1 serves again, with an audit entry;
-6. a summary: retraining log, versions and aliases, reports, how to open both UIs.
+6. many models: the same DAG files on ``config/models/`` (two models over one ``defaults.yaml``)
+   give four DAGs per model, and ``retrain status`` lists every model;
+7. a summary: retraining log, versions and aliases, reports, how to open both UIs.
 
 Everything runs locally: SQLite metadata for Airflow and MLflow, a local MLflow server on
 127.0.0.1, files under ``--dir`` (default ``.state/demo``, wiped at the start). Weekly and
@@ -175,6 +177,39 @@ class Demo:
 
     # --- output ---------------------------------------------------------------------------
 
+    def many_models(self) -> None:
+        from airflow.dag_processing.dagbag import DagBag
+        from rich.table import Table
+
+        from retrain.cli import main as cli
+        from retrain.config import load_catalog
+        from retrain_airflow.dags import load_targets
+
+        self.story.step(6, "Many models: config/models/ gives four DAGs per model")
+        models = REPO / "config" / "models"
+        catalog = load_catalog(models)
+        files = ", ".join(p.name for p in sorted(models.glob("*.yaml")))
+        self.story.say(f"{models.relative_to(REPO)}/: {files}")
+        os.environ["RETRAIN_CONFIG"] = str(models)  # what the DAG files read at parse time
+        try:
+            bag = DagBag(dag_folder=str(REPO / "dags"))
+        finally:
+            os.environ["RETRAIN_CONFIG"] = str(REPO / "config" / "demo.yaml")
+        table = Table("model", "retrain", "gate", "pool", "DAGs", title="DAGs from one directory")
+        for target in load_targets(models)[1]:
+            config = catalog.configs[target.name]
+            ids = sorted(d for d in bag.dags if d.endswith(f"__{target.name}"))
+            table.add_row(
+                target.name,
+                config.schedule.retrain,
+                ", ".join(f"{k} >= {v}" for k, v in config.evaluation.thresholds.items()),
+                target.pool,
+                "\n".join(ids),
+            )
+        self.story.console.print(table)
+        self.story.say(f"import errors: {len(bag.import_errors)}; `retrain status` of every model:")
+        cli(["status", "--config", str(models)])
+
     def show_monitor(self, measured: dict[str, Any]) -> None:
         signals = measured["signals"]
         shown = ", ".join(f"{k}={v:.3g}" for k, v in signals.items() if v is not None)
@@ -217,7 +252,7 @@ class Demo:
         from retrain.registry import ModelRegistry
         from retrain.tracking import tracking_client
 
-        self.story.step(6, "Summary")
+        self.story.step(7, "Summary")
         config = self.config()
         console = self.story.console
         log = LogStore(
@@ -342,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         demo.quiet_week()
         demo.drift_weeks()
         demo.rollback()
+        demo.many_models()
         demo.summary(server.url)
         local_runner.pause("retrain_pipeline")  # `make airflow` must not start a weekly run
     finally:
