@@ -119,6 +119,19 @@ class TestGeneratedDags:
             "retrain_registry__gamma",
         }
 
+    def test_every_task_sees_the_trigger_forms_params(
+        self, airflow_db: None, three_models: Path
+    ) -> None:
+        """The params go on the DAG after its tasks (parse time); a task still gets them."""
+        from airflow.sdk.definitions.param import process_params
+
+        pipeline = af.dagbag().dags["retrain_pipeline__alpha"]
+        assert "target_stage" in pipeline.params
+        for task in pipeline.tasks:
+            got = process_params(pipeline, task, {"force": True}, suppress_exception=False)
+            assert got["force"] is True and got["target_stage"] == "production", task.task_id
+            assert got["as_of"] is None and got["window_days"] is None
+
     def test_the_dag_files_read_only_the_yaml_files_and_import_nothing_heavy(
         self, three_models: Path
     ) -> None:

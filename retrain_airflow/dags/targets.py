@@ -15,8 +15,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrain.config import RetrainConfig, load_catalog, load_model_config
+from retrain.config import CONFIG_ENV, RetrainConfig, load_catalog, load_model_config
 from retrain.config.catalog import Catalog
+from retrain.errors import ConfigError
 from retrain_airflow.definitions import POOL, config_path
 
 __all__ = ["CONFIG_ERROR_DAG", "Target", "broken_dag_id", "load_targets"]
@@ -60,6 +61,14 @@ def load_targets(config: str | os.PathLike[str] | None = None) -> tuple[Catalog,
     """The catalog at ``config`` (default ``$RETRAIN_CONFIG`` or the repo's config) and a target
     per model that loaded. A broken model file is logged here and stays in ``catalog.errors``."""
     root = Path(config) if config is not None else config_path()
+    if config is None and CONFIG_ENV not in os.environ and not root.exists():
+        raise ConfigError(
+            [
+                f"no config: set ${CONFIG_ENV} to a config file or directory, or pass its path "
+                "to the DAG factory (e.g. pipeline_dags('/path/to/config'))"
+            ],
+            source=str(root),
+        )
     catalog = load_catalog(root)
     for error in catalog.errors.values():
         log.error("retrain: a model config is broken, its DAGs are not generated: %s", error)
