@@ -27,11 +27,10 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, TriggerRule, dag, task
-from airflow.sdk.definitions.param import ParamsDict
 
 from retrain.pipeline.graph import FINISH, GRAPH, START, Gate, leaves
 from retrain_airflow.dags.targets import Target
-from retrain_airflow.definitions import assets_for, dag_options
+from retrain_airflow.definitions import assets_for, dag_options, with_params
 
 __all__ = ["build"]
 
@@ -98,14 +97,7 @@ def build(target: Target) -> Any:
             tasks[node.after] >> tasks[node.name]
         [tasks[name] for name in leaves()] >> finish()
 
-    built = retrain_pipeline()
-    # The trigger form's params go on the DAG once its tasks exist: Airflow deep-copies (and
-    # re-validates) a DAG's params into every task it creates, which was about half of the parse
-    # time at 50 models (benchmarks/README.md). At run time a task's params are the DAG's params
-    # merged with its own and the run's conf (airflow.sdk.definitions.param.process_params), so
-    # every task still sees them; setting them validates the defaults as the constructor would.
-    built.params = ParamsDict(params())
-    return built
+    return with_params(retrain_pipeline(), params())
 
 
 def params() -> dict[str, Any]:

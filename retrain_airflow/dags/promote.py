@@ -17,7 +17,7 @@ from typing import Any
 from airflow.sdk import Param, dag, get_current_context, task
 
 from retrain_airflow.dags.targets import Target
-from retrain_airflow.definitions import dag_options
+from retrain_airflow.definitions import dag_options, with_params
 
 __all__ = ["build"]
 
@@ -30,23 +30,6 @@ def build(target: Target) -> Any:
         dag_id=target.dag_id("retrain_promote"),
         schedule=None,
         **dag_options(config, __doc__, retries=0),
-        params={
-            "reason": Param(
-                type="string",
-                minLength=3,
-                maxLength=500,
-                title="Reason",
-                description="Why the canary goes to production (audit history).",
-            ),
-            "version": Param(
-                None,
-                type=["null", "integer"],
-                minimum=1,
-                title="Version",
-                description="The canary version to promote; empty = whichever holds the "
-                "canary alias.",
-            ),
-        },
     )
     def retrain_promote() -> None:
         @task(pool=target.pool, doc_md="Re-check the production checklist and move the alias.")
@@ -100,4 +83,23 @@ def build(target: Target) -> Any:
         else:
             promote("operator-triggered (deployment.require_approval is false)")
 
-    return retrain_promote()
+    return with_params(
+        retrain_promote(),
+        {
+            "reason": Param(
+                type="string",
+                minLength=3,
+                maxLength=500,
+                title="Reason",
+                description="Why the canary goes to production (audit history).",
+            ),
+            "version": Param(
+                None,
+                type=["null", "integer"],
+                minimum=1,
+                title="Version",
+                description="The canary version to promote; empty = whichever holds the "
+                "canary alias.",
+            ),
+        },
+    )

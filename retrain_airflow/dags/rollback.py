@@ -22,7 +22,7 @@ from typing import Any
 from airflow.sdk import Param, dag, get_current_context, task
 
 from retrain_airflow.dags.targets import Target
-from retrain_airflow.definitions import dag_options
+from retrain_airflow.definitions import dag_options, with_params
 
 __all__ = ["build"]
 
@@ -34,32 +34,6 @@ def build(target: Target) -> Any:
         dag_id=target.dag_id("retrain_rollback"),
         schedule=None,
         **dag_options(target.config, __doc__, retries=0),
-        params={
-            "reason": Param(
-                type="string",
-                minLength=3,
-                maxLength=500,
-                title="Reason",
-                description="Why production is rolled back (required; goes into the "
-                "audit history and the notification).",
-            ),
-            "to_version": Param(
-                None,
-                type=["null", "integer"],
-                minimum=1,
-                title="Target version",
-                description="Explicit version to restore; empty = the version that "
-                "served before the current one.",
-            ),
-            "expected_version": Param(
-                None,
-                type=["null", "integer"],
-                minimum=1,
-                title="Expected production version",
-                description="Refuse (nothing moves) unless production is this version when the "
-                "rollback runs; empty = no check.",
-            ),
-        },
     )
     def retrain_rollback() -> None:
         @task(
@@ -93,4 +67,32 @@ def build(target: Target) -> Any:
 
         rollback()
 
-    return retrain_rollback()
+    return with_params(
+        retrain_rollback(),
+        {
+            "reason": Param(
+                type="string",
+                minLength=3,
+                maxLength=500,
+                title="Reason",
+                description="Why production is rolled back (required; goes into the "
+                "audit history and the notification).",
+            ),
+            "to_version": Param(
+                None,
+                type=["null", "integer"],
+                minimum=1,
+                title="Target version",
+                description="Explicit version to restore; empty = the version that "
+                "served before the current one.",
+            ),
+            "expected_version": Param(
+                None,
+                type=["null", "integer"],
+                minimum=1,
+                title="Expected production version",
+                description="Refuse (nothing moves) unless production is this version when the "
+                "rollback runs; empty = no check.",
+            ),
+        },
+    )
