@@ -12,6 +12,8 @@ DAG tasks only), so a DAG run and a ``retrain run`` never interleave their regis
 
 from __future__ import annotations
 
+import os
+import warnings
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -33,6 +35,7 @@ from retrain.times import parse_time, to_utc
 
 __all__ = [
     "ERROR_KEY",
+    "actor",
     "as_of",
     "asset_trigger",
     "finish_run",
@@ -45,6 +48,13 @@ __all__ = [
 ]
 
 ERROR_KEY = "retrain_error"
+
+# skops resolves a function's module by probing every loaded module; in a task process Airflow's
+# lazy deprecated-import shims answer each probe with a warning (about 1,160 lines in a train
+# task's log). Process-wide and set when a task first imports this module, so no
+# ``catch_warnings`` block elsewhere (another thread's included) can undo it.
+warnings.filterwarnings("ignore", category=FutureWarning, module=r"skops\.")
+warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"skops\.")
 
 
 def as_of(context: Mapping[str, Any]) -> datetime:
@@ -130,9 +140,29 @@ def sql_url(config: RetrainConfig) -> str | None:
     return uri.replace("postgres://", "postgresql://", 1)
 
 
+def actor(context: Mapping[str, Any]) -> str | None:
+    """Who the audit history, the log and notifications name for this run: the Airflow user who
+    triggered it (UI, REST), else ``$RETRAIN_ACTOR``, else what started it (``airflow:scheduled``,
+    ``airflow:asset_triggered``); ``None`` outside a task (the OS user, as on the CLI)."""
+    dag_run = context.get("dag_run")
+    if dag_run is None:
+        return None
+    user = getattr(dag_run, "triggering_user_name", None)
+    if user:
+        return str(user)
+    if os.environ.get("RETRAIN_ACTOR", "").strip():
+        return None  # the registry's default reads it
+    run_type = str(getattr(dag_run.run_type, "value", dag_run.run_type))
+    return f"airflow:{run_type}"
+
+
 def services(config: RetrainConfig) -> Services:
-    """The task's collaborators (built once per task process)."""
-    return Services.build(config, sql_url=sql_url(config))
+    """The task's collaborators (built once per task process), acting as :func:`actor`."""
+    try:
+        context: Mapping[str, Any] = get_current_context()
+    except RuntimeError:  # not inside a running task (a test calling this directly)
+        context = {}
+    return Services.build(config, sql_url=sql_url(config), actor=actor(context))
 
 
 def _fail(name: str, exc: BaseException) -> None:

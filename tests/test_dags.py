@@ -129,6 +129,10 @@ class TestParams:
                 "retrain_pipeline", {"window_days": 0}, "window_days", id="zero-day window"
             ),
             pytest.param("retrain_pipeline", {"force": "yes"}, "force", id="force not a boolean"),
+            pytest.param(
+                "retrain_pipeline", {"as_of": "next tuesday"}, "as_of", id="as_of not a time"
+            ),
+            pytest.param("retrain_monitor", {"as_of": "next tuesday"}, "as_of", id="monitor as_of"),
             pytest.param("retrain_rollback", {}, "reason", id="rollback without a reason"),
             pytest.param(
                 "retrain_rollback",
@@ -293,3 +297,31 @@ class TestInvalidData:
         assert records[0].failed_step == "validate"
         assert production(config) == 1
         assert len(ModelRegistry(config).versions()) == 1
+
+
+class TestActor:
+    """Who the audit history names for a DAG run (``retrain_airflow.runtime.actor``)."""
+
+    @staticmethod
+    def run(user: str | None, run_type: str) -> dict[str, Any]:
+        from types import SimpleNamespace
+
+        return {"dag_run": SimpleNamespace(triggering_user_name=user, run_type=run_type)}
+
+    def test_the_triggering_user_wins(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from retrain_airflow.runtime import actor
+
+        monkeypatch.setenv("RETRAIN_ACTOR", "ops-bot")
+        assert actor(self.run("alice", "manual")) == "alice"
+
+    def test_without_a_user_retrain_actor_then_what_started_the_run(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from retrain_airflow.runtime import actor
+
+        monkeypatch.setenv("RETRAIN_ACTOR", "ops-bot")
+        assert actor(self.run(None, "scheduled")) is None, "the registry reads RETRAIN_ACTOR"
+        monkeypatch.delenv("RETRAIN_ACTOR")
+        assert actor(self.run(None, "scheduled")) == "airflow:scheduled"
+        assert actor(self.run(None, "asset_triggered")) == "airflow:asset_triggered"
+        assert actor({}) is None, "outside a task: the OS user, as on the CLI"

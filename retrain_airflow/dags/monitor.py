@@ -17,8 +17,9 @@ from typing import Any
 from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
+from retrain_airflow.dags.pipeline import as_of_param
 from retrain_airflow.dags.targets import Target
-from retrain_airflow.definitions import assets_for, dag_options
+from retrain_airflow.definitions import assets_for, dag_options, with_params
 from retrain_airflow.sensors import NewDataSensor
 
 __all__ = ["build"]
@@ -99,4 +100,4 @@ def build(target: Target) -> Any:
         for kind in assets:
             emitter(kind)(measured)
 
-    return retrain_monitor()
+    return with_params(retrain_monitor(), {"as_of": as_of_param("the run's logical date")})

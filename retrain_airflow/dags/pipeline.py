@@ -32,7 +32,7 @@ from retrain.pipeline.graph import FINISH, GRAPH, START, Gate, leaves
 from retrain_airflow.dags.targets import Target
 from retrain_airflow.definitions import assets_for, dag_options, with_params
 
-__all__ = ["build"]
+__all__ = ["AS_OF_PATTERN", "as_of_param", "build", "params"]
 
 
 def build(target: Target) -> Any:
@@ -147,12 +147,25 @@ def params() -> dict[str, Any]:
             description="Train on the last N days of event time; empty = the "
             "config's data.training_window_days.",
         ),
-        "as_of": Param(
-            None,
-            type=["null", "string"],
-            format="date-time",
-            title="As of",
-            description="Act as if at this ISO-8601 time (replays, demos); empty = "
-            "the run's logical date.",
-        ),
+        "as_of": as_of_param("the run's logical date"),
     }
+
+
+#: An ISO-8601 date-time, as ``retrain.times.parse_time`` reads it (jsonschema's ``format`` alone
+#: is not enforced by Airflow's Param validation).
+AS_OF_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
+    r"(Z|[+-][0-9]{2}:?[0-9]{2})?)?$"
+)
+
+
+def as_of_param(empty: str) -> Param:
+    """The ``as_of`` run parameter: an ISO-8601 time or empty (``empty`` says what applies)."""
+    return Param(
+        None,
+        type=["null", "string"],
+        format="date-time",
+        pattern=AS_OF_PATTERN,
+        title="As of",
+        description=f"Act as if at this ISO-8601 time (replays, demos); empty = {empty}.",
+    )

@@ -46,7 +46,7 @@ def finish(
     except OSError as exc:  # the record still goes to MLflow (or the spool)
         logger.error("could not write the local copy of the record to %s: %s", local, exc)
     settings = services.config.registry
-    if not unreachable(settings):
+    if ctx.mlflow_run_id and not unreachable(settings):  # "": start failed before the run
         try:
             services.flush()
         except Exception as exc:  # nothing may keep the record below from being written
