@@ -43,10 +43,22 @@ class MonitorCheck:
     events: dict[str, list[str]]
     drift: dict[str, object]
     mlflow_run_id: str
+    #: When a cooldown held back rules that fired: the time a triggered run is allowed again.
+    cooldown_until: str | None = None
 
     def summary(self) -> str:
-        verdict = f"events {', '.join(sorted(self.events))}" if self.events else "no event"
-        return f"{verdict}: " + "; ".join(self.reasons)
+        """What was decided and why: the events emitted, or why none was."""
+        fired = "; ".join(self.reasons)
+        if self.events:
+            return f"events {', '.join(sorted(self.events))}: {fired}"
+        if self.cooldown_until:
+            return f"no event: cooldown until {self.cooldown_until} (rules that fired: {fired})"
+        if self.triggered:
+            return (
+                f"no event: the rules that fired watch no data-driven signal ({fired}); "
+                "the time schedule retrains for them"
+            )
+        return f"no event: {fired}"
 
 
 def new_rows(services: Services, *, as_of: datetime) -> int:
@@ -126,4 +138,5 @@ def check_and_log(
         events=events,
         drift=dict(live.drift),
         mlflow_run_id=run.info.run_id,
+        cooldown_until=decision.next_allowed_at if decision.cooldown_active else None,
     )

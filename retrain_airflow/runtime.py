@@ -26,6 +26,7 @@ from retrain.constants import ASSET_KINDS, RunStatus, Stage, Trigger
 from retrain.errors import DataError, is_retryable
 from retrain.pipeline.codec import decode, encode
 from retrain.pipeline.context import RunContext, RunOptions, fallback_context
+from retrain.pipeline.decision import event_reason
 from retrain.pipeline.graph import CHECK, GRAPH, START, STEPS, Gate, Results
 from retrain.pipeline.runner import context_of, execute_held
 from retrain.pipeline.services import Services
@@ -90,9 +91,10 @@ def asset_trigger(context: Mapping[str, Any]) -> tuple[Trigger, list[str]] | Non
             extra = dict(event.extra or {})
             kind = str(extra.get("trigger") or event.asset.uri.rsplit("/", 1)[-1])
             kinds.append(kind)
-            for reason in extra.get("reasons") or [f"{kind} event from {event.source_dag_id}"]:
-                if reason not in reasons:
-                    reasons.append(str(reason))
+            for reason in extra.get("reasons") or [f"from {event.source_dag_id}"]:
+                labelled = event_reason(kind, str(reason))  # each reason with its own kind
+                if labelled not in reasons:
+                    reasons.append(labelled)
     if not kinds:
         return None
     for kind in ASSET_KINDS:  # several coalesced events: strongest first

@@ -117,6 +117,15 @@ class TestDagBag:
             assert task.doc_md, f"task {task.task_id} has doc_md"
         assert dag.doc_md and "retrain_pipeline" in dag.doc_md
 
+    def test_the_graph_reads_like_the_seeds_pipeline(self, bag: Any) -> None:
+        """At most 14 edges (it had 34): each task depends on the step before it, not on
+        ``check``, and ``finish`` waits for the leaves only."""
+        dag = bag.get_dag("retrain_pipeline")
+        edges = sum(len(task.downstream_task_ids) for task in dag.tasks)
+        assert edges <= 14, edges
+        assert dag.get_task("train").upstream_task_ids == {"validate"}
+        assert len(dag.get_task("finish").upstream_task_ids) <= 3
+
 
 class TestParams:
     @pytest.mark.parametrize(

@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from retrain.constants import Trigger
+from retrain.constants import ASSET_KINDS, Trigger
 from retrain.triggers import Decision, Signals, TriggerPolicy
 
-__all__ = ["RunDecision", "decide"]
+__all__ = ["RunDecision", "decide", "event_reason"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def decide(
     )
     proceed, why = decision.triggered, list(decision.reasons)
     if trigger.from_event and event_reasons:
-        proceed, why = True, [f"{trigger} event: {r}" for r in event_reasons]
+        proceed, why = True, [event_reason(str(trigger), r) for r in event_reasons]
     if proceed and not manual and not decision.bootstrap and signals.new_samples == 0:
         proceed = False
         why = ["no new rows since the production model's training data: nothing to learn"]
@@ -76,3 +76,11 @@ def decide(
         measured = [f"{k}={v:g}" for k, v in signals.as_dict().items() if v is not None]
         why = ["no rule fired: " + ("; ".join(measured) or "no signals")]
     return RunDecision(proceed, tuple(why), decision)
+
+
+def event_reason(kind: str, reason: str) -> str:
+    """``<kind> event: <reason>``; a reason already labelled with its kind is kept as it is
+    (several coalesced events of different kinds start one run, each reason keeps its own)."""
+    if any(reason.startswith(f"{known} event: ") for known in ASSET_KINDS):
+        return reason
+    return f"{kind} event: {reason}"
