@@ -106,6 +106,9 @@ class RetrainingRecord:
     #: Set on a spooled record whose MLflow run could not be closed (MLflow unreachable): the
     #: run is still RUNNING there, and the flush that writes this record closes it.
     unclosed_run: str | None = None
+    #: Who started the run: the Airflow user who triggered it, ``$RETRAIN_ACTOR``, what started
+    #: it (``airflow:scheduled``) or, on the CLI, the OS user.
+    actor: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -18,14 +18,17 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from retrain.config import load_config
+from retrain.config import RetrainConfig, load_config
+from retrain.log import LogStore
 from retrain.registry import ModelRegistry
+from retrain.tracking import tracking_client
 from tools import standalone
 
 pytestmark = pytest.mark.slow
@@ -44,6 +47,10 @@ def _free_port(span: int = 0) -> int:
         ):
             return port
     raise RuntimeError("no free port")
+
+
+def _seconds(start: str, end: str) -> float:
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
 
 
 @dataclass
@@ -82,6 +89,16 @@ class Deployment:
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         return list(self.call(f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"])
 
+    def timings(self, dag_id: str, run_id: str) -> dict[str, float]:
+        """Seconds of the DAG run (``run``) and of each task, from the REST API."""
+        run = self.call(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+        tasks = self.call(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+        out = {"run": _seconds(run["start_date"], run["end_date"])}
+        for ti in tasks["task_instances"]:
+            if ti.get("start_date") and ti.get("end_date"):
+                out[ti["task_id"]] = _seconds(ti["start_date"], ti["end_date"])
+        return out
+
     def task_logs(self, dag_id: str, run_id: str) -> dict[str, list[str]]:
         """Each task's log lines (the files the task processes wrote)."""
         root = self.settings.airflow_home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
@@ -112,10 +129,18 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         standalone.stop(settings)
 
 
-def registry(deployment: Deployment) -> ModelRegistry:
+def config_of(deployment: Deployment) -> RetrainConfig:
     env = standalone.airflow_env(deployment.settings)
-    config = load_config(deployment.settings.config_path, env=env)
-    return ModelRegistry(config)
+    return load_config(deployment.settings.config_path, env=env)
+
+
+def registry(deployment: Deployment) -> ModelRegistry:
+    return ModelRegistry(config_of(deployment))
+
+
+def log_store(deployment: Deployment) -> LogStore:
+    config = config_of(deployment)
+    return LogStore(tracking_client(config), config.log_experiment_name, config.storage.work_dir)
 
 
 def warning_repeats(lines: list[str]) -> dict[str, int]:
@@ -149,6 +174,19 @@ class TestUnderTheScheduler:
         assert entry.actor == "admin", "the Airflow user who triggered it, not the OS user"
         promoted = [e for e in models.history() if e.op == "promote" and e.to_version == 2]
         assert promoted and all(e.actor == "admin" for e in promoted)
+        records = log_store(deployment).records()
+        assert [r.actor for r in records] == ["admin", "admin"], "the log names the user too"
+
+        # the figures benchmarks/README.md quotes (printed; timing goals are not asserted here)
+        timings = {
+            "pipeline (bootstrap)": deployment.timings("retrain_pipeline", first),
+            "pipeline (with a baseline)": deployment.timings("retrain_pipeline", second),
+            "rollback": deployment.timings("retrain_rollback", rollback),
+        }
+        print(json.dumps(timings, indent=1))
+        out = REPO / ".state" / "scheduler-timings.json"
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(json.dumps(timings, indent=1), encoding="utf-8")
 
         for dag_id, run_id in (
             ("retrain_pipeline", first),

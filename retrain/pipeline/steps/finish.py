@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from retrain.log import RetrainingRecord, redacted
@@ -36,9 +37,8 @@ def finish(
     the record is spooled naming the run it could not close, and the next successful write
     (the next run's ``start``, or any write of the log) closes that run.
     """
-    record = redacted(
-        build_record(ctx, results, end=now_utc(), error=error, failed_step=failed_step)
-    )
+    built = build_record(ctx, results, end=now_utc(), error=error, failed_step=failed_step)
+    record = redacted(replace(built, actor=services.registry.actor))
     local = Path(ctx.work_dir) / "retraining_log.json"
     try:
         local.parent.mkdir(parents=True, exist_ok=True)
