@@ -138,6 +138,7 @@ def _compact(record: RetrainingRecord) -> str:
         "as_of": record.as_of,
         "error": record.error,
         "failed_step": record.failed_step,
+        "actor": record.actor,
     }
     text = json.dumps(data, default=str)
     while len(text) > _TAG_LIMIT and (data["notes"] or data["trigger_reasons"]):

@@ -153,3 +153,15 @@ class TestFindRun:
         store.write(_record(1))
         experiment_id = store.client.get_experiment_by_name(store.experiment_name).experiment_id
         assert find_run(store.client, experiment_id, "retrain.retraining_id", value) is None
+
+
+class TestActor:
+    def test_the_actor_survives_the_round_trip_through_mlflow(
+        self, tmp_path: Path, make_config: object
+    ) -> None:
+        from tests.reliability.test_faults import log_store
+
+        store = log_store(make_config, tmp_path)  # type: ignore[arg-type]
+        store.write(_record(1, status="deployed", actor="alice"))
+        [written] = store.records()
+        assert written.actor == "alice"
