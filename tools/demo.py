@@ -48,9 +48,10 @@ class Story:
     def say(self, text: str) -> None:
         self.console.print(f"  {text}")
 
-    def task(self, task_id: str, state: str) -> None:
+    def task(self, task_id: str, state: str, seconds: float | None) -> None:
         color = {"success": "green", "skipped": "yellow", "failed": "red"}.get(state, "white")
-        self.console.print(f"    [dim]{self._t():>6}[/] {task_id:<18} [{color}]{state}[/]")
+        took = f"{seconds:5.1f} s" if seconds is not None else "    - "
+        self.console.print(f"    {task_id:<18} [{color}]{state:<8}[/] [dim]{took}[/]")
 
     def _t(self) -> str:
         return f"{time.monotonic() - self.started:.0f}s"
@@ -121,9 +122,10 @@ class Demo:
         self.story.say(f"[bold]{label}[/]")
         run = local_runner.run_dag(dag_id, run_type=run_type, logical_date=when, conf=conf)
         states = local_runner.states(run)
+        took = local_runner.durations(run)
         order = list(local_runner.get_dag(dag_id).task_dict)
         for task_id in order:
-            self.story.task(task_id, states.get(task_id, "?"))
+            self.story.task(task_id, states.get(task_id, "?"), took.get(task_id))
         if str(run.state) != "success":
             raise SystemExit(f"demo: {dag_id} run ended {run.state}: {states}")
         return run
@@ -245,7 +247,7 @@ class Demo:
                 f"{len(record['checklist'])} items met" + (f"; open: {failed}" if failed else "")
             )
 
-    def summary(self, mlflow_url: str) -> None:
+    def summary(self) -> None:
         from rich.table import Table
 
         from retrain.log import LogStore
@@ -330,11 +332,11 @@ class Demo:
             console.print(f"Report: {path}")
         console.print(
             f"\nState is in {self.root} (re-running `make demo` starts clean).\n"
-            f"MLflow UI (running now until the demo exits): {mlflow_url}\n"
             "Open both UIs on this state: [bold]make airflow[/] "
-            "(Airflow at http://127.0.0.1:8080, MLflow at http://127.0.0.1:5000)\n"
-            "CLI on this state: RETRAIN_CONFIG=config/demo.yaml "
-            f"RETRAIN_TRACKING_URI=<mlflow url> .venv/bin/retrain status | history | log"
+            "(Airflow at http://127.0.0.1:8080, MLflow at http://127.0.0.1:5000; it prints the "
+            "login), then on the CLI:\n"
+            "  RETRAIN_CONFIG=config/demo.yaml RETRAIN_TRACKING_URI=http://127.0.0.1:5000 "
+            ".venv/bin/retrain status   (or history, log)"
         )
 
 
@@ -378,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         demo.drift_weeks()
         demo.rollback()
         demo.many_models()
-        demo.summary(server.url)
+        demo.summary()
         local_runner.pause("retrain_pipeline")  # `make airflow` must not start a weekly run
     finally:
         server.stop()

@@ -23,6 +23,7 @@ from typing import Any
 __all__ = [
     "asset_events",
     "create_pools",
+    "durations",
     "get_dag",
     "migrate",
     "pause",
@@ -232,6 +233,18 @@ def states(run: Any) -> dict[str, str]:
 
     with create_session() as session:
         return {ti.task_id: str(ti.state) for ti in run.get_task_instances(session=session)}
+
+
+def durations(run: Any) -> dict[str, float]:
+    """Task id -> seconds the task ran (tasks that did not run are left out)."""
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return {
+            ti.task_id: float(ti.duration)
+            for ti in run.get_task_instances(session=session)
+            if ti.duration is not None
+        }
 
 
 def xcom(run: Any, task_id: str, key: str = "return_value") -> Any:
