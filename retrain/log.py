@@ -38,10 +38,17 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Metric, RunTag
 
-from retrain.config import RegistrySettings
+from retrain.config import RegistrySettings, RetrainConfig
 from retrain.errors import RegistryError, RegistryUnavailableError
 from retrain.redact import redact
-from retrain.tracking import artifact_repository, bounded, ensure_experiment, find_run, unreachable
+from retrain.tracking import (
+    artifact_repository,
+    bounded,
+    ensure_experiment,
+    find_run,
+    tracking_client,
+    unreachable,
+)
 
 __all__ = ["SEED_FIELDS", "SPOOL_NAME", "LogStore", "RetrainingRecord", "redacted"]
 
@@ -177,6 +184,17 @@ class LogStore:
         self.problems: list[str] = []
         self._experiment_id: str | None = None
         self._missing = False
+
+    @classmethod
+    def of(cls, config: RetrainConfig, client: MlflowClient | None = None) -> LogStore:
+        """The log of ``config``'s model: its log experiment, its work dir's spool, its
+        registry settings (``client`` default: a bounded client for the config's server)."""
+        return cls(
+            client or tracking_client(config),
+            config.log_experiment_name,
+            config.storage.work_dir,
+            settings=config.registry,
+        )
 
     # --- MLflow -----------------------------------------------------------------------------
 

@@ -16,7 +16,6 @@ import pytest
 from retrain.config import RetrainConfig
 from retrain.log import LogStore
 from retrain.registry import ModelRegistry
-from retrain.tracking import tracking_client
 from tests import airflow_harness as af
 from tests.helpers import churn_sections, write_config
 from tools.synthetic import StreamSpec, generate_week, write_stream
@@ -166,9 +165,7 @@ def production(config: RetrainConfig) -> int | None:
 
 
 def log_records(config: RetrainConfig) -> list[Any]:
-    return LogStore(
-        tracking_client(config), config.log_experiment_name, config.storage.work_dir
-    ).records()
+    return LogStore.of(config).records()
 
 
 class TestPipelineStory:

@@ -22,7 +22,6 @@ from retrain.config import RetrainConfig, load_catalog
 from retrain.errors import ConfigError
 from retrain.log import LogStore
 from retrain.registry import ModelRegistry
-from retrain.tracking import tracking_client
 from retrain_airflow.dags import pools
 from tests import airflow_harness as af
 from tests.helpers import churn_sections
@@ -245,7 +244,7 @@ def production(config: RetrainConfig) -> int | None:
 
 
 def statuses(config: RetrainConfig) -> list[str]:
-    store = LogStore(tracking_client(config), config.log_experiment_name, config.storage.work_dir)
+    store = LogStore.of(config)
     return [str(record.status) for record in store.records()]
 
 

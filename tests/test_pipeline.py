@@ -59,9 +59,7 @@ def deployed(result: pipeline.Deployed) -> pipeline.Results:
 
 
 def records(config: RetrainConfig) -> list[Any]:
-    return LogStore(
-        tracking_client(config), config.log_experiment_name, config.storage.work_dir
-    ).records()
+    return LogStore.of(config).records()
 
 
 class TestRetrainingStory:

@@ -252,14 +252,11 @@ class Demo:
 
         from retrain.log import LogStore
         from retrain.registry import ModelRegistry
-        from retrain.tracking import tracking_client
 
         self.story.step(7, "Summary")
         config = self.config()
         console = self.story.console
-        log = LogStore(
-            tracking_client(config), config.log_experiment_name, config.storage.work_dir
-        ).records()
+        log = LogStore.of(config).records()
         table = Table(
             "retraining_id",
             "trigger",

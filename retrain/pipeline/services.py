@@ -69,12 +69,7 @@ class Services:
         return cls(
             config=config,
             registry=ModelRegistry(config, actor=actor, notifier=chosen),
-            log=LogStore(
-                client,
-                config.log_experiment_name,
-                config.storage.work_dir,
-                settings=config.registry,
-            ),
+            log=LogStore.of(config, client),
             notifier=chosen,
             client=client,
             lease=ModelLease(config, client),

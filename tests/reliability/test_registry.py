@@ -40,7 +40,7 @@ from retrain.log import LogStore
 from retrain.registry import STATUS_TAG, ModelRegistry, VersionRecord
 from retrain.registry.artifacts import _ModelCache
 from retrain.registry.moves import plan_alias
-from retrain.tracking import artifact_repository, ensure_experiment, tracking_client
+from retrain.tracking import artifact_repository, ensure_experiment
 from tests.helpers import LOGREG, churn_sections, run_record, write_config
 from tests.registry_builders import (
     Fleet,
@@ -717,9 +717,7 @@ class TestFailedDeployRecord:
 
         assert str(run.state) == "failed"
         assert af.states(run)["deploy"] == "failed"
-        [logged] = LogStore(
-            tracking_client(config), config.log_experiment_name, config.storage.work_dir
-        ).records()
+        [logged] = LogStore.of(config).records()
         assert (logged.status, logged.failed_step, logged.model_version) == (
             "failed",
             "deploy",

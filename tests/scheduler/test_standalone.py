@@ -28,7 +28,6 @@ import yaml
 from retrain.config import RetrainConfig, load_config
 from retrain.log import LogStore
 from retrain.registry import ModelRegistry
-from retrain.tracking import tracking_client
 from tools import standalone
 
 pytestmark = pytest.mark.slow
@@ -139,8 +138,7 @@ def registry(deployment: Deployment) -> ModelRegistry:
 
 
 def log_store(deployment: Deployment) -> LogStore:
-    config = config_of(deployment)
-    return LogStore(tracking_client(config), config.log_experiment_name, config.storage.work_dir)
+    return LogStore.of(config_of(deployment))
 
 
 def warning_repeats(lines: list[str]) -> dict[str, int]:
