@@ -11,16 +11,16 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["ASSET_KINDS", "POOL", "assets_for", "dag_config", "dag_options", "default_args"]
+__all__ = ["ASSET_KINDS", "POOL", "assets_for", "dag_options", "default_args", "with_params"]
 
 if TYPE_CHECKING:
     from retrain_airflow.definitions import (
         ASSET_KINDS,
         POOL,
         assets_for,
-        dag_config,
         dag_options,
         default_args,
+        with_params,
     )
 
 

@@ -14,7 +14,7 @@ from airflow.sdk import Asset
 from airflow.sdk.definitions.param import ParamsDict
 
 from retrain import constants
-from retrain.config import CONFIG_ENV, RetrainConfig, load_config
+from retrain.config import CONFIG_ENV, RetrainConfig
 from retrain_airflow.notifier import RetrainNotifier
 
 __all__ = [
@@ -22,7 +22,6 @@ __all__ = [
     "POOL",
     "assets_for",
     "config_path",
-    "dag_config",
     "dag_options",
     "default_args",
     "with_params",
@@ -40,11 +39,6 @@ def config_path() -> Path:
     if env:
         return Path(env)
     return Path(__file__).resolve().parents[1] / "config" / "retraining.yaml"
-
-
-def dag_config() -> RetrainConfig:
-    """The retraining config, read afresh (a few ms): env overrides and edits apply at once."""
-    return load_config(config_path())
 
 
 def assets_for(config: RetrainConfig) -> dict[str, Asset]:

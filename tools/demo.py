@@ -90,9 +90,9 @@ class Demo:
     # --- plumbing -------------------------------------------------------------------------
 
     def config(self) -> Any:
-        from retrain_airflow.definitions import dag_config
+        from retrain.config import load_config
 
-        return dag_config()
+        return load_config()  # $RETRAIN_CONFIG: config/demo.yaml
 
     def write_weeks(self, weeks: range) -> None:
         from tools.synthetic import write_stream

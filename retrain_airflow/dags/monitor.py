@@ -17,7 +17,7 @@ from typing import Any
 from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from retrain_airflow.dags.pipeline import as_of_param
+from retrain_airflow.dags.params import as_of_param
 from retrain_airflow.dags.targets import Target
 from retrain_airflow.definitions import assets_for, dag_options, with_params
 from retrain_airflow.sensors import NewDataSensor

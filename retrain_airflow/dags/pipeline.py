@@ -26,13 +26,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, TriggerRule, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, TriggerRule, dag, task
 
 from retrain.pipeline.graph import FINISH, GRAPH, START, Gate, leaves
+from retrain_airflow.dags.params import pipeline_params
 from retrain_airflow.dags.targets import Target
 from retrain_airflow.definitions import assets_for, dag_options, with_params
 
-__all__ = ["AS_OF_PATTERN", "as_of_param", "build", "params"]
+__all__ = ["build"]
 
 
 def build(target: Target) -> Any:
@@ -97,75 +98,4 @@ def build(target: Target) -> Any:
             tasks[node.after] >> tasks[node.name]
         [tasks[name] for name in leaves()] >> finish()
 
-    return with_params(retrain_pipeline(), params())
-
-
-def params() -> dict[str, Any]:
-    """The trigger form (bad values are refused with HTTP 400 over REST); fresh per DAG."""
-    return {
-        "reason": Param(
-            None,
-            type=["null", "string"],
-            maxLength=500,
-            title="Reason",
-            description="Why this run is started by hand. Required when force is on; "
-            "recorded in the retraining log and the audit history.",
-        ),
-        "only_if_triggered": Param(
-            False,
-            type="boolean",
-            title="Only if a rule fires",
-            description="Evaluate the trigger rules first and retrain only "
-            "if one fires, exactly like a scheduled run.",
-        ),
-        "force": Param(
-            False,
-            type="boolean",
-            title="Force promotion",
-            description="Promote even if the gate or the A/B test fails (recorded as "
-            "forced; needs a reason).",
-        ),
-        "skip_ab": Param(
-            False,
-            type="boolean",
-            title="Skip A/B test",
-            description="Skip the offline A/B comparison with production.",
-        ),
-        "target_stage": Param(
-            "production",
-            type="string",
-            enum=["staging", "canary", "production"],
-            title="Target stage",
-            description="Promote the candidate no further than this stage.",
-        ),
-        "window_days": Param(
-            None,
-            type=["null", "integer"],
-            minimum=1,
-            maximum=3650,
-            title="Training window (days)",
-            description="Train on the last N days of event time; empty = the "
-            "config's data.training_window_days.",
-        ),
-        "as_of": as_of_param("the run's logical date"),
-    }
-
-
-#: An ISO-8601 date-time, as ``retrain.times.parse_time`` reads it (jsonschema's ``format`` alone
-#: is not enforced by Airflow's Param validation).
-AS_OF_PATTERN = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
-    r"(Z|[+-][0-9]{2}:?[0-9]{2})?)?$"
-)
-
-
-def as_of_param(empty: str) -> Param:
-    """The ``as_of`` run parameter: an ISO-8601 time or empty (``empty`` says what applies)."""
-    return Param(
-        None,
-        type=["null", "string"],
-        format="date-time",
-        pattern=AS_OF_PATTERN,
-        title="As of",
-        description=f"Act as if at this ISO-8601 time (replays, demos); empty = {empty}.",
-    )
+    return with_params(retrain_pipeline(), pipeline_params())

@@ -14,8 +14,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 
+from retrain_airflow.dags.params import promote_params
 from retrain_airflow.dags.targets import Target
 from retrain_airflow.definitions import dag_options, with_params
 
@@ -83,23 +84,4 @@ def build(target: Target) -> Any:
         else:
             promote("operator-triggered (deployment.require_approval is false)")
 
-    return with_params(
-        retrain_promote(),
-        {
-            "reason": Param(
-                type="string",
-                minLength=3,
-                maxLength=500,
-                title="Reason",
-                description="Why the canary goes to production (audit history).",
-            ),
-            "version": Param(
-                None,
-                type=["null", "integer"],
-                minimum=1,
-                title="Version",
-                description="The canary version to promote; empty = whichever holds the "
-                "canary alias.",
-            ),
-        },
-    )
+    return with_params(retrain_promote(), promote_params())

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 
+from retrain_airflow.dags.params import rollback_params
 from retrain_airflow.dags.targets import Target
 from retrain_airflow.definitions import dag_options, with_params
 
@@ -67,32 +68,4 @@ def build(target: Target) -> Any:
 
         rollback()
 
-    return with_params(
-        retrain_rollback(),
-        {
-            "reason": Param(
-                type="string",
-                minLength=3,
-                maxLength=500,
-                title="Reason",
-                description="Why production is rolled back (required; goes into the "
-                "audit history and the notification).",
-            ),
-            "to_version": Param(
-                None,
-                type=["null", "integer"],
-                minimum=1,
-                title="Target version",
-                description="Explicit version to restore; empty = the version that "
-                "served before the current one.",
-            ),
-            "expected_version": Param(
-                None,
-                type=["null", "integer"],
-                minimum=1,
-                title="Expected production version",
-                description="Refuse (nothing moves) unless production is this version when the "
-                "rollback runs; empty = no check.",
-            ),
-        },
-    )
+    return with_params(retrain_rollback(), rollback_params())
