@@ -78,3 +78,11 @@ def run_record(config: RetrainConfig, **options: Any) -> dict[str, Any]:
 
 def churn_config(data_path: str | Path, **kwargs: Any) -> RetrainConfig:
     return parse_config(churn_config_dict(data_path, **kwargs))
+
+
+def production(config: RetrainConfig) -> int | None:
+    """The version holding ``production`` (one registry request), or ``None``."""
+    from retrain.registry import ModelRegistry
+
+    current = ModelRegistry(config).current("production").get("production")
+    return current.version if current else None

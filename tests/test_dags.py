@@ -17,7 +17,7 @@ from retrain.config import RetrainConfig
 from retrain.log import LogStore
 from retrain.registry import ModelRegistry
 from tests import airflow_harness as af
-from tests.helpers import churn_sections, write_config
+from tests.helpers import churn_sections, production, write_config
 from tools.synthetic import StreamSpec, generate_week, write_stream
 
 DAG_IDS = {"retrain_pipeline", "retrain_monitor", "retrain_rollback", "retrain_promote"}
@@ -157,11 +157,6 @@ class TestParams:
 
         with pytest.raises(ParamValidationError, match=fragment):
             af.get_dag(dag_id).test(run_conf=conf)
-
-
-def production(config: RetrainConfig) -> int | None:
-    current = ModelRegistry(config).current().get("production")
-    return current.version if current else None
 
 
 def log_records(config: RetrainConfig) -> list[Any]:

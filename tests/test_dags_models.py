@@ -24,7 +24,7 @@ from retrain.log import LogStore
 from retrain.registry import ModelRegistry
 from retrain_airflow.dags import pools
 from tests import airflow_harness as af
-from tests.helpers import churn_sections
+from tests.helpers import churn_sections, production
 from tools import local_runner
 from tools.synthetic import StreamSpec, generate_week, write_stream
 
@@ -236,11 +236,6 @@ def run_concurrently(jobs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any
 
     with ThreadPoolExecutor(len(jobs)) as pool:
         return dict(zip(jobs, pool.map(one, jobs), strict=True))
-
-
-def production(config: RetrainConfig) -> int | None:
-    current = ModelRegistry(config).current().get("production")
-    return current.version if current else None
 
 
 def statuses(config: RetrainConfig) -> list[str]:

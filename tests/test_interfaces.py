@@ -30,7 +30,14 @@ from retrain.errors import (
 from retrain.pipeline import decision, graph
 from retrain.registry import ModelRegistry
 from tests import airflow_harness as af
-from tests.helpers import LOGREG, churn_sections, merge_sections, run_record, write_config
+from tests.helpers import (
+    LOGREG,
+    churn_sections,
+    merge_sections,
+    production,
+    run_record,
+    write_config,
+)
 from tools.mlflow_server import free_port
 from tools.synthetic import StreamSpec, write_stream
 
@@ -100,11 +107,6 @@ def cli_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, 
     code = main([*argv, "--json"])
     out, err = capsys.readouterr()
     return code, json.loads(out) if out.strip() else None, err
-
-
-def production(config: RetrainConfig) -> int | None:
-    current = ModelRegistry(config).current().get("production")
-    return current.version if current else None
 
 
 class TestCheck:
