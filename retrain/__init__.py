@@ -7,9 +7,17 @@ resolve lazily on first use.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# OpenMP (scikit-learn's gradient boosting, through libgomp) busy-waits between parallel regions
+# unless told otherwise. Training shares the cores with Airflow's scheduler, workers and other
+# tasks; oversubscribed, a 2 s fit took 30-80 s on a 2-core machine (benchmarks/README.md).
+# Passive waiting keeps the threads and drops the spinning. The OpenMP runtime reads it once, when
+# it loads, so it is set before scikit-learn is imported; an explicit value wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 _EXPORTS: dict[str, str] = {
     "RetrainConfig": "retrain.config",

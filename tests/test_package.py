@@ -70,3 +70,20 @@ class TestImportIsLight:
 
         with pytest.raises(AttributeError, match="no attribute 'nope'"):
             _ = retrain.nope
+
+
+class TestOpenMpWaitPolicy:
+    """Importing retrain makes OpenMP wait passively (a fit on shared cores) unless told."""
+
+    @pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+    def test_default_and_explicit(self, given: str | None, expected: str) -> None:
+        import os
+
+        env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+        if given:
+            env["OMP_WAIT_POLICY"] = given
+        code = "import os, retrain; print(os.environ['OMP_WAIT_POLICY'])"
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+        )
+        assert result.stdout.strip() == expected
