@@ -11,121 +11,30 @@ with HTTP 400 before any run exists.
 from __future__ import annotations
 
 import json
-import socket
-import time
 import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from retrain.config import RetrainConfig, load_config
 from retrain.log import LogStore
 from retrain.registry import ModelRegistry
 from tools import standalone
+from tools.airflow_rest import Deployment, throwaway
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _free_port(span: int = 0) -> int:
-    """A port that is free, with ``port + span - 1`` ... free too (Airflow's log servers)."""
-    for _ in range(50):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port + 714 < 65535 and all(
-            standalone._port_free(p) for p in (port, port + 713, port + 714)
-        ):
-            return port
-    raise RuntimeError("no free port")
-
-
-def _seconds(start: str, end: str) -> float:
-    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
-
-
-@dataclass
-class Deployment:
-    settings: standalone.Settings
-    token: str
-
-    def call(self, path: str, *, method: str = "GET", body: Any = None) -> Any:
-        request = urllib.request.Request(
-            f"{self.settings.airflow_url}{path}",
-            method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return json.loads(answer.read() or b"null")
-
-    def trigger(self, dag_id: str, conf: dict[str, Any]) -> str:
-        self.call(f"/api/v2/dags/{dag_id}", method="PATCH", body={"is_paused": False})
-        run = self.call(
-            f"/api/v2/dags/{dag_id}/dagRuns",
-            method="POST",
-            body={"logical_date": None, "conf": conf},
-        )
-        return str(run["dag_run_id"])
-
-    def wait(self, dag_id: str, run_id: str, timeout: float = 420) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            state = str(self.call(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"])
-            if state in {"success", "failed"}:
-                return state
-            time.sleep(2)
-        raise TimeoutError(f"{dag_id} {run_id} still running after {timeout:g} s")
-
-    def runs(self, dag_id: str) -> list[dict[str, Any]]:
-        return list(self.call(f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"])
-
-    def timings(self, dag_id: str, run_id: str) -> dict[str, float]:
-        """Seconds of the DAG run (``run``) and of each task, from the REST API."""
-        run = self.call(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
-        tasks = self.call(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
-        out = {"run": _seconds(run["start_date"], run["end_date"])}
-        for ti in tasks["task_instances"]:
-            if ti.get("start_date") and ti.get("end_date"):
-                out[ti["task_id"]] = _seconds(ti["start_date"], ti["end_date"])
-        return out
-
-    def task_logs(self, dag_id: str, run_id: str) -> dict[str, list[str]]:
-        """Each task's log lines (the files the task processes wrote)."""
-        root = self.settings.airflow_home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
-        return {
-            path.parent.name.removeprefix("task_id="): path.read_text(errors="replace").splitlines()
-            for path in sorted(root.glob("task_id=*/attempt=*.log"))
-        }
-
-
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    state = tmp_path_factory.mktemp("standalone")
-    # the shipped config, with a weekly slot that has not ticked since the DAG's start date: an
-    # unpaused DAG would otherwise start a run for the latest slot on its own
-    data = yaml.safe_load((REPO / "config" / "retraining.yaml").read_text(encoding="utf-8"))
-    data["schedule"] = {**data.get("schedule", {}), "retrain": "0 0 29 2 *"}
-    config = state / "retraining.yaml"
-    config.write_text(yaml.safe_dump(data), encoding="utf-8")
-    (state / "data").mkdir()
-    settings = standalone.Settings(
-        state=state, port=_free_port(), mlflow_port=_free_port(), config=config
-    )
-    try:
-        assert standalone.start(settings) == 0, "import errors (see the output above)"
-        token = standalone._token(settings.airflow_url, standalone.admin_password(settings))
-        yield Deployment(settings, token)
-    finally:
-        standalone.stop(settings)
+    with throwaway(tmp_path_factory.mktemp("standalone")) as running:
+        yield running
 
 
 def config_of(deployment: Deployment) -> RetrainConfig:
