@@ -56,6 +56,7 @@ HOST = "127.0.0.1"
 ADMIN = "admin"
 COMPONENTS = ("scheduler", "dag_processor", "triggerer")
 STARTUP_TIMEOUT = 240.0
+PRELOAD = "airflow,airflow.executors.local_executor,retrain_airflow.preload"
 
 
 class StandaloneError(RuntimeError):
@@ -282,6 +283,10 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(settings.port + 713),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(settings.port + 714),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+        # Task processes fork from executor workers that a forkserver started with MLflow,
+        # scikit-learn, skops, pandas and the steps imported (retrain_airflow.preload).
+        "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
+        "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": PRELOAD,
         # The scheduler may start a task before the API server listens (a run queued while
         # stopped); the default 5 retries give up after ~11 s and cost a task retry (10 min).
         "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "8",
