@@ -6,21 +6,34 @@ asset events the monitor emitted). :func:`run_dag` creates such a run through Ai
 ``create_dagrun`` and executes its tasks with the same in-process loop ``DAG.test()`` uses, so the
 real DAG, the real metadata DB and the real asset events are exercised.
 
-This is the one module that touches Airflow internals (``airflow.sdk.definitions.dag._run_task``
-and the ORM models); keep version differences here.
+Each task it runs leaves its log where a task process under the scheduler would have written it
+(``$AIRFLOW_HOME/logs``, the configured ``log_filename_template``), as the JSON lines Airflow's log
+reader parses: what the task printed, its ``logging`` records from INFO up (whatever the console
+level) and its structlog events, so the Airflow UI shows in-process runs' logs like any others.
+
+This is the one module that touches Airflow internals (``airflow.sdk.definitions.dag._run_task``,
+the ORM models, the structlog set-up of task logs); keep version differences here.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import importlib.util
+import io
+import logging
 import os
 import subprocess
 import sys
+import threading
 import time
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 __all__ = [
+    "TASK_LOG_LEVEL",
     "asset_events",
     "create_pools",
     "durations",
@@ -30,6 +43,7 @@ __all__ = [
     "reserialize",
     "run_dag",
     "states",
+    "task_log",
     "unpause",
     "xcom",
 ]
@@ -139,6 +153,229 @@ def _queued_events(session: Any, dag_id: str) -> list[Any]:
     return list(session.scalars(query.order_by(AssetEvent.timestamp)).all())
 
 
+#: Level from which a task's ``logging`` records go to its log file (Airflow's default level;
+#: the console keeps its own, the demo's is WARNING).
+TASK_LOG_LEVEL = logging.INFO
+
+#: Loggers of the in-process machinery (execution API server and client, ORM, DAG.test() loop),
+#: not of the task: a task process under the scheduler does not log them into the task's file.
+_MACHINERY = (
+    "airflow",
+    "alembic",
+    "fastapi",
+    "httpcore",
+    "httpx",
+    "sqlalchemy",
+    "starlette",
+    "supervisor",
+    "uvicorn",
+)
+#: ... except the task's own (``self.log`` of an operator, the task runner's ``task.*``).
+_TASK_LOGGERS = ("airflow.task", "task")
+
+
+@functools.cache
+def _machinery_dirs() -> tuple[str, ...]:
+    """Warnings raised from these packages come from the machinery too (``py.warnings``)."""
+    found: list[str] = []
+    for package in ("airflow", "fastapi", "starlette", "httpx", "sqlalchemy"):
+        with contextlib.suppress(ImportError, ValueError):
+            spec = importlib.util.find_spec(package)
+            if spec is not None and spec.submodule_search_locations:
+                found += [os.path.join(d, "") for d in spec.submodule_search_locations]
+    return tuple(found)
+
+
+def _of_machinery(name: str, fields: dict[str, Any]) -> bool:
+    if name == "py.warnings":
+        return str(fields.get("filename", "")).startswith(_machinery_dirs())
+    if any(name == task or name.startswith(f"{task}.") for task in _TASK_LOGGERS):
+        return False
+    return any(name == pkg or name.startswith(f"{pkg}.") for pkg in _MACHINERY)
+
+
+#: structlog method name -> level (``log.exception`` logs at ERROR).
+_LEVELS = {
+    **{name.lower(): number for name, number in logging.getLevelNamesMapping().items()},
+    "exception": logging.ERROR,
+}
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class _TaskLog:
+    """The log file of the task running now (at most one: tasks run one after the other)."""
+
+    lock = threading.RLock()
+    sink: Any = None  # a structlog logger writing Airflow's JSON lines to the file, or None
+
+    @classmethod
+    def write(cls, level: int, event: str, **fields: Any) -> None:
+        with cls.lock:
+            if cls.sink is not None:
+                cls.sink.log(level, event, **fields)
+
+    @classmethod
+    def close(cls) -> None:
+        with cls.lock:
+            cls.sink = None
+
+
+class _LoggingToTaskLog(logging.Handler):
+    """``logging`` records (from :data:`TASK_LOG_LEVEL`) into the task's log file."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if _of_machinery(record.name, {}):
+            return
+        try:
+            fields: dict[str, Any] = {"logger": record.name, "timestamp": _iso(record.created)}
+            if record.exc_info:
+                fields["exc_info"] = record.exc_info
+            _TaskLog.write(record.levelno, record.getMessage(), **fields)
+        except Exception:
+            self.handleError(record)
+
+
+def _structlog_to_task_log(logger: Any, method_name: str, event_dict: Any) -> Any:
+    """First structlog processor: a copy of every event (the console's level passed it) that
+    is the task's into the task's log file; the event goes on to the console unchanged."""
+    if _TaskLog.sink is None:
+        return event_dict
+    fields = dict(event_dict)
+    event = fields.pop("event", "")
+    name = fields.pop("logger_name", None) or fields.pop("logger", None)
+    name = str(name or getattr(logger, "name", None) or "task")
+    level = _LEVELS.get(method_name, logging.INFO)
+    if level >= TASK_LOG_LEVEL and not _of_machinery(name, fields):
+        with contextlib.suppress(Exception):  # the console must get the event whatever happens
+            _TaskLog.write(level, str(event), logger=name, **fields)
+    return event_dict
+
+
+class _StdoutToTaskLog(io.TextIOBase):
+    """``sys.stdout`` while a task runs: to the console as before, and each line into the task's
+    log file (``logger: task.stdout``, level info, as the supervisor forwards a task's stdout)."""
+
+    def __init__(self, console: TextIO) -> None:
+        self.console = console
+        self.pending = ""
+        self.finished = False
+
+    def write(self, text: str) -> int:
+        self.console.write(text)
+        if not self.finished:  # (a stream handler set up during the task may keep this object)
+            self.pending += text
+            *lines, self.pending = self.pending.split("\n")
+            for line in lines:
+                _TaskLog.write(logging.INFO, line.rstrip(), logger="task.stdout")
+        return len(text)
+
+    def flush(self) -> None:
+        self.console.flush()
+
+    def finish(self) -> None:
+        if self.pending:
+            _TaskLog.write(logging.INFO, self.pending.rstrip(), logger="task.stdout")
+            self.pending = ""
+        self.finished = True
+
+    def isatty(self) -> bool:
+        return self.console.isatty()
+
+    def fileno(self) -> int:
+        return self.console.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return str(getattr(self.console, "encoding", "utf-8"))
+
+
+def _install_structlog_tee() -> None:
+    import structlog
+
+    processors = structlog.get_config()["processors"]
+    if _structlog_to_task_log in processors:
+        return
+    if isinstance(processors, list):
+        # in place: loggers already bound (and cached) share this list with the configuration
+        processors.insert(0, _structlog_to_task_log)
+    else:
+        structlog.configure(processors=[_structlog_to_task_log, *processors])
+
+
+@contextlib.contextmanager
+def _console_for_new_structlog_loggers(console: TextIO) -> Iterator[None]:
+    """Structlog loggers first used during the task write to the console they would write to
+    outside it (Airflow's logger factory defaults to ``sys.stdout`` as of binding), not to the
+    task's captured stdout."""
+    import structlog
+
+    factory = structlog.get_config()["logger_factory"]
+    if getattr(factory, "io", "") is not None:
+        yield
+        return
+    factory.io = console
+    try:
+        yield
+    finally:
+        factory.io = None
+
+
+@contextlib.contextmanager
+def _root_logger_passes(level: int) -> Iterator[None]:
+    """Let records from ``level`` reach the root logger's handlers; the handlers it had keep
+    showing only what they showed before (the console stays as quiet as configured)."""
+    root = logging.getLogger()
+    with contextlib.ExitStack() as undo:
+        if root.level > level:
+            for existing in list(root.handlers):
+                if existing.level < root.level:
+                    undo.callback(existing.setLevel, existing.level)
+                    existing.setLevel(root.level)
+            undo.callback(root.setLevel, root.level)
+            root.setLevel(level)
+        yield
+
+
+@contextlib.contextmanager
+def task_log(ti: Any) -> Iterator[Path]:
+    """While one task instance runs in-process, write its log file as its task process would.
+
+    The path is the one the executor hands a task process (``log_filename_template`` rendered
+    for ``ti`` at its try number, under ``[logging] base_log_folder``); the lines are the JSON
+    lines of the supervisor's file logger (same structlog processors, secrets masked), appended
+    (a deferred task resumes into the same file). Yields the file's path.
+    """
+    import structlog
+    from airflow.sdk.log import init_log_file, logging_processors
+    from airflow.utils.helpers import log_filename_template_renderer
+
+    path = init_log_file(log_filename_template_renderer()(ti=ti))
+    root = logging.getLogger()
+    handler = _LoggingToTaskLog(TASK_LOG_LEVEL)
+    console = sys.stdout
+    stdout = _StdoutToTaskLog(console)
+    with path.open("ab") as file, contextlib.ExitStack() as stack:
+        sink = structlog.wrap_logger(
+            structlog.BytesLogger(file),
+            processors=list(logging_processors(json_output=True)),
+            wrapper_class=structlog.make_filtering_bound_logger(logging.NOTSET),
+        )
+        _install_structlog_tee()
+        with _TaskLog.lock:
+            _TaskLog.sink = sink
+        stack.callback(_TaskLog.close)
+        stack.enter_context(_root_logger_passes(TASK_LOG_LEVEL))
+        root.addHandler(handler)
+        stack.callback(root.removeHandler, handler)
+        stack.enter_context(_console_for_new_structlog_loggers(console))
+        stack.enter_context(contextlib.redirect_stdout(stdout))
+        stack.callback(stdout.finish)
+        yield path
+
+
 def run_dag(
     dag_id: str,
     *,
@@ -217,7 +454,8 @@ def run_dag(
             if not todo:
                 time.sleep(0.2)
             for ti in todo:
-                _run_task(ti=ti, task=dag.task_dict[ti.task_id], run_triggerer=True)
+                with task_log(ti):
+                    _run_task(ti=ti, task=dag.task_dict[ti.task_id], run_triggerer=True)
         run_id = run.run_id
     with create_session() as session:
         found = session.scalar(
