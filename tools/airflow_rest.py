@@ -3,7 +3,7 @@
 It triggers runs as a named user, waits for them, and reads what an operator would read: run and
 task timings, task log files. :func:`throwaway` starts an isolated ``airflow standalone`` + MLflow
 on free ports in a directory of its own (the shipped config, with a weekly slot that never ticks,
-so unpausing a DAG does not start a scheduled run).
+so unpausing a DAG does not start a scheduled run; DAGs stay paused until a test triggers one).
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def throwaway(state: Path, *, repo: Path = standalone.REPO) -> Iterator[Deployme
     config.write_text(yaml.safe_dump(data), encoding="utf-8")
     (state / "data").mkdir(exist_ok=True)
     settings = standalone.Settings(
-        state=state, port=free_port(), mlflow_port=free_port(), config=config
+        state=state, port=free_port(), mlflow_port=free_port(), config=config, unpause=False
     )
     try:
         if standalone.start(settings) != 0:

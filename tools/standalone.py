@@ -19,8 +19,10 @@ they are healthy. The state directory (default ``.state/demo`` when ``make demo`
 On the demo's state the config is ``config/demo.yaml``, so both UIs show what the demo did;
 elsewhere ``config/retraining.yaml`` (or ``--config``: a file, or a directory of model files such
 as ``config/models``, which gives four DAGs per model). The admin password is random, made on
-the first start and kept in ``airflow/passwords.json``. DAGs keep their paused flags (new ones
-start paused); the trigger form unpauses a DAG on trigger. The one-slot registry pool of each
+the first start and kept in ``airflow/passwords.json``. Every DAG is unpaused (``--keep-paused``
+leaves the flags alone): a paused DAG's REST-triggered run would stay queued, and the scheduled
+DAGs (monitor, pipeline) start their latest slot at once, which checks the rules and retrains only
+if one fires. The one-slot registry pool of each
 model (``retrain_registry``, or ``retrain_registry__<model>``) is created (the pipeline's deploy
 task never runs without it). ``stop`` ends both process
 groups and waits for them.
@@ -76,6 +78,7 @@ class Settings:
     port: int = 8080
     mlflow_port: int = 5000
     config: Path | None = None
+    unpause: bool = True
 
     @property
     def config_path(self) -> Path:
@@ -223,6 +226,19 @@ def _dags(url: str, token: str) -> dict[str, bool]:
     """``dag_id -> is_paused`` of the DAGs Airflow knows."""
     answer = _request(f"{url}/api/v2/dags?limit=100", token=token)
     return {d["dag_id"]: bool(d["is_paused"]) for d in answer["dags"]}
+
+
+def _unpause(url: str, token: str, dags: dict[str, bool]) -> dict[str, bool]:
+    """Unpause every DAG (a paused DAG's REST-triggered run would stay queued)."""
+    for dag_id, paused in dags.items():
+        if paused:
+            _request(
+                f"{url}/api/v2/dags/{dag_id}",
+                method="PATCH",
+                body={"is_paused": False},
+                token=token,
+            )
+    return dict.fromkeys(dags, False)
 
 
 def _import_errors(url: str, token: str) -> list[str]:
@@ -377,6 +393,8 @@ def start(settings: Settings) -> int:
         token = _token(settings.airflow_url, password)
         pool = _ensure_pools(settings.airflow_url, token, settings.config_path)
         dags = _wait_dags(settings, token)
+        if settings.unpause:
+            dags = _unpause(settings.airflow_url, token, dags)
         errors = _import_errors(settings.airflow_url, token)
     except (StandaloneError, OSError, ValueError, KeyError):
         stop(settings)
@@ -449,6 +467,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8080, help="Airflow UI/API port")
     parser.add_argument("--mlflow-port", type=int, default=5000, help="MLflow server port")
     parser.add_argument(
+        "--keep-paused",
+        action="store_true",
+        help="leave the DAGs' paused flags as they are (default: unpause every DAG)",
+    )
+    parser.add_argument(
         "--config",
         type=Path,
         default=None,
@@ -460,6 +483,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         mlflow_port=args.mlflow_port,
         config=args.config,
+        unpause=not args.keep_paused,
     )
     commands = {"start": start, "stop": stop, "status": status}
     try:
