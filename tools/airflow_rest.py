@@ -86,12 +86,13 @@ class Deployment:
         return list(self.call(f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"])
 
     def timings(self, dag_id: str, run_id: str) -> dict[str, float]:
-        """Seconds of the DAG run (``run``) and of each task that ran, from the REST API."""
+        """Seconds of the DAG run (``run``) and of each task that ran (not skipped), from the
+        REST API."""
         run = self.call(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
         tasks = self.call(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
         out = {"run": _seconds(run["start_date"], run["end_date"])}
         for ti in sorted(tasks["task_instances"], key=lambda t: t.get("start_date") or ""):
-            if ti.get("start_date") and ti.get("end_date"):
+            if ti.get("start_date") and ti.get("end_date") and ti.get("state") != "skipped":
                 out[ti["task_id"]] = _seconds(ti["start_date"], ti["end_date"])
         return out
 
