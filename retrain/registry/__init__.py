@@ -25,7 +25,8 @@ registered model (``config.model.name``) and adds what MLflow lacks:
 * **No pickle.** Every version is loaded by retrain itself (never ``mlflow.sklearn.load_model``):
   ``MLmodel`` is checked first and anything but a skops model is refused before its files are
   read; the skops file is loaded trusting only the types recorded at registration
-  (``retrain.trusted_types``), never one that runs code (:mod:`~retrain.registry.artifacts`).
+  (``trusted_types`` in the ``retrain.record`` tag), never one that runs code
+  (:mod:`~retrain.registry.artifacts`).
 * **Repeats.** A rollback with the idempotency key of a completed one returns it and moves
   nothing; ``expected_version`` refuses unless production is that version.
 

@@ -12,11 +12,12 @@ would unpickle it, running whatever it holds) or lists types for skops to trust.
 here calls mlflow's loader: :func:`read_flavor` reads ``MLmodel`` (YAML, ``safe_load``) first and
 refuses any version whose sklearn flavor is not ``serialization_format: skops`` with the model
 file ``model.skops`` and no code, before its model file is downloaded; :func:`load_skops` then
-loads that file itself, trusting only the types recorded at registration (version tag
-``retrain.trusted_types``) and never one that runs code
-(:func:`retrain.serialization.unsafe_types`). The ``MLmodel``'s own ``skops_trusted_types`` are
-ignored. A version without the tag (registered before it existed, or not by retrain) loads with
-skops' default trusted types only.
+loads that file itself, trusting only the types recorded at registration (``trusted_types`` in
+the version's ``retrain.record`` tag; a ``retrain.trusted_types`` tag, as older versions carry,
+overrides it) and never one that runs code (:func:`retrain.serialization.unsafe_types`). The
+``MLmodel``'s own ``skops_trusted_types`` are ignored, except for a version retrain registered
+before it recorded the list; a version not registered by retrain loads with skops' default
+trusted types only.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from retrain.drift.profile import parse_profile_json
 from retrain.errors import DataError, RegistryError
 from retrain.redact import redact
 from retrain.registry.provenance import pinned_requirements
+from retrain.registry.records import TAG_VALUE_LIMIT, stored_fields
 from retrain.serialization import dumps_trusted, load_trusted, quiet_skops, unsafe_types
 from retrain.tracking import artifact_repository
 
@@ -76,9 +78,10 @@ INPUT_EXAMPLE_ROWS = 10
 PROFILE_FILE = "reference_profile.json"
 #: The one model file a version may have (what ``mlflow.sklearn`` names a skops model).
 SKOPS_FILE: Final = "model.skops"
-#: Version tag: JSON list of the types skops must trust to load the version (set at registration).
+#: Version tag: JSON list of the types skops must trust to load the version. Registration records
+#: the list in ``retrain.record`` (older versions carry this tag); an operator may set the tag to
+#: trust types for a version retrain did not register, and it overrides the record.
 TRUSTED_TYPES_TAG: Final = "retrain.trusted_types"
-_TAG_VALUE_LIMIT = 5000  # MLflow's limit for a model version tag value
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 #: How long a passed load-and-predict check counts in this process (a rollback always rechecks).
 VERIFIED_FOR_SECONDS: Final = 600.0
@@ -229,8 +232,8 @@ def load_and_predict(local: str, what: str, trusted: Sequence[str] | None = ()) 
 
 
 def trusted_types_tag(trusted: Sequence[str]) -> str:
-    """The :data:`TRUSTED_TYPES_TAG` value of a version trusting ``trusted``; a list naming a
-    type that runs code, or too long for a tag, is refused (no version is created)."""
+    """The JSON list of types a version trusting ``trusted`` records; a list naming a type that
+    runs code, or too long for a tag, is refused (no version is created)."""
     bad = unsafe_types(trusted)
     if bad:
         raise RegistryError(
@@ -238,10 +241,10 @@ def trusted_types_tag(trusted: Sequence[str]) -> str:
             "system and are never trusted: it cannot be registered"
         )
     value = json.dumps(sorted(trusted))
-    if len(value) > _TAG_VALUE_LIMIT:
+    if len(value) > TAG_VALUE_LIMIT:
         raise RegistryError(
             f"the model needs {len(trusted)} types trusted beyond skops' defaults: too many to "
-            f"record in the {TRUSTED_TYPES_TAG} tag ({len(value)} > {_TAG_VALUE_LIMIT} characters)"
+            f"record with the version ({len(value)} > {TAG_VALUE_LIMIT} characters)"
         )
     return value
 
@@ -468,16 +471,17 @@ class ModelArtifacts:
 
     def _cache_key(self, mv: ModelVersion) -> tuple[str, str]:
         """Where a version's artifacts live (unique per logged model), for :class:`_ModelCache`."""
-        tags = mv.tags or {}
-        where = tags.get("retrain.artifact_uri") or f"{mv.source}#{mv.creation_timestamp}"
-        return (self.tracking_uri, where)
+        uri = stored_fields(mv.tags or {}).get("artifact_uri")
+        return (self.tracking_uri, str(uri or f"{mv.source}#{mv.creation_timestamp}"))
 
     def artifact_uri(self, mv: ModelVersion) -> str:
         """Where a version's model files are: the location logged at registration, else MLflow's
         download URI (one more request, for versions retrain did not register)."""
-        uri = (mv.tags or {}).get("retrain.artifact_uri")
-        return uri or self._client.mlflow.get_model_version_download_uri(
-            self._client.name, str(mv.version)
+        uri = stored_fields(mv.tags or {}).get("artifact_uri")
+        if isinstance(uri, str) and uri:
+            return uri
+        return str(
+            self._client.mlflow.get_model_version_download_uri(self._client.name, str(mv.version))
         )
 
     def what(self, mv: ModelVersion) -> str:
@@ -485,24 +489,21 @@ class ModelArtifacts:
         return f"version {mv.version} of {self._client.name!r}"
 
     def trusted_types(self, mv: ModelVersion, what: str) -> list[str] | None:
-        """The types skops may trust to load a version beyond its defaults: the
-        :data:`TRUSTED_TYPES_TAG` recorded at registration; ``None`` for a version retrain
-        registered before that tag existed (its ``MLmodel`` records the list retrain computed
-        when saving it: :func:`load_skops` uses that); none for a version retrain did not
-        register. Whoever can change a tag can change ``MLmodel`` too, so neither list is
-        trusted for what it holds: a type that runs code is refused from both."""
-        tags = mv.tags or {}
-        value = tags.get(TRUSTED_TYPES_TAG)
-        if value is None:
-            return None if tags.get("retrain.model_id") else []
-        try:
-            trusted = json.loads(value)
-        except json.JSONDecodeError:
-            trusted = None
+        """The types skops may trust to load a version beyond its defaults: those recorded at
+        registration (:data:`TRUSTED_TYPES_TAG`, else ``trusted_types`` in ``retrain.record``);
+        ``None`` for a version retrain registered before it recorded them (its ``MLmodel``
+        records the list retrain computed when saving it: :func:`load_skops` uses that); none
+        for a version retrain did not register. Whoever can change a tag can change ``MLmodel``
+        too, so neither list is trusted for what it holds: a type that runs code is refused from
+        both."""
+        fields = stored_fields(mv.tags or {})
+        trusted = fields.get("trusted_types")
+        if trusted is None:
+            return None if fields.get("model_id") else []
         if not isinstance(trusted, list) or not all(isinstance(t, str) for t in trusted):
             raise RegistryError(
-                f"{what} is refused: its {TRUSTED_TYPES_TAG} tag is not a JSON list of type "
-                f"names: {value[:200]!r}"
+                f"{what} is refused: its recorded trusted types ({TRUSTED_TYPES_TAG}) are not a "
+                f"JSON list of type names: {str(trusted)[:200]!r}"
             )
         return trusted
 
@@ -556,7 +557,7 @@ class ModelArtifacts:
 
     def reference_profile(self, mv: ModelVersion) -> dict[str, Any] | None:
         """The drift reference profile stored with a version, or ``None`` if it has none."""
-        if mv.tags.get("retrain.reference_profile") != PROFILE_FILE:
+        if stored_fields(mv.tags or {}).get("reference_profile") != PROFILE_FILE:
             return None
         where = self.artifact_uri(mv).rstrip("/")
         text = _artifact_text(self.tracking_uri, where, f"extra_files/{PROFILE_FILE}")

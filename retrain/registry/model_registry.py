@@ -43,6 +43,7 @@ from retrain.registry.records import (
     VersionRecord,
     alias_versions,
     latest_version,
+    newest_has_legacy_tags,
 )
 from retrain.registry.registration import Registrar, key_digest
 
@@ -226,7 +227,7 @@ class ModelRegistry:
             if self._reconcile():
                 model_before = self._client.registered_model()
             aliases = alias_versions(model_before)
-            existing = self._registrar.find(digest)
+            existing = self._registrar.find(digest, legacy=newest_has_legacy_tags(model_before))
             if existing is not None:
                 return self._finish_registration(
                     existing, aliases, created=False, run_id=run_id, fresh=False

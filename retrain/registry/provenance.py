@@ -1,7 +1,7 @@
 """Where a version comes from: the code's git commit, who acted, and the packages it needs.
 
-Stamped on every registration (``retrain.git_commit``, the audit entries' actor) and written as
-the logged model's pinned pip requirements.
+Stamped on every registration (``git_commit`` in the version's ``retrain.record`` tag, the audit
+entries' actor) and written as the logged model's pinned pip requirements.
 """
 
 from __future__ import annotations

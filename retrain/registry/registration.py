@@ -1,22 +1,23 @@
 """How a fitted model becomes a version: logged into a run, load-checked, then registered.
 
 Registration is idempotent by key: a version carries the digest of its caller's idempotency key
-(tag ``retrain.idempotency``), and the lowest version with a digest is *the* version for that
-key, so two concurrent first attempts leave one version. The model is logged and load-checked
-before the version is created: a model that fails its check gets no version. The types skops
-must trust to load it are recorded as the version tag ``retrain.trusted_types``: every later
-load trusts those and nothing else (a model needing a type that runs code is refused here).
+(tag ``retrain.key_hash``; ``retrain.idempotency`` on versions registered before it), and the
+lowest version with a digest is *the* version for that key, so two concurrent first attempts
+leave one version. The model is logged and load-checked before the version is created: a model
+that fails its check gets no version. The types skops must trust to load it are recorded with
+the version (``trusted_types`` in ``retrain.record``): every later load trusts those and nothing
+else (a model needing a type that runs code is refused here).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from retrain.registry.artifacts import PROFILE_FILE, TRUSTED_TYPES_TAG, trusted_types_tag
-from retrain.registry.records import key_digest
+from retrain.redact import redact
+from retrain.registry.artifacts import PROFILE_FILE, trusted_types_tag
+from retrain.registry.records import KEY_TAG, LEGACY_KEY_TAG, key_digest
 from retrain.serialization import dumps_trusted
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Registrar", "key_digest"]
 
+#: Tag of the digest on a registration's run and logged model (versions: ``KEY_TAG``).
 _IDEMPOTENCY_TAG = "retrain.idempotency"
 
 
@@ -42,9 +44,18 @@ class Registrar:
         self._artifacts = artifacts
         self.experiment_name = experiment_name
 
-    def find(self, digest: str) -> ModelVersion | None:
-        """The version registered with the key of ``digest``, if any (the lowest one)."""
-        found = self._client.versions_tagged(_IDEMPOTENCY_TAG, digest)
+    def find(self, digest: str, *, legacy: bool = False) -> ModelVersion | None:
+        """The version registered with the key of ``digest``, if any (the lowest one).
+
+        ``legacy``: the model's newest version has the old tag layout
+        (:func:`~retrain.registry.records.newest_has_legacy_tags`), so a version registered
+        before the upgrade is looked up by its old digest tag too (a second search, only when
+        the first finds none). Once a version with the new layout exists, a retry of a
+        registration made before the upgrade is not matched.
+        """
+        found = self._client.versions_tagged(KEY_TAG, digest)
+        if not found and legacy:
+            found = self._client.versions_tagged(LEGACY_KEY_TAG, digest)
         return min(found, key=lambda mv: int(mv.version)) if found else None
 
     def create(
@@ -64,8 +75,9 @@ class Registrar:
         latest_before: int | None = None,
     ) -> tuple[ModelVersion, bool]:
         """Log ``model`` into ``run_id`` (or a run of its own, ended here) and register it with
-        ``rec`` and its lineage as tags; returns the version and ``True``, or the winner of a
-        race and ``False``.
+        ``rec``, its lineage and where its files are as tags
+        (:meth:`~retrain.registry.records.VersionRecord.to_tags`); returns the version and
+        ``True``, or the winner of a race and ``False``.
 
         ``experiment_id``: the experiment of ``run_id`` if the caller knows it (else the run is
         read). ``latest_before``: the highest version number the model had when the caller read
@@ -76,7 +88,14 @@ class Registrar:
         """
         name, client = self._client.name, self._client.mlflow
         trusted = list(trusted_types) if trusted_types is not None else dumps_trusted(model)[1]
-        trusted_tag = trusted_types_tag(trusted)  # refused before anything is written
+        trusted_types_tag(trusted)  # refused before anything is written
+        stored: dict[str, Any] = {
+            "idempotency_key": key,
+            "reference_profile": PROFILE_FILE if profile is not None else "none",
+            "artifacts": sorted(artifacts),
+            "trusted_types": sorted(trusted),
+        }
+        rec.to_tags(stored)  # a record too long for its tag is refused here too
         own_run = run_id is None
         if run_id is None:
             run = client.create_run(
@@ -102,16 +121,13 @@ class Registrar:
             what=f"the new model of {rec.retraining_id}",
             end_run_on_failure=own_run,
         )
-        tags = {
-            **rec.to_tags(),
-            **lineage,
-            "retrain.idempotency_key": key[:5000],
-            "retrain.model_id": logged.model_id,
-            "retrain.artifact_uri": logged.artifact_location,
-            "retrain.reference_profile": PROFILE_FILE if profile is not None else "none",
-            "retrain.artifacts": json.dumps(sorted(artifacts)),
-            TRUSTED_TYPES_TAG: trusted_tag,
+        location = logged.artifact_location
+        stored |= {
+            "model_id": logged.model_id,
+            # a location holding a secret is not stored: reads ask MLflow for it instead
+            "artifact_uri": location if redact(location) == location else None,
         }
+        tags = {**rec.to_tags(stored), KEY_TAG: digest}
         metrics = ", ".join(f"{k} {v:.4g}" for k, v in rec.metrics.items())
         mv = client.create_model_version(
             name,

@@ -317,9 +317,9 @@ class TestRaceCheck:
         searches: list[str] = []
         find = Registrar.find
 
-        def counted(self: Registrar, digest: str) -> Any:
+        def counted(self: Registrar, digest: str, **options: Any) -> Any:
             searches.append(digest)
-            return find(self, digest)
+            return find(self, digest, **options)
 
         monkeypatch.setattr(Registrar, "find", counted)
         registry.register(fitted, input_example=example, record=record(), idempotency_key="one")

@@ -40,6 +40,7 @@ from retrain.log import LogStore
 from retrain.registry import STATUS_TAG, ModelRegistry, VersionRecord
 from retrain.registry.artifacts import _ModelCache
 from retrain.registry.moves import plan_alias
+from retrain.registry.records import RECORD_TAG, stored_fields
 from retrain.tracking import artifact_repository, ensure_experiment
 from tests.helpers import LOGREG, churn_sections, run_record, write_config
 from tests.registry_builders import (
@@ -358,15 +359,17 @@ class TestNoPickle:
     def test_a_version_registered_before_the_tag_existed_still_loads_and_serves_a_rollback(
         self, fleet: Fleet, config: RetrainConfig
     ) -> None:
-        """Wave-1 versions carry no retrain.trusted_types: the list retrain wrote into their
+        """Wave-1 versions record no trusted types: the list retrain wrote into their
         MLmodel when saving them is used (whoever could forge it could forge the tag too; the
         code-running types stay refused from both)."""
         old = fleet.to_production(model=make_pipeline_model(Majority()))
         fleet.to_production()
         uri = fleet.registry.tracking_uri
-        MlflowClient(tracking_uri=uri, registry_uri=uri).delete_model_version_tag(
-            fleet.registry.name, str(old), "retrain.trusted_types"
-        )
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        tags = client.get_model_version(fleet.registry.name, str(old)).tags
+        record = json.loads(tags[RECORD_TAG])
+        assert record.pop("trusted_types")  # what a wave-1 version lacks
+        client.set_model_version_tag(fleet.registry.name, str(old), RECORD_TAG, json.dumps(record))
 
         entry = ModelRegistry(config).rollback(reason="back to the old one", to_version=old)
 
@@ -377,9 +380,7 @@ class TestNoPickle:
         version = fleet.register(model=make_pipeline_model(Majority()))
 
         info = fleet.registry._client.model_version(version)
-        assert json.loads(info.tags["retrain.trusted_types"]) == [
-            "tests.registry_builders.Majority"
-        ]
+        assert stored_fields(info.tags)["trusted_types"] == ["tests.registry_builders.Majority"]
         _ModelCache.models.clear()  # as a new process would: download and deserialise
         loaded = ModelRegistry(fleet.registry.config).load_model(version)
         assert len(loaded.predict(fleet.example)) == len(fleet.example)
