@@ -724,6 +724,61 @@ class DeploymentSettings(Section):
     """Traffic share for the canary (used by the online canary)."""
 
 
+class CanarySettings(Section):
+    """The online canary judge: canary vs production accuracy on labelled predictions.
+
+    An anytime-valid confidence sequence on the accuracy difference (canary minus production),
+    checked after every batch of labels without inflating its error, plus latency and error-rate
+    guardrails. See ``retrain.canary``.
+    """
+
+    alpha: float = Field(0.05, gt=0, lt=0.5)
+    """Error level of the confidence sequence: the chance that its interval ever, at any look,
+    excludes the true accuracy difference."""
+
+    margin: float = Field(0.01, ge=0, lt=1)
+    """Non-inferiority margin: promote once the canary is shown to be at most this much less
+    accurate than production (0: only a canary shown to be better is promoted)."""
+
+    planned_labels: int = Field(5000, ge=1, le=10**9)
+    """Labels in the smaller arm (the canary) where the interval is tightest relative to its
+    standard error; set it near the labels a decision is expected to need."""
+
+    min_labels_per_arm: int = Field(200, ge=1, le=10**9)
+    """Labelled predictions each arm needs before the accuracy test may decide."""
+
+    min_bake_minutes: float = Field(60, ge=0, le=MAX_DAYS * 24 * 60)
+    """Minutes the canary serves before the accuracy test may decide."""
+
+    max_duration_hours: float = Field(72, gt=0, le=MAX_DAYS * 24)
+    """Hours after which a canary still undecided is rolled back (production kept)."""
+
+    latency_slo_ms: float | None = Field(None, gt=0)
+    """Latency SLO of the canary's p95 in ms (null: judged against production's p95 only)."""
+
+    latency_ratio: float = Field(1.2, ge=1, le=100)
+    """A window breaches when the canary's p95 exceeds max(latency_slo_ms, this x production's
+    p95)."""
+
+    latency_windows: int = Field(3, ge=1, le=1000)
+    """Consecutive breaching latency windows (K) that roll the canary back."""
+
+    error_rate_tolerance: float = Field(0.005, ge=0, le=1)
+    """Roll back when the canary's error rate exceeds production's by more than this."""
+
+    error_rate_min_requests: int = Field(200, ge=1, le=10**9)
+    """Requests the canary serves before its error rate is judged."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CanarySettings:
+        if self.max_duration_hours * 60 <= self.min_bake_minutes:
+            raise ValueError(
+                f"max_duration_hours ({self.max_duration_hours:g} h) must be longer than "
+                f"min_bake_minutes ({self.min_bake_minutes:g} min)"
+            )
+        return self
+
+
 # --- airflow-facing ----------------------------------------------------------------------------
 
 
@@ -850,6 +905,7 @@ class RetrainConfig(Section):
     evaluation: EvaluationSettings = EvaluationSettings()
     ab_test: ABTestSettings = ABTestSettings()
     deployment: DeploymentSettings = DeploymentSettings()
+    canary: CanarySettings = CanarySettings()
     schedule: ScheduleSettings = ScheduleSettings()
     notifications: NotificationSettings = NotificationSettings()
     storage: StorageSettings = StorageSettings()

@@ -3,8 +3,9 @@
 The computation modules (:mod:`retrain.drift`, :mod:`retrain.evaluate`) never import this package
 or matplotlib; it imports their result types. Modules, bottom up: :mod:`~retrain.reports.page`
 (HTML tables and the page shell), :mod:`~retrain.reports.figures` (matplotlib figures),
-:mod:`~retrain.reports.drift` and :mod:`~retrain.reports.evaluation` (the two reports). Public
-names resolve lazily: importing this package loads no matplotlib.
+:mod:`~retrain.reports.drift` and :mod:`~retrain.reports.evaluation` (the two reports),
+:mod:`~retrain.reports.canary` (the canary judge's looks, a figure). Public names resolve
+lazily: importing this package loads no matplotlib.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "drift_report_html": "retrain.reports.drift",
     "write_drift_report": "retrain.reports.drift",
     "evaluation_report_html": "retrain.reports.evaluation",
+    "evaluations_figure": "retrain.reports.canary",
 }
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "confusion_matrix_figure",
     "drift_report_html",
     "evaluation_report_html",
+    "evaluations_figure",
     "figure_to_base64_png",
     "histogram_comparison",
     "html_document",
@@ -45,6 +48,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from retrain.reports.canary import evaluations_figure
     from retrain.reports.drift import drift_report_html, write_drift_report
     from retrain.reports.evaluation import evaluation_report_html
     from retrain.reports.figures import (
