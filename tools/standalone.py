@@ -409,9 +409,16 @@ def start(settings: Settings) -> int:
         f"MLflow UI   {mlflow.url}\n"
         f"config      {settings.config_path}\n"
         f"state       {settings.state}  (Airflow log: {settings.airflow_log})\n"
-        f"Trigger a run: DAG retrain_pipeline -> Trigger. Stop: make airflow-stop"
+        f"Trigger a run: DAG retrain_pipeline -> Trigger. Stop: {_stop_command(settings)}"
     )
     return 1 if errors else 0
+
+
+def _stop_command(settings: Settings) -> str:
+    """The command that stops this deployment."""
+    if settings.state.resolve() == default_state().resolve():
+        return "make airflow-stop"
+    return f".venv/bin/python -m tools.standalone stop --state {settings.state}"
 
 
 def stop(settings: Settings) -> int:

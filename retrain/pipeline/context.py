@@ -67,7 +67,8 @@ class RunOptions:
         set_(self, "force_reason", reason)
         if self.force and reason is None:
             problems.append(
-                "force: --force needs --reason (params: 'reason'); a forced run needs a reason"
+                "force: a forced run needs a reason (the 'reason' param of the trigger form or the "
+                "REST conf; --reason on the CLI)"
             )
         days = self.window_days
         if days is not None and (

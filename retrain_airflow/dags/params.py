@@ -109,8 +109,9 @@ def pipeline_params() -> dict[str, Any]:
 #: An ISO-8601 date-time, as ``retrain.times.parse_time`` reads it (jsonschema's ``format`` alone
 #: is not enforced by Airflow's Param validation).
 AS_OF_PATTERN = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
-    r"(Z|[+-][0-9]{2}:?[0-9]{2})?)?$"
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):?[0-5][0-9])?)?$"
 )
 
 

@@ -49,7 +49,7 @@ class TestRunOptions:
                 {"window_days": 3651}, "expected a whole number of days 1-3650", id="too long"
             ),
             pytest.param({"window_days": 2.5}, "got 2.5", id="a fraction of a day"),
-            pytest.param({"force": True}, "--force needs --reason", id="force without reason"),
+            pytest.param({"force": True}, "forced run needs a reason", id="force without reason"),
             pytest.param({"force": True, "force_reason": " "}, "needs a reason", id="blank"),
             pytest.param(
                 {"window_days": 0},
