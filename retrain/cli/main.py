@@ -8,7 +8,7 @@ import traceback
 from collections.abc import Sequence
 
 from retrain import __version__
-from retrain.cli import check, config, drift, registry, run
+from retrain.cli import check, config, drift, registry, run, serve
 from retrain.cli.common import Handler
 from retrain.cli.output import json_output
 from retrain.errors import RetrainError, exit_code, is_retryable
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--json", action="store_true", help="print JSON instead of a table")
         return command
 
-    for group in (check, drift, registry, run):
+    for group in (check, drift, registry, run, serve):
         group.register(add)
     config.register(sub)
     return parser
