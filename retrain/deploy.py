@@ -131,7 +131,9 @@ def release(
     """Promote ``version`` (already in staging) as far as ``target_stage`` and policy allow.
 
     Canary unless ``deployment.skip_canary``; production only with ``promote_to_production:
-    auto`` and an ``approval`` (``None`` = waiting for a human: stops in canary).
+    auto`` and an ``approval`` (``None`` = waiting for a human: stops in canary). With ``judge``
+    the release stops in canary (the online judge decides), except for a first model: with no
+    production to compare against it goes on as with ``auto``.
     ``info``: the version as the caller just got it from the registry (``register``'s result);
     read otherwise. The stage is read once: each promotion either moved the version to its
     target or raised, so the stage after it is known. ``moved(stage)`` is called after each
@@ -154,9 +156,12 @@ def release(
             moved(stage)
     if not deployment.skip_canary and _rank(stage) >= Stage.CANARY.rank:
         evidence.canary_version = str(version)
-    wants_production = (
-        target_stage == Stage.PRODUCTION and deployment.promote_to_production == "auto"
-    )
+    mode = deployment.promote_to_production
+    if mode == "judge" and target_stage == Stage.PRODUCTION:
+        # the online judge compares the canary with production: with none serving yet there is
+        # nothing to compare against, so the first model goes on as with ``auto``
+        mode = "judge" if registry.current(Stage.PRODUCTION) else "auto"
+    wants_production = target_stage == Stage.PRODUCTION and mode == "auto"
     items = evaluate_checklist(evidence)
     if wants_production and approval is not None and _rank(stage) < Stage.PRODUCTION.rank:
         _advance(

@@ -116,6 +116,9 @@ class RetrainingRecord:
     #: Who started the run: the Airflow user who triggered it, ``$RETRAIN_ACTOR``, what started
     #: it (``airflow:scheduled``) or, on the CLI, the OS user.
     actor: str | None = None
+    #: The online canary's verdict on this run's version (``retrain.canary_watch``): decision,
+    #: action, accuracy difference with its interval, labels per arm, when, and why.
+    online: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,6 +149,7 @@ def _compact(record: RetrainingRecord) -> str:
         "error": record.error,
         "failed_step": record.failed_step,
         "actor": record.actor,
+        "online": {k: record.online[k] for k in ("decision", "action") if k in record.online},
     }
     text = json.dumps(data, default=str)
     while len(text) > _TAG_LIMIT and (data["notes"] or data["trigger_reasons"]):

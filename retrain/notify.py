@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from retrain.config import NotificationSettings, RetrainConfig
 
 __all__ = [
+    "Level",
     "LogNotifier",
     "Notification",
     "NotificationError",

@@ -1,11 +1,15 @@
-"""Shared builders for tests: a config for the synthetic churn stream."""
+"""Shared builders for tests: a config for the synthetic churn stream, served traffic."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import sqlalchemy as sa
 import yaml
 
 from retrain.config import RetrainConfig, parse_config
@@ -86,3 +90,51 @@ def production(config: RetrainConfig) -> int | None:
 
     current = ModelRegistry(config).current("production").get("production")
     return current.version if current else None
+
+
+def serve(
+    engine: sa.Engine,
+    model: str,
+    *,
+    version: int,
+    arm: str,
+    n: int,
+    accuracy: float,
+    start: datetime,
+    seed: int,
+    label_by: str = "request",
+) -> None:
+    """``n`` predictions of ``version`` a second apart from ``start`` in the serving database,
+    as ``retrain serve`` logs them, each labelled 30 s later; a share ``accuracy`` of them
+    right."""
+    from retrain.serving.tables import LABELS, PREDICTIONS
+
+    rng = np.random.default_rng(seed)
+    right = rng.random(n) < accuracy
+    predictions, labels = [], []
+    for i in range(n):
+        request = f"{arm}-{seed}-{i}"
+        at = start + timedelta(seconds=i)
+        predictions.append(
+            {
+                "model": model,
+                "request_id": request,
+                "entity_id": f"e-{arm}-{seed}-{i}",
+                "version": version,
+                "arm": arm,
+                "prediction": json.dumps(1),
+                "probability": 0.7,
+                "latency_ms": 2.0,
+                "predicted_at": at,
+                "feature_hash": "0" * 32,
+            }
+        )
+        label: dict[str, Any] = {"model": model, "label": json.dumps(1 if right[i] else 0)}
+        if label_by == "request":
+            label.update(request_id=request, entity_id=None)
+        else:
+            label.update(request_id=None, entity_id=f"e-{arm}-{seed}-{i}")
+        labels.append({**label, "received_at": at + timedelta(seconds=30)})
+    with engine.begin() as connection:
+        connection.execute(sa.insert(PREDICTIONS), predictions)
+        connection.execute(sa.insert(LABELS), labels)

@@ -94,7 +94,7 @@ class TestDagBag:
         )
         report = json.loads(result.stdout.strip().splitlines()[-1])
         assert report["heavy"] == [], "DAG files must not import heavy modules at parse time"
-        assert set(report["times"]) == {f"{d}.py" for d in DAG_IDS}
+        assert set(report["times"]) == {f"{d}.py" for d in DAG_IDS | {"retrain_canary"}}
 
     def test_pipeline_shape(self, bag: Any) -> None:
         dag = bag.get_dag("retrain_pipeline")
@@ -140,6 +140,10 @@ class TestParams:
             pytest.param(
                 "retrain_pipeline", {"as_of": "next tuesday"}, "as_of", id="as_of not a time"
             ),
+            pytest.param(
+                "retrain_pipeline", {"as_of": "2026-02-03T25:00"}, "as_of", id="as_of hour 25"
+            ),
+            pytest.param("retrain_pipeline", {"as_of": "2026-13-01"}, "as_of", id="as_of month 13"),
             pytest.param("retrain_monitor", {"as_of": "next tuesday"}, "as_of", id="monitor as_of"),
             pytest.param("retrain_rollback", {}, "reason", id="rollback without a reason"),
             pytest.param(
@@ -326,3 +330,25 @@ class TestActor:
         assert actor(self.run(None, "scheduled")) == "airflow:scheduled"
         assert actor(self.run(None, "asset_triggered")) == "airflow:asset_triggered"
         assert actor({}) is None, "outside a task: the OS user, as on the CLI"
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("2026-02-01", True),
+        ("2026-02-01T03:00:00+00:00", True),
+        ("2026-02-01 03:00Z", True),
+        ("2026-12-31T23:59:59.5-0500", True),
+        ("2026-02-03T25:00", False),
+        ("2026-13-01", False),
+        ("2026-02-00", False),
+        ("2026-02-01T03:60", False),
+        ("next tuesday", False),
+    ],
+)
+def test_the_as_of_pattern_takes_iso_times_only(value: str, valid: bool) -> None:
+    import re
+
+    from retrain_airflow.dags.params import AS_OF_PATTERN
+
+    assert bool(re.match(AS_OF_PATTERN, value)) is valid

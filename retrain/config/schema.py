@@ -717,8 +717,11 @@ class DeploymentSettings(Section):
     require_approval: bool = False
     """Production needs a human approval (retrain_promote DAG)."""
 
-    promote_to_production: Literal["auto", "manual"] = Field(
-        "auto", description="auto: promote after the canary checks in the same run"
+    promote_to_production: Literal["auto", "manual", "judge"] = Field(
+        "auto",
+        description="auto: promote after the canary checks in the same run; judge: the run "
+        "stops at canary and the online canary judge (retrain_canary) promotes or rolls back; "
+        "manual: an operator promotes",
     )
     canary_traffic_percent: float = Field(10.0, gt=0, le=100)
     """Traffic share for the canary (used by the online canary)."""
@@ -759,6 +762,9 @@ class CanarySettings(Section):
     latency_ratio: float = Field(1.2, ge=1, le=100)
     """A window breaches when the canary's p95 exceeds max(latency_slo_ms, this x production's
     p95)."""
+
+    latency_window_minutes: float = Field(5, gt=0, le=24 * 60)
+    """Length of one latency monitoring window (the p95 of each is compared)."""
 
     latency_windows: int = Field(3, ge=1, le=1000)
     """Consecutive breaching latency windows (K) that roll the canary back."""
@@ -828,6 +834,12 @@ class ScheduleSettings(Section):
 
     retrain: str = Field("@weekly", min_length=1, description="cron or preset of the weekly run")
     monitor: str = Field("@hourly", min_length=1, description="cron or preset of the monitor")
+    canary: str = Field(
+        "*/5 * * * *",
+        min_length=1,
+        description="cron of the online canary judge (retrain_canary; with "
+        "deployment.promote_to_production: judge)",
+    )
     timezone: str = "UTC"
     """IANA time zone of the cron schedules (e.g. `UTC`, `Europe/Berlin`)."""
 
@@ -837,7 +849,7 @@ class ScheduleSettings(Section):
     retry_delay_minutes: float = Field(10, ge=0, le=24 * 60)
     """Delay between retries (the seed: 10 minutes; at most a day)."""
 
-    @field_validator("retrain", "monitor")
+    @field_validator("retrain", "monitor", "canary")
     @classmethod
     def _cron(cls, value: str) -> str:
         problem = cron_problem(value)
@@ -855,6 +867,18 @@ class ScheduleSettings(Section):
                 f"unknown time zone {value!r}: give an IANA name such as UTC or Europe/Berlin"
             ) from None
         return value
+
+
+class ServingSettings(Section):
+    """``retrain serve`` and the prediction log the online canary judge reads."""
+
+    prediction_log: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the prediction log (null: SQLite under "
+        "storage.work_dir/serving); use ${VAR} for a password",
+    )
+    refresh_seconds: float = Field(5, gt=0, le=3600)
+    """How soon a server follows an alias move (it loads the new version, then swaps)."""
 
 
 class NotificationSettings(Section):
@@ -906,6 +930,7 @@ class RetrainConfig(Section):
     ab_test: ABTestSettings = ABTestSettings()
     deployment: DeploymentSettings = DeploymentSettings()
     canary: CanarySettings = CanarySettings()
+    serving: ServingSettings = ServingSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     notifications: NotificationSettings = NotificationSettings()
     storage: StorageSettings = StorageSettings()

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from retrain.errors import DataError, RegistryError
-from retrain.notify import LogNotifier, Notification, NotificationError, Notifier
+from retrain.notify import Level, LogNotifier, Notification, NotificationError, Notifier
 from retrain.registry.artifacts import ModelArtifacts, check_example
 from retrain.registry.audit import AuditEntry, AuditStore
 from retrain.registry.client import RegistryClient
@@ -355,8 +355,18 @@ class ModelRegistry:
             )
         return entry
 
-    def reject(self, version: int | str, *, reason: str, run_id: str | None = None) -> AuditEntry:
-        """Mark a staging or canary version ``rejected`` and remove its alias (audited)."""
+    def reject(
+        self,
+        version: int | str,
+        *,
+        reason: str,
+        run_id: str | None = None,
+        level: Level = "warning",
+    ) -> AuditEntry:
+        """Mark a staging or canary version ``rejected`` and remove its alias (audited).
+
+        ``level``: of the notification (``critical`` for a canary the online judge rolled back).
+        """
         require_reason(reason)
         with self._mutating(f"rejecting {self.name!r} v{version}"):
             aliases = self._client.aliases(create=True)
@@ -386,7 +396,7 @@ class ModelRegistry:
                 event="rejection",
                 title=f"{self.name}: version {number} rejected",
                 text=f"{self.name} v{number} ({info.status}) was rejected; reason: {reason}",
-                level="warning",
+                level=level,
                 details=_details(entry),
             )
         )

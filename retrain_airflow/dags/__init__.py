@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from retrain_airflow.dags import monitor, pipeline, promote, rollback
+from retrain_airflow.dags import canary, monitor, pipeline, promote, rollback
 from retrain_airflow.dags.broken import broken_config_dag
 from retrain_airflow.dags.targets import CONFIG_ERROR_DAG, Target, broken_dag_id, load_targets
 
@@ -28,6 +28,7 @@ __all__ = [
     "Target",
     "all_dags",
     "broken_dag_id",
+    "canary_dags",
     "load_targets",
     "monitor_dags",
     "pipeline_dags",
@@ -64,13 +65,22 @@ def promote_dags(config: Config = None) -> dict[str, Any]:
     return {dag.dag_id: dag for dag in (promote.build(t) for t in load_targets(config)[1])}
 
 
+def canary_dags(config: Config = None) -> dict[str, Any]:
+    """``retrain_canary[__<model>]`` per model whose production comes from the online judge
+    (``deployment.promote_to_production: judge``)."""
+    targets = load_targets(config)[1]
+    judged = [t for t in targets if t.config.deployment.promote_to_production == "judge"]
+    return {dag.dag_id: dag for dag in (canary.build(t) for t in judged)}
+
+
 def all_dags(config: Config = None) -> dict[str, Any]:
-    """All four DAGs of every model (one DAG file for everything)."""
+    """Every DAG of every model (one DAG file for everything)."""
     return {
         **pipeline_dags(config),
         **monitor_dags(config),
         **rollback_dags(config),
         **promote_dags(config),
+        **canary_dags(config),
     }
 
 
