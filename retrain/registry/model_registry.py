@@ -168,6 +168,16 @@ class ModelRegistry:
         with self._client.calls(f"loading {self.name!r} {version_or_alias}"):
             return self._artifacts.load(self._version_files(version_or_alias))
 
+    def load_checked(self, version: int | str) -> Any:
+        """:meth:`load_model` of a version number, after the load check a promotion runs: the
+        version is downloaded, loaded and must predict on its own input example (a check that
+        passed in this process moments ago counts). What serves traffic comes through here, so
+        a version moved by hand (the MLflow UI's alias editor) that fails it is never served."""
+        with self._client.calls(f"checking {self.name!r} v{version}"):
+            files = self._version_files(int(version))
+            self._artifacts.check_loads(files, f"version {int(version)} of {self.name!r}")
+            return self._artifacts.load(files)
+
     def reference_profile(self, version: int | str) -> dict[str, Any] | None:
         """The drift reference profile stored with a version, or ``None`` if it has none (read
         once per process; a version this instance has read before needs no request)."""

@@ -1,8 +1,9 @@
 """The router: ``@production`` and ``@canary`` of one registered model, split by a sticky hash.
 
 :class:`Router` loads the versions both aliases point at through the registry's verified loader
-(:meth:`retrain.registry.ModelRegistry.load_model`: skops with the recorded trusted types, never
-unpickled), answers :meth:`Router.predict` and logs every answer
+(:meth:`retrain.registry.ModelRegistry.load_checked`: skops with the recorded trusted types,
+never unpickled, and it must predict on its own input example, the check a promotion runs),
+answers :meth:`Router.predict` and logs every answer
 (:class:`~retrain.serving.prediction_log.PredictionLog`).
 
 Alias moves are followed by a background thread that reads the aliases every
@@ -377,7 +378,7 @@ class Router:
             return served
 
     def _load(self, alias: Arm, version: int) -> Served:
-        model = self._registry.load_model(version)
+        model = self._registry.load_checked(version)
         _check_model(model, self.features, f"version {version} of {self.name!r}")
         self._failed.pop(version, None)
         return Served(alias=alias, version=version, model=model, loaded_at=datetime.now(UTC))

@@ -171,3 +171,32 @@ class TestFollowingTheAliases:
 def registry_slack() -> float:
     """Time a registry call may take on a loaded machine, on top of the refresh delay."""
     return 3.0
+
+
+def test_a_version_moved_by_hand_that_fails_its_load_check_is_never_served(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The MLflow UI's alias editor bypasses retrain's checks: a version that loads but cannot
+    predict on its own input example is moved to canary by hand; the router keeps serving."""
+    from tests.registry_builders import BrokenPredict, make_pipeline_model
+    from tests.reliability.test_registry import plant
+
+    with Router(served.config, start=False) as router:
+        before = router.served()
+        broken = plant(
+            served.fleet.registry,
+            make_pipeline_model(BrokenPredict()),
+            example=served.fleet.example,
+            status="canary",
+            aliases=("canary",),
+            skops_trusted_types=["tests.registry_builders.BrokenPredict"],
+            tags={"retrain.trusted_types": '["tests.registry_builders.BrokenPredict"]'},
+        )
+        assert router.refresh() is False
+        answers = [router.predict(one_row(i), entity_ids=[f"e{i}"])[0] for i in range(50)]
+
+    assert before == {"production": served.production, "canary": served.canary}
+    assert router.served() == before, "the old canary keeps serving"
+    assert {a.version for a in answers} <= {served.production, served.canary}
+    assert f"canary v{broken} not served" in caplog.text
+    assert "failed its load check" in caplog.text
