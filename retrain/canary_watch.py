@@ -33,7 +33,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from retrain.canary import ArmStats, CanaryEvaluation, Decision, judge
-from retrain.constants import Stage
+from retrain.constants import RunStatus, Stage
 from retrain.errors import ChecklistError, DataError
 from retrain.times import parse_time, to_utc
 
@@ -281,7 +281,8 @@ def watch(
 def _note_in_log(
     config: RetrainConfig, client: MlflowClient, retraining_id: str, watched: CanaryWatch
 ) -> None:
-    """The verdict into the retraining log record of the run that made the canary."""
+    """The verdict into the retraining log record of the run that made the canary: its
+    ``online`` field, its status (``deployed`` or ``rejected``) and a note."""
     from retrain.log import LogStore  # noqa: PLC0415
 
     look = watched.evaluation
@@ -301,7 +302,10 @@ def _note_in_log(
         "at": look.at.isoformat(),
         "reasons": list(look.reasons),
     }
-    store.write(dataclasses.replace(found, online=online))
+    status = RunStatus.DEPLOYED if watched.action == "promoted" else RunStatus.REJECTED
+    note = f"canary judge: {watched.action} ({'; '.join(look.reasons)})"
+    notes = f"{found.notes}; {note}" if found.notes else note
+    store.write(dataclasses.replace(found, online=online, status=str(status), notes=notes))
 
 
 def record(client: MlflowClient, config: RetrainConfig, watched: CanaryWatch) -> str:

@@ -124,6 +124,11 @@ def test_the_judge_rolls_back_a_worse_canary_and_promotes_a_better_one(
     store = LogStore.of(config)
     online = {r.model_version: r.online for r in store.records() if r.online}
     assert {v: o["action"] for v, o in online.items()} == {"2": "rolled back", "3": "promoted"}
+    assert {r.model_version: r.status for r in store.records()} == {
+        "1": "deployed",
+        "2": "rejected",
+        "3": "deployed",
+    }
     full = {v: store.get(r.retraining_id) for r in store.records() if (v := r.model_version)}
     assert full["2"].online["interval"][1] < 0 < full["3"].online["interval"][0]
 
