@@ -25,7 +25,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -49,6 +49,7 @@ __all__ = [
     "CanaryWatch",
     "arm_stats",
     "canary_start",
+    "events_for_labels",
     "outcomes",
     "prediction_log",
     "record",
@@ -112,15 +113,23 @@ def outcomes(
     *,
     since: datetime,
     until: datetime,
+    events: pd.DataFrame | None = None,
+    horizon: timedelta = timedelta(days=7),
 ) -> pd.DataFrame:
     """Predictions of ``versions`` (arm -> version) served in ``[since, until]``, one row each:
-    ``arm``, ``latency_ms``, ``predicted_at`` and ``correct`` (``NaN`` while unlabelled)."""
+    ``arm``, ``latency_ms``, ``predicted_at``, ``correct`` (``NaN`` while unlabelled) and
+    ``error`` (the model failed on the row: it counts as a request and an error, never as
+    labelled).
+
+    Labels come from ``/feedback`` (the labels table) and, for predictions still unlabelled,
+    from ``events`` (columns ``entity_id``, ``event_time``, ``label``): the first event of the
+    prediction's entity at or after it, within ``horizon``."""
     from retrain.serving.tables import LABELS, PREDICTIONS  # noqa: PLC0415
 
     arm_of = {int(v): arm for arm, v in versions.items()}
     p = PREDICTIONS.c
     query = sa.select(
-        p.request_id, p.entity_id, p.version, p.prediction, p.latency_ms, p.predicted_at
+        p.request_id, p.entity_id, p.version, p.prediction, p.latency_ms, p.predicted_at, p.error
     ).where(
         p.model == model,
         p.predicted_at >= since,
@@ -134,7 +143,7 @@ def outcomes(
     with engine.connect() as connection:
         served = pd.DataFrame(connection.execute(query).mappings().all())
         labels = pd.DataFrame(connection.execute(label_query).mappings().all())
-    columns = ["arm", "latency_ms", "predicted_at", "correct"]
+    columns = ["arm", "latency_ms", "predicted_at", "correct", "error"]
     if served.empty:
         return pd.DataFrame(columns=columns)
     served["arm"] = served["version"].map(arm_of)
@@ -147,7 +156,9 @@ def outcomes(
         by_entity = labels[labels["request_id"].isna() & labels["entity_id"].notna()]
         if not by_entity.empty:
             served = _join_by_entity(served, by_entity)
-    labelled = served["label"].notna()
+    if events is not None and not events.empty:
+        served = _join_events(served, events, horizon)
+    labelled = served["label"].notna() & served["error"].isna()
     correct = np.full(len(served), np.nan)
     if labelled.any():
         predicted = _decoded(served.loc[labelled, "prediction"])
@@ -178,6 +189,54 @@ def _join_by_entity(served: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     return keyed.drop(columns="_row")
 
 
+def _join_events(served: pd.DataFrame, events: pd.DataFrame, horizon: timedelta) -> pd.DataFrame:
+    """Unlabelled predictions take the label of their entity's first event at or after them."""
+    keyed = served.reset_index(drop=True).assign(_row=lambda f: range(len(f)))
+    open_rows = keyed[keyed["label"].isna() & keyed["entity_id"].notna()]
+    if open_rows.empty:
+        return served
+    found = events.dropna(subset=["entity_id", "event_time", "label"]).assign(
+        entity_id=lambda f: f["entity_id"].astype(str),
+        event_time=lambda f: pd.to_datetime(f["event_time"], utc=True),
+        label=lambda f: [json.dumps(v.item() if hasattr(v, "item") else v) for v in f["label"]],
+    )
+    matched = pd.merge_asof(
+        open_rows.sort_values("predicted_at")[["entity_id", "predicted_at", "_row"]],
+        found.sort_values("event_time")[["entity_id", "event_time", "label"]],
+        left_on="predicted_at",
+        right_on="event_time",
+        by="entity_id",
+        direction="forward",
+        tolerance=pd.Timedelta(horizon),
+    ).dropna(subset=["label"])
+    keyed.loc[matched["_row"].astype(int).to_numpy(), "label"] = matched["label"].to_numpy()
+    return keyed.drop(columns="_row")
+
+
+def events_for_labels(
+    config: RetrainConfig, *, since: datetime, until: datetime, sql_url: str | None = None
+) -> pd.DataFrame | None:
+    """The event source's ``entity_id``, ``event_time`` and ``label`` (the target) from
+    ``since`` to ``until`` plus the label horizon, when ``serving.entity_column`` is set."""
+    from retrain.data import read_source  # noqa: PLC0415
+
+    column = config.serving.entity_column
+    if column is None:
+        return None
+    time_column, target = config.data.source.event_time_column, config.model.target
+    end = until + timedelta(hours=config.serving.label_horizon_hours)
+    table = read_source(
+        config, start=since, end=end, sql_url=sql_url, columns=[time_column, column, target]
+    )
+    missing = [c for c in (time_column, column, target) if c not in table.column_names]
+    if missing:
+        raise DataError(
+            [f"serving.entity_column: the event source has no column {', '.join(missing)}"]
+        )
+    frame: pd.DataFrame = table.to_pandas()
+    return frame.rename(columns={column: "entity_id", time_column: "event_time", target: "label"})
+
+
 def arm_stats(
     frame: pd.DataFrame, *, since: datetime, until: datetime, window_minutes: float
 ) -> dict[str, ArmStats]:
@@ -200,7 +259,7 @@ def arm_stats(
             labelled=int(labelled.sum()),
             correct=int(rows.loc[labelled, "correct"].sum()),
             requests=len(rows),
-            errors=0,  # the log holds answered requests; failures are the server's 5xx
+            errors=int(rows["error"].notna().sum()),
             latency_p95_ms=tuple(float(p95[arm][w]) for w in shared),
         )
     return stats
@@ -225,6 +284,7 @@ def watch(
     run_id: str | None = None,
     lease: ModelLease | None = None,
     client: MlflowClient | None = None,
+    sql_url: str | None = None,
 ) -> CanaryWatch:
     """Judge the model's canary at ``now`` and act on the decision (see the module doc)."""
     from retrain import deploy  # noqa: PLC0415
@@ -240,7 +300,16 @@ def watch(
         return CanaryWatch(name, None, canary.version, None, "no canary", "no production model")
     started = canary_start(registry, canary.version)
     versions = {"production": production.version, "canary": canary.version}
-    frame = outcomes(engine, name, versions, since=started, until=at)
+    events = events_for_labels(config, since=started, until=at, sql_url=sql_url)
+    frame = outcomes(
+        engine,
+        name,
+        versions,
+        since=started,
+        until=at,
+        events=events,
+        horizon=timedelta(hours=config.serving.label_horizon_hours),
+    )
     settings = config.canary
     stats = arm_stats(
         frame, since=started, until=at, window_minutes=settings.latency_window_minutes

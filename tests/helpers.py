@@ -103,10 +103,11 @@ def serve(
     start: datetime,
     seed: int,
     label_by: str = "request",
+    error: str | None = None,
 ) -> None:
     """``n`` predictions of ``version`` a second apart from ``start`` in the serving database,
     as ``retrain serve`` logs them, each labelled 30 s later; a share ``accuracy`` of them
-    right."""
+    right. ``error``: the model failed on these rows (logged, unanswered, unlabelled)."""
     from retrain.serving.tables import LABELS, PREDICTIONS
 
     rng = np.random.default_rng(seed)
@@ -122,11 +123,12 @@ def serve(
                 "entity_id": f"e-{arm}-{seed}-{i}",
                 "version": version,
                 "arm": arm,
-                "prediction": json.dumps(1),
+                "prediction": None if error else json.dumps(1),
                 "probability": 0.7,
                 "latency_ms": 2.0,
                 "predicted_at": at,
                 "feature_hash": "0" * 32,
+                "error": error,
             }
         )
         label: dict[str, Any] = {"model": model, "label": json.dumps(1 if right[i] else 0)}

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from mlflow import MlflowClient
@@ -18,6 +19,7 @@ from mlflow import MlflowClient
 from retrain.canary import Decision
 from retrain.canary_watch import arm_stats, canary_start, outcomes, watch
 from retrain.config import RetrainConfig
+from retrain.errors import DataError
 from retrain.registry import ModelRegistry
 from retrain.serving.tables import LABELS, create_tables, open_engine
 from tests.helpers import serve
@@ -243,3 +245,121 @@ class TestWatch:
     ) -> None:
         Fleet(registry, make_pipeline_model(), make_data(20, seed=1)[0]).to_production()
         assert watch(config, registry, engine).action == "no canary"
+
+
+class TestErrors:
+    def test_failed_rows_count_as_errors_never_as_labelled(self, engine: sa.Engine) -> None:
+        start = datetime(2026, 11, 30, 12, tzinfo=UTC)
+        serve(engine, "m", version=2, arm="canary", n=30, accuracy=1.0, start=start, seed=2)
+        serve(
+            engine,
+            "m",
+            version=2,
+            arm="canary",
+            n=10,
+            accuracy=1.0,
+            start=start,
+            seed=3,
+            error="m v2 could not predict: ValueError: boom",
+        )
+        until = start + timedelta(hours=1)
+        frame = outcomes(engine, "m", {"production": 1, "canary": 2}, since=start, until=until)
+        stats = arm_stats(frame, since=start, until=until, window_minutes=5)["canary"]
+        assert (stats.requests, stats.errors, stats.labelled, stats.correct) == (40, 10, 30, 30)
+
+    def test_a_canary_that_fails_requests_is_rolled_back(
+        self, config: RetrainConfig, registry: ModelRegistry, engine: sa.Engine, canary: int
+    ) -> None:
+        start = canary_start(registry, canary)
+        name = registry.name
+        serve(
+            engine,
+            name,
+            version=canary - 1,
+            arm="production",
+            n=2700,
+            accuracy=0.85,
+            start=start,
+            seed=1,
+        )
+        serve(engine, name, version=canary, arm="canary", n=250, accuracy=0.85, start=start, seed=2)
+        serve(
+            engine,
+            name,
+            version=canary,
+            arm="canary",
+            n=50,
+            accuracy=0.85,
+            start=start,
+            seed=3,
+            error="could not predict",
+        )
+
+        watched = watch(config, registry, engine, now=start + timedelta(minutes=50))
+
+        assert watched.action == "rolled back"
+        assert "error-rate guardrail" in " ".join(
+            watched.evaluation.reasons if watched.evaluation else ()
+        )
+        assert "canary" not in registry.current()
+
+
+class TestLabelsFromTheEventSource:
+    def test_an_entitys_first_event_after_the_prediction_labels_it(self, engine: sa.Engine) -> None:
+        start = datetime(2026, 11, 30, 12, tzinfo=UTC)
+        serve(engine, "m", version=1, arm="production", n=4, accuracy=1.0, start=start, seed=1)
+        with engine.begin() as connection:
+            connection.execute(sa.delete(LABELS))  # no /feedback: labels come from the events
+        entity = "e-production-1-{}".format
+        events = pd.DataFrame(
+            {
+                "entity_id": [entity(0), entity(0), entity(1), entity(2), entity(3)],
+                "event_time": [
+                    start - timedelta(hours=1),  # before the prediction: not its outcome
+                    start + timedelta(hours=2),  # the first after it: labels it (right)
+                    start + timedelta(hours=1),  # wrong
+                    start + timedelta(days=30),  # beyond the horizon: still unlabelled
+                    start + timedelta(minutes=5),  # right
+                ],
+                "label": [0, 1, 0, 1, 1],
+            }
+        )
+        until = start + timedelta(hours=3)
+        frame = outcomes(
+            engine,
+            "m",
+            {"production": 1, "canary": 2},
+            since=start,
+            until=until,
+            events=events,
+            horizon=timedelta(days=7),
+        )
+        stats = arm_stats(frame, since=start, until=until, window_minutes=5)["production"]
+        assert (stats.labelled, stats.correct, stats.requests) == (3, 2, 4)
+
+    def test_the_event_source_is_read_only_with_an_entity_column(
+        self, make_config: Callable[..., RetrainConfig], tmp_path: Path
+    ) -> None:
+        from retrain.canary_watch import events_for_labels
+
+        start = datetime(2026, 11, 30, 12, tzinfo=UTC)
+        assert events_for_labels(make_config(), since=start, until=start) is None
+        data = tmp_path / "data"  # make_config's data.source.path
+        data.mkdir()
+        pd.DataFrame(
+            {
+                "event_time": [start + timedelta(hours=1)],  # make_config's time column
+                "customer": ["c1"],
+                "x1": [0.1],
+                "x2": [0.2],
+                "segment": ["a"],
+                "label": [1],
+            }
+        ).to_parquet(data / "part-0.parquet")
+        config = make_config(serving={"entity_column": "customer"})
+        events = events_for_labels(config, since=start, until=start)
+        assert events is not None
+        assert events.to_dict("records")[0]["entity_id"] == "c1"
+        missing = make_config(serving={"entity_column": "account"})
+        with pytest.raises(DataError, match="account"):
+            events_for_labels(missing, since=start, until=start)

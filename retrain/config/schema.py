@@ -880,6 +880,14 @@ class ServingSettings(Section):
     refresh_seconds: float = Field(5, gt=0, le=3600)
     """How soon a server follows an alias move (it loads the new version, then swaps)."""
 
+    entity_column: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """Column of the event source naming the entity a prediction is for: the canary judge then
+    also takes labels from the events (the first event of that entity at or after the
+    prediction, within ``label_horizon_hours``), besides those posted to ``/feedback``."""
+
+    label_horizon_hours: float = Field(24 * 7, gt=0, le=MAX_DAYS * 24)
+    """How long after a prediction an event of its entity still labels it."""
+
 
 class NotificationSettings(Section):
     """Where rollbacks, failures and promotions are announced."""

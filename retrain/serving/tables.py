@@ -7,7 +7,9 @@ the prediction it answers after ``json.loads``.
 
 ``retrain_predictions``: one row per answered prediction: ``model``, ``request_id``,
 ``entity_id``, ``version``, ``arm``, ``prediction``, ``probability``, ``latency_ms``,
-``predicted_at`` (UTC), ``feature_hash``. ``retrain_labels``: one row per label received:
+``predicted_at`` (UTC), ``feature_hash``, ``error`` (a request the model failed on: one row per
+row of that arm, ``prediction`` NULL; the canary judge's error-rate guardrail counts them).
+``retrain_labels``: one row per label received:
 ``model``, ``request_id`` and/or ``entity_id``, ``label``, ``received_at``.
 """
 
@@ -44,11 +46,12 @@ PREDICTIONS = sa.Table(
     sa.Column("entity_id", sa.String(255), index=True),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("arm", sa.String(16), nullable=False),
-    sa.Column("prediction", sa.Text, nullable=False),
+    sa.Column("prediction", sa.Text),  # NULL when the model failed (``error`` says why)
     sa.Column("probability", sa.Float),
     sa.Column("latency_ms", sa.Float, nullable=False),
     sa.Column("predicted_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("feature_hash", sa.String(32), nullable=False),
+    sa.Column("error", sa.Text),
 )
 
 LABELS = sa.Table(

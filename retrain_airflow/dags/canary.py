@@ -60,6 +60,7 @@ def build(target: Target) -> Any:
                 run_id=f"{context['dag_run'].dag_id}/{context['dag_run'].run_id}",
                 lease=built.lease,
                 client=built.client,
+                sql_url=built.sql_url,  # labels from the event source (serving.entity_column)
             )
             print(watched.summary())
             if watched.evaluation is None:

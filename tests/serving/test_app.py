@@ -164,6 +164,7 @@ class TestRefusals:
         message: str,
     ) -> None:
         before = wait_rows(db, 0)
+        failed_before = count_rows(db, where="WHERE error IS NOT NULL")
         content = body if isinstance(body, bytes) else json.dumps(body).encode()
         response = client.post(
             "/invocations",
@@ -176,7 +177,15 @@ class TestRefusals:
         if status == 401:
             assert response.headers["WWW-Authenticate"] == "Bearer"
         client.post("/invocations", json={"instances": [ROW]}, headers=AUTH)  # one good one
-        assert wait_rows(db, before + 1) == before + 1, "the refused request logged nothing"
+        assert wait_rows(db, before + 1) == before + 1, "the refused request logged no answer"
+        errors = fetch(
+            db, "SELECT prediction, error FROM retrain_predictions WHERE error IS NOT NULL"
+        )[failed_before:]
+        if status == 422:  # the model failed: its arm's rows are logged as errors, which the
+            # canary judge's error-rate guardrail counts
+            assert errors and all(p is None and message in e for p, e in errors)
+        else:
+            assert errors == [], "a request refused before the model logs nothing"
 
     def test_other_content_types_and_protected_endpoints(self, client: TestClient) -> None:
         response = client.post("/invocations", content=b"x1,x2\n1,2", headers=AUTH)
@@ -234,10 +243,13 @@ class TestManyModels:
         assert health["status"] == "degraded" and "broken.yaml" in next(iter(health["broken"]))
 
 
+ANSWERED = "WHERE error IS NULL"
+
+
 def wait_rows(db: str, expected: int, timeout: float = 10.0) -> int:
-    """Rows in the log once ``expected`` are there (the writer is asynchronous)."""
+    """Answered rows in the log once ``expected`` are there (the writer is asynchronous)."""
     deadline = time.monotonic() + timeout
-    while count_rows(db) < expected and time.monotonic() < deadline:
+    while count_rows(db, where=ANSWERED) < expected and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.2)  # a row that should not be there would have arrived by now
-    return count_rows(db)
+    return count_rows(db, where=ANSWERED)

@@ -79,7 +79,7 @@ class TestAnswers:
         assert [p.request_id for p in found] == ["a", "b", "c"]
         assert sorted(read_rows(url)["request_id"]) == ["a", "b", "c"]
 
-    def test_bad_rows_raise_and_log_nothing(self, served: Served) -> None:
+    def test_bad_rows_raise_and_log_no_answer(self, served: Served) -> None:
         frame = make_data(3)[0]
         with Router(served.config, start=False) as router:
             with pytest.raises(DataError, match="missing column"):
@@ -90,7 +90,14 @@ class TestAnswers:
                 router.predict(broken)
             with pytest.raises(DataError, match="2 entity ids for 3 rows"):
                 router.predict(frame, entity_ids=["a", "b"])
-        assert count_rows(log_url(served.config)) == 0
+        url = log_url(served.config)
+        assert count_rows(url, where="WHERE error IS NULL") == 0, "no answer was logged"
+        # the rows the model failed on are logged as errors of their arm (the canary judge's
+        # error-rate guardrail counts them); nothing else was
+        errors = read_rows(url)
+        # (the arm holding the bad row failed; the other arm's rows were not answered either)
+        assert 1 <= len(errors) <= 3 and errors["error"].str.contains("could not predict").all()
+        assert errors["prediction"].isna().all()
 
     def test_no_production_version_is_refused(self, fleet: Fleet) -> None:
         fleet.register()
@@ -200,3 +207,16 @@ def test_a_version_moved_by_hand_that_fails_its_load_check_is_never_served(
     assert {a.version for a in answers} <= {served.production, served.canary}
     assert f"canary v{broken} not served" in caplog.text
     assert "failed its load check" in caplog.text
+
+
+def test_a_pipeline_preprocesses_once_and_answers_as_predict_and_predict_proba() -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from retrain.serving.router import _labels_and_proba
+    from tests.registry_builders import make_pipeline_model
+
+    frame = make_data(300, seed=4)[0]
+    for model in (make_pipeline_model(), make_pipeline_model(HistGradientBoostingClassifier())):
+        labels, proba = _labels_and_proba(model, frame)
+        assert (labels == model.predict(frame)).all()
+        assert proba is not None and (proba == model.predict_proba(frame)).all()
