@@ -106,7 +106,7 @@ class TestRunCommand:
         self, config_file: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         assert main(["run", "--config", str(config_file), "--force"]) == EXIT_BAD_INPUT
-        assert "--force needs --reason" in capsys.readouterr().err
+        assert "a forced run needs a reason" in capsys.readouterr().err
 
     def test_invalid_data_exits_2(
         self, config_file: Path, capsys: pytest.CaptureFixture[str]

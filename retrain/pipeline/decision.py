@@ -57,9 +57,13 @@ def decide(
         now=now,
         last_triggered_at=last_triggered_at,
         force=manual,
-        force_reason=(force_reason or "manual run") if manual else None,
+        force_reason=(force_reason or "an operator asked") if manual else None,
     )
     proceed, why = decision.triggered, list(decision.reasons)
+    if manual:  # the policy's override, not a forced promotion: say what it was
+        why = [
+            f"manual: {r.removeprefix('forced: ')}" if r.startswith("forced: ") else r for r in why
+        ]
     if trigger.from_event and event_reasons:
         proceed, why = True, [event_reason(str(trigger), r) for r in event_reasons]
     if proceed and not manual and not decision.bootstrap and signals.new_samples == 0:
