@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "write_drift_report": "retrain.reports.drift",
     "evaluation_report_html": "retrain.reports.evaluation",
     "evaluations_figure": "retrain.reports.canary",
+    "rebuild_checks_html": "retrain.reports.rebuild",
 }
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "html_table",
     "img_tag",
     "new_figure",
+    "rebuild_checks_html",
     "write_drift_report",
 ]
 
@@ -62,6 +64,7 @@ if TYPE_CHECKING:
         new_figure,
     )
     from retrain.reports.page import html_document, html_table
+    from retrain.reports.rebuild import rebuild_checks_html
 
 
 def __getattr__(name: str) -> Any:
