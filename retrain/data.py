@@ -32,6 +32,7 @@ from retrain.redact import redact
 from retrain.times import to_utc
 
 __all__ = [
+    "ALL_HISTORY",
     "ExtractResult",
     "RowHashes",
     "content_hash",
@@ -513,6 +514,10 @@ def _time_range(table: pa.Table, column: str) -> tuple[datetime | None, datetime
     return to_utc(lo), to_utc(hi)
 
 
+#: ``extract(window_days=ALL_HISTORY)``: no training window, all history up to ``as_of``.
+ALL_HISTORY = 0
+
+
 def extract(
     config: RetrainConfig,
     *,
@@ -524,13 +529,15 @@ def extract(
 ) -> ExtractResult:
     """Extract the training window ending at ``as_of`` and count rows newer than ``watermark``.
 
-    ``window_days`` overrides ``data.training_window_days`` (``None`` = use the config).
+    ``window_days`` overrides ``data.training_window_days`` (``None`` = use the config,
+    :data:`ALL_HISTORY` = no window: every row up to ``as_of``, as a full rebuild trains).
     The data goes to ``<out_dir>/data.parquet``; re-running with the same inputs rewrites the
     same file with the same data version.
     """
 
     as_of = to_utc(as_of) or datetime.now(UTC)
     days = window_days if window_days is not None else config.data.training_window_days
+    # ALL_HISTORY (0) and a null config window alike: no lower bound
     start = as_of - timedelta(days=days) if days else None
     time_col = config.data.source.event_time_column
     # rows without an event time fall in no window: kept, so that the data contract reports

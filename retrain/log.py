@@ -119,6 +119,9 @@ class RetrainingRecord:
     #: The online canary's verdict on this run's version (``retrain.canary_watch``): decision,
     #: action, accuracy difference with its interval, labels per arm, when, and why.
     online: dict[str, Any] = field(default_factory=dict)
+    #: ``weekly`` or ``full_rebuild`` (``schedule.weekly`` / ``schedule.full_rebuild``, or the
+    #: mode asked for); ``None`` in records written before runs had modes.
+    mode: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -149,6 +152,7 @@ def _compact(record: RetrainingRecord) -> str:
         "error": record.error,
         "failed_step": record.failed_step,
         "actor": record.actor,
+        "mode": record.mode,
         "online": {k: record.online[k] for k in ("decision", "action") if k in record.online},
     }
     text = json.dumps(data, default=str)

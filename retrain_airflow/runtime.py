@@ -15,13 +15,14 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import Connection, get_current_context
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk import Connection, get_current_context, timezone
+from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException
 
 from retrain.config import RetrainConfig, SqlSource
+from retrain.config.schema import Mode
 from retrain.constants import ASSET_KINDS, RunStatus, Stage, Trigger
 from retrain.errors import DataError, is_retryable
 from retrain.pipeline.codec import decode, encode
@@ -36,10 +37,12 @@ from retrain.times import parse_time, to_utc
 
 __all__ = [
     "ERROR_KEY",
+    "WAIT_POLL",
     "actor",
     "as_of",
     "asset_trigger",
     "finish_run",
+    "holder",
     "run_gate",
     "run_options",
     "run_start",
@@ -103,8 +106,9 @@ def asset_trigger(context: Mapping[str, Any]) -> tuple[Trigger, list[str]] | Non
     return Trigger(kinds[0]), reasons
 
 
-def run_options(context: Mapping[str, Any]) -> RunOptions:
-    """The :class:`RunOptions` of this DAG run (validated: bad params raise ``DataError``)."""
+def run_options(context: Mapping[str, Any], *, mode: Mode = "weekly") -> RunOptions:
+    """The :class:`RunOptions` of this DAG run (validated: bad params raise ``DataError``);
+    ``mode``: the DAG's own, unless the ``mode`` param says otherwise."""
     dag_run = context["dag_run"]
     params = dict(context.get("params") or {})
     run_type = str(getattr(dag_run.run_type, "value", dag_run.run_type))
@@ -130,6 +134,7 @@ def run_options(context: Mapping[str, Any]) -> RunOptions:
         target_stage=Stage(params.get("target_stage") or Stage.PRODUCTION),
         window_days=params.get("window_days"),
         trigger_reasons=tuple(reasons),
+        mode=params.get("mode") or mode,  # validated by RunOptions
     )
 
 
@@ -193,11 +198,52 @@ def _needs(node: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*node.inputs, *(() if node is CHECK else (CHECK.name,)))))
 
 
-def run_start(config: RetrainConfig) -> Any:
-    """The ``start`` task: the run context from the DAG run, as XCom."""
+#: How often a waiting ``start`` looks again whether the other mode's run has ended.
+WAIT_POLL = timedelta(minutes=1)
+#: Task states after which a run's ``finish`` no longer runs.
+_ENDED = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
+
+
+def _state(value: Any) -> str:
+    """A state as its value (``running``): the Task SDK's enums print as ``DagRunState.RUNNING``."""
+    return str(getattr(value, "value", value))
+
+
+def holder(ti: Any, sibling: str) -> str | None:
+    """The run of DAG ``sibling`` that holds the model (its ``start`` succeeded, its ``finish``
+    has not ended, and the run is still running), if any.
+
+    ``start`` runs in the model's one-slot pool, so two starts never decide at once: the first
+    one's success is recorded before the other one looks.
+    """
+    states: Mapping[str, Mapping[str, Any]] = ti.get_task_states(
+        dag_id=sibling, task_ids=[START, "finish"]
+    )
+    for run_id, tasks in states.items():
+        if _state(tasks.get(START)) != "success" or _state(tasks.get("finish")) in _ENDED:
+            continue
+        if _state(ti.get_dagrun_state(dag_id=sibling, run_id=run_id)) == "running":
+            return run_id
+    return None
+
+
+def run_start(config: RetrainConfig, *, mode: Mode = "weekly", sibling: str | None = None) -> Any:
+    """The ``start`` task: the run context from the DAG run (in ``mode`` unless its ``mode``
+    param says otherwise), as XCom. With ``sibling`` (the other mode's DAG of the model), it
+    first waits, rescheduled and holding no worker, while that DAG has an active run: a weekly
+    run and a full rebuild never overlap."""
     context = get_current_context()
+    busy = holder(context["ti"], sibling) if sibling else None
+    if busy is not None:
+        message = (
+            f"waiting: run {busy} of {sibling} is active on model {config.model.name} (a weekly "
+            f"run and a full rebuild never overlap); looking again in "
+            f"{WAIT_POLL.total_seconds():.0f} s"
+        )
+        print(message)
+        raise AirflowRescheduleException(timezone.utcnow() + WAIT_POLL)  # type: ignore[no-untyped-call]
     try:
-        ctx = start(services(config), run_options(context))
+        ctx = start(services(config), run_options(context, mode=mode))
     except Exception as exc:
         _fail(START, exc)
         raise

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from retrain.cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, EXIT_TRIGGERED, main
 
@@ -115,6 +117,70 @@ class TestConfigValidate:
         monkeypatch.setenv("RETRAIN_CONFIG", CONFIG)
         assert main(["config", "validate", "--json"]) == EXIT_OK
         assert json.loads(capsys.readouterr().out)["config"]["model"]["name"] == "churn-classifier"
+
+
+class TestConfigValidateSchedules:
+    """``config validate`` shows the next fire times of both schedules, in their time zone."""
+
+    @staticmethod
+    def config(tmp_path: Path, schedule: dict[str, str]) -> Path:
+        data = yaml.safe_load(Path(CONFIG).read_text(encoding="utf-8"))
+        data["schedule"] = schedule
+        path = tmp_path / "c.yaml"
+        path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        return path
+
+    def test_next_three_fires_of_each_schedule_with_utc_offsets(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        path = self.config(tmp_path, {"timezone": "Europe/Berlin"})
+        assert main(["config", "validate", str(path)]) == EXIT_OK
+        out = capsys.readouterr().out
+        offset = r"\+0[12]:00"
+        weekly = re.search(r"schedule\.weekly '0 6 \* \* 1' \(Europe/Berlin\): next (.*)", out)
+        assert weekly, out
+        assert re.fullmatch(
+            rf"Mon \S+ 06:00 {offset}, Mon \S+ 06:00 {offset}, Mon \S+ 06:00 {offset}",
+            weekly.group(1),
+        )
+        rebuild = re.search(
+            r"schedule\.full_rebuild '0 20 \* \* 0#1' \(Europe/Berlin\): next (.*)", out
+        )
+        assert rebuild, out
+        days = re.findall(rf"Sun \d{{4}}-\d\d-(\d\d) 20:00 {offset}", rebuild.group(1))
+        assert len(days) == 3 and all(int(day) <= 7 for day in days)
+        assert "deprecated" not in out and "note:" not in out
+
+    def test_the_deprecated_retrain_key_loads_with_a_note(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        path = self.config(tmp_path, {"retrain": "0 3 * * 1"})
+        assert main(["config", "validate", str(path)]) == EXIT_OK
+        out = capsys.readouterr().out
+        assert "schedule.weekly '0 3 * * 1' (UTC): next Mon" in out
+        assert "deprecated: schedule.retrain is the old name of schedule.weekly" in out
+        assert main(["config", "validate", "--json", str(path)]) == EXIT_OK
+        data = json.loads(capsys.readouterr().out)
+        assert data["schedules"]["weekly"]["cron"] == "0 3 * * 1"
+        assert len(data["schedules"]["full_rebuild"]["next"]) == 3
+        assert data["deprecations"] and "schedule.retrain" in data["deprecations"][0]
+
+    def test_retrain_and_weekly_that_differ_exit_2_naming_both(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        path = self.config(tmp_path, {"retrain": "@weekly", "weekly": "0 6 * * 1"})
+        assert main(["config", "validate", str(path)]) == EXIT_BAD_INPUT
+        err = capsys.readouterr().err
+        assert "schedule.retrain ('@weekly') and schedule.weekly ('0 6 * * 1')" in err
+
+    def test_a_cron_with_both_day_fields_gets_a_note(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        path = self.config(tmp_path, {"full_rebuild": "0 20 1-7 * 0"})
+        assert main(["config", "validate", str(path)]) == EXIT_OK
+        out = capsys.readouterr().out
+        assert "note: schedule.full_rebuild '0 20 1-7 * 0' restricts both" in out
+        assert "EITHER" in out
 
 
 class TestSecretsAreNotPrinted:

@@ -4,6 +4,7 @@ import json
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -115,3 +116,82 @@ class TestRunCommand:
         record = json.loads(capsys.readouterr().out)
         assert rc == EXIT_BAD_INPUT
         assert record["failed_step"] == "validate"
+
+
+def windowed(config_file: Path, days: int) -> Path:
+    """``config_file`` with ``data.training_window_days: days``."""
+    data = yaml.safe_load(config_file.read_text())
+    data["data"]["training_window_days"] = days
+    config_file.write_text(yaml.safe_dump(data))
+    return config_file
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
+    rc = main(["run", *argv, "--json"])
+    captured = capsys.readouterr()
+    return rc, json.loads(captured.out)
+
+
+class TestRunModes:
+    """``retrain run --mode weekly|full_rebuild``: the mode is carried to every step and recorded;
+    a full rebuild takes all history up to ``--as-of`` whatever ``data.training_window_days``."""
+
+    def test_a_full_rebuild_trains_on_all_history_and_its_run_records_the_mode(
+        self, config_file: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        from mlflow import MlflowClient
+
+        path = str(windowed(config_file, 7))
+        rc, weekly = run_json(capsys, "--config", path, "--as-of", as_of(5))
+        assert rc == EXIT_OK and weekly["status"] == "deployed"
+        rc, rebuild = run_json(
+            capsys, "--config", path, "--mode", "full_rebuild", "--as-of", as_of(5)
+        )
+        assert rc in (EXIT_OK, EXIT_REJECTED), rebuild
+        assert rebuild["error"] is None
+
+        client = MlflowClient()
+        weekly_run = client.get_run(weekly["mlflow_run_id"])
+        rebuild_run = client.get_run(rebuild["mlflow_run_id"])
+        assert weekly_run.data.tags["retrain.mode"] == "weekly"
+        assert rebuild_run.data.tags["retrain.mode"] == "full_rebuild"
+        # the week-long window vs all five weeks of history
+        weekly_rows = weekly_run.data.metrics["rows"]
+        assert 1000 < weekly_rows < 2000
+        assert rebuild_run.data.metrics["rows"] > 4 * weekly_rows
+        assert weekly_run.data.params["window_start"] != "None"
+        assert rebuild_run.data.params["window_start"] == "None"
+
+    def test_the_retraining_log_record_carries_the_mode(
+        self, config_file: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        rc, record = run_json(
+            capsys, "--config", str(config_file), "--mode", "full_rebuild", "--as-of", as_of(3)
+        )
+        assert rc == EXIT_OK, record
+        assert record["mode"] == "full_rebuild"
+
+    @pytest.mark.parametrize(
+        ("argv", "fragment"),
+        [
+            pytest.param(
+                ["--mode", "full_rebuild", "--window-days", "7"],
+                "a full rebuild trains on all history up to as_of",
+                id="a full rebuild with a window",
+            ),
+            pytest.param(["--mode", "monthly"], "invalid choice: 'monthly'", id="unknown mode"),
+        ],
+    )
+    def test_bad_modes_exit_2(
+        self,
+        config_file: Path,
+        argv: list[str],
+        fragment: str,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        try:
+            rc = main(["run", "--config", str(config_file), *argv])
+        except SystemExit as exc:  # argparse refuses an unknown choice
+            rc = int(exc.code or 0)
+        assert rc == EXIT_BAD_INPUT
+        assert fragment in capsys.readouterr().err

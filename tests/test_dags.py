@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,9 +21,16 @@ from retrain.log import LogStore
 from retrain.registry import ModelRegistry
 from tests import airflow_harness as af
 from tests.helpers import churn_sections, production, write_config
+from tools import local_runner
 from tools.synthetic import StreamSpec, generate_week, write_stream
 
-DAG_IDS = {"retrain_pipeline", "retrain_monitor", "retrain_rollback", "retrain_promote"}
+DAG_IDS = {
+    "retrain_pipeline",
+    "retrain_full_rebuild",
+    "retrain_monitor",
+    "retrain_rollback",
+    "retrain_promote",
+}
 SPEC = StreamSpec(weeks=8, rows_per_week=2000, drift_week=5)
 WEEK = timedelta(weeks=1)
 HEAVY = ("pandas", "sklearn", "mlflow", "scipy", "pyarrow", "matplotlib", "numpy")
@@ -111,7 +121,9 @@ class TestDagBag:
             "window_days",
             "as_of",
             "only_if_triggered",
+            "mode",
         } <= set(dag.params)
+        assert dag.get_task("start").pool == "retrain_registry"
         for task in dag.tasks:
             assert task.doc_md, f"task {task.task_id} has doc_md"
         assert dag.doc_md and "retrain_pipeline" in dag.doc_md
@@ -145,6 +157,10 @@ class TestParams:
             ),
             pytest.param("retrain_pipeline", {"as_of": "2026-13-01"}, "as_of", id="as_of month 13"),
             pytest.param("retrain_monitor", {"as_of": "next tuesday"}, "as_of", id="monitor as_of"),
+            pytest.param("retrain_pipeline", {"mode": "monthly"}, "mode", id="unknown mode"),
+            pytest.param(
+                "retrain_full_rebuild", {"mode": "nightly"}, "mode", id="rebuild unknown mode"
+            ),
             pytest.param("retrain_rollback", {}, "reason", id="rollback without a reason"),
             pytest.param(
                 "retrain_rollback",
@@ -161,6 +177,185 @@ class TestParams:
 
         with pytest.raises(ParamValidationError, match=fragment):
             af.get_dag(dag_id).test(run_conf=conf)
+
+
+class TestFullRebuildDag:
+    """``retrain_full_rebuild``: the pipeline's tasks, built by the same factory, in mode
+    ``full_rebuild`` on ``schedule.full_rebuild``."""
+
+    def test_the_same_step_graph_as_the_pipeline_on_its_own_schedule(self, bag: Any) -> None:
+        weekly, rebuild = bag.get_dag("retrain_pipeline"), bag.get_dag("retrain_full_rebuild")
+        assert set(rebuild.task_dict) == set(weekly.task_dict)
+        for task_id, task in weekly.task_dict.items():
+            other = rebuild.get_task(task_id)
+            assert other.downstream_task_ids == task.downstream_task_ids, task_id
+            assert (other.pool, other.trigger_rule) == (task.pool, task.trigger_rule)
+        assert rebuild.max_active_runs == 1
+        assert rebuild.timetable.expression == "0 20 * * 0#1"
+        from airflow.serialization.encoders import coerce_to_core_timetable
+
+        described = coerce_to_core_timetable(rebuild.timetable).description
+        assert described == "At 20:00, on the first Sunday of the month"
+        assert weekly.timetable.timetable.expression == "0 6 * * 1"
+        assert not getattr(rebuild.timetable, "asset_condition", None), "no asset triggers"
+        assert "full_rebuild" in rebuild.tags and "weekly" in weekly.tags
+        assert rebuild.doc_md and "retrain_full_rebuild" in rebuild.doc_md
+
+    def test_the_trigger_forms_offer_the_mode_defaulting_to_the_dags_schedule(
+        self, bag: Any
+    ) -> None:
+        for dag_id, default in (
+            ("retrain_pipeline", "weekly"),
+            ("retrain_full_rebuild", "full_rebuild"),
+        ):
+            param = bag.get_dag(dag_id).params.get_param("mode")
+            assert param.value == default
+            assert param.schema["enum"] == ["weekly", "full_rebuild"]
+
+    def test_the_factory_builds_both_from_one_code_path(self, bag: Any) -> None:
+        from retrain_airflow.dags import all_dags, full_rebuild_dags, pipeline_dags
+
+        assert set(full_rebuild_dags()) == {"retrain_full_rebuild"}
+        assert {"retrain_pipeline", "retrain_full_rebuild"} <= set(all_dags())
+        assert "retrain_full_rebuild" not in pipeline_dags()
+
+
+# --- a weekly run and a full rebuild of one model never overlap ----------------------------------
+
+RUNNER = """
+import json, os, sys, time
+from datetime import timedelta
+from pathlib import Path
+from tests import airflow_harness as af
+af.configure_environment()
+import retrain_airflow.runtime as runtime
+runtime.WAIT_POLL = timedelta(seconds=1)
+hold = os.environ.get("RETRAIN_TEST_HOLD")
+if hold:  # the run stays active in extract until the test lets it go on
+    real = runtime.run_step
+    def held(config, name):
+        if name == "extract":
+            Path(hold, "entered").touch()
+            deadline = time.monotonic() + 300
+            while not Path(hold, "release").exists() and time.monotonic() < deadline:
+                time.sleep(0.2)
+        return real(config, name)
+    runtime.run_step = held
+run = af.get_dag(sys.argv[1]).test(run_conf=json.loads(sys.argv[2]))
+print("RESULT " + json.dumps({"state": str(run.state), "states": af.states(run),
+    "start": af.xcom(run, "start"), "extract": af.xcom(run, "extract"),
+    "record": af.xcom(run, "finish")}, default=str))
+"""
+
+
+def run_in_process(dag_id: str, conf: dict[str, Any], hold: Path | None = None) -> dict[str, Any]:
+    """``dag.test()`` of ``dag_id`` in its own process (held in ``extract`` with ``hold``)."""
+    env = os.environ.copy()
+    if hold is not None:
+        env["RETRAIN_TEST_HOLD"] = str(hold)
+    result = subprocess.run(
+        [sys.executable, "-c", RUNNER, dag_id, json.dumps(conf)],
+        capture_output=True,
+        text=True,
+        cwd=af.REPO,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, f"{dag_id} printed no result:\n{result.stderr[-3000:]}"
+    report: dict[str, Any] = json.loads(lines[-1].removeprefix("RESULT "))
+    report["stdout"] = result.stdout
+    report["stderr"] = result.stderr
+    return report
+
+
+def latest_ti(dag_id: str, task_id: str) -> tuple[Any, int]:
+    """The task instance of ``dag_id``'s newest run and how often it was rescheduled."""
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.taskreschedule import TaskReschedule
+    from airflow.utils.session import create_session
+    from sqlalchemy import func, select
+
+    with create_session() as session:
+        run_id = session.scalar(
+            select(DagRun.run_id).where(DagRun.dag_id == dag_id).order_by(DagRun.id.desc())
+        )
+        ti = session.scalar(
+            select(TaskInstance).where(
+                TaskInstance.dag_id == dag_id,
+                TaskInstance.run_id == run_id,
+                TaskInstance.task_id == task_id,
+            )
+        )
+        if ti is None:
+            return None, 0
+        count = session.scalar(
+            select(func.count()).select_from(TaskReschedule).where(TaskReschedule.ti_id == ti.id)
+        )
+        session.expunge(ti)
+        return ti, int(count or 0)
+
+
+def wait_until(what: str, check: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+class TestNoOverlap:
+    def test_a_rebuild_requested_while_a_weekly_run_is_active_waits(
+        self, bag: Any, churn_config: Callable[..., RetrainConfig], tmp_path: Path
+    ) -> None:
+        data = tmp_path / "events"
+        write_stream(data, StreamSpec(weeks=4, rows_per_week=1500, drift_week=None))
+        config = churn_config(data, schedule={"retries": 0})
+        local_runner.reserialize()  # both DAGs on this config before two processes run them
+        hold = tmp_path / "hold"
+        hold.mkdir()
+        at = (SPEC.start + 4 * WEEK).isoformat()
+
+        with ThreadPoolExecutor(2) as pool:
+            weekly = pool.submit(
+                run_in_process,
+                "retrain_pipeline",
+                {"force": True, "reason": "first model", "as_of": at},
+                hold,
+            )
+            try:
+                wait_until("the weekly run to reach extract", (hold / "entered").exists, 300)
+                rebuild = pool.submit(run_in_process, "retrain_full_rebuild", {"as_of": at})
+                # the rebuild's start is put off (rescheduled, no worker held) again and again
+                wait_until("the rebuild to wait", lambda: latest_ti(*REBUILD_START)[1] >= 3, 180)
+                assert latest_ti("retrain_full_rebuild", "check")[0].state is None
+                assert latest_ti("retrain_pipeline", "extract")[0].state == "running"
+            finally:
+                (hold / "release").touch()
+            weekly_report, rebuild_report = weekly.result(), rebuild.result()
+
+        assert weekly_report["state"] == "success", weekly_report["states"]
+        assert rebuild_report["state"] == "success", rebuild_report["states"]
+        assert weekly_report["record"]["status"] == "deployed"
+        assert "waiting: run manual__" in rebuild_report["stdout"]
+        # the rebuild began only once the weekly run had finished
+        weekly_finish = latest_ti("retrain_pipeline", "finish")[0]
+        rebuild_start, reschedules = latest_ti(*REBUILD_START)
+        rebuild_check = latest_ti("retrain_full_rebuild", "check")[0]
+        assert reschedules >= 3
+        assert rebuild_start.end_date >= weekly_finish.end_date
+        assert rebuild_check.start_date >= weekly_finish.end_date
+        # each run carries its mode; the rebuild extracts all history, the weekly run its window
+        assert weekly_report["start"]["mode"] == "weekly"
+        assert rebuild_report["start"]["mode"] == "full_rebuild"
+        assert weekly_report["extract"]["window_start"] is not None
+        assert rebuild_report["extract"]["window_start"] is None
+        assert rebuild_report["extract"]["rows"] > weekly_report["extract"]["rows"]
+        assert production(config) >= 1
+
+
+REBUILD_START = ("retrain_full_rebuild", "start")
 
 
 def log_records(config: RetrainConfig) -> list[Any]:

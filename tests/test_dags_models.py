@@ -1,4 +1,4 @@
-"""Many models in one Airflow: a config directory yields four DAGs per model, isolated.
+"""Many models in one Airflow: a config directory yields five DAGs per model, isolated.
 
 Real Airflow 3.3 (SQLite metadata DB, the repo's ``dags/`` files) against a real MLflow server.
 """
@@ -28,7 +28,13 @@ from tests.helpers import churn_sections, production
 from tools import local_runner
 from tools.synthetic import StreamSpec, generate_week, write_stream
 
-KINDS = ("retrain_pipeline", "retrain_monitor", "retrain_rollback", "retrain_promote")
+KINDS = (
+    "retrain_pipeline",
+    "retrain_full_rebuild",
+    "retrain_monitor",
+    "retrain_rollback",
+    "retrain_promote",
+)
 SPEC = StreamSpec(weeks=6, rows_per_week=1500, drift_week=None)
 WEEK = timedelta(weeks=1)
 HEAVY = ("pandas", "sklearn", "mlflow", "scipy", "pyarrow", "matplotlib", "numpy")
@@ -43,7 +49,7 @@ def model_file(target_schedule: str | None = None, **sections: Any) -> dict[str,
     model = churn_sections("unused", params={"max_iter": 40})["model"]
     data: dict[str, Any] = {"model": model, **sections}
     if target_schedule:
-        data["schedule"] = {"retrain": target_schedule, "monitor": "15 * * * *"}
+        data["schedule"] = {"weekly": target_schedule, "monitor": "15 * * * *"}
     return data
 
 
@@ -63,7 +69,7 @@ def defaults_for(data: Path, tmp_path: Path, tracking_uri: str = "http://127.0.0
         registry={"tracking_uri": tracking_uri},
         storage={"work_dir": str(tmp_path / "work")},
         triggers={"cooldown_hours": 0},
-        schedule={"retries": 0, "retrain": "0 6 * * 1"},
+        schedule={"retries": 0, "weekly": "0 6 * * 1", "full_rebuild": "0 21 * * 0#1"},
     )
     sections.pop("model")
     return sections
@@ -85,7 +91,7 @@ def three_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 class TestGeneratedDags:
-    def test_three_models_yield_twelve_dags(self, airflow_db: None, three_models: Path) -> None:
+    def test_three_models_yield_fifteen_dags(self, airflow_db: None, three_models: Path) -> None:
         bag = af.dagbag()
         assert bag.import_errors == {}
         assert set(bag.dags) == dag_ids(["alpha", "beta", "gamma"])
@@ -96,6 +102,11 @@ class TestGeneratedDags:
             # schedules: the shared default, or the model's own override
             cron = "30 2 * * *" if model == "gamma" else "0 6 * * 1"
             assert pipeline.timetable.timetable.expression == cron
+            # the full rebuild: the same tasks, its own schedule, the same registry pool
+            rebuild = bag.dags[f"retrain_full_rebuild__{model}"]
+            assert rebuild.timetable.expression == "0 21 * * 0#1"
+            assert set(rebuild.task_dict) == set(pipeline.task_dict)
+            assert rebuild.get_task("start").pool == f"retrain_registry__{model}"
             assert monitor.timetable.expression == (
                 "15 * * * *" if model == "gamma" else "0 * * * *"
             )
@@ -155,7 +166,7 @@ class TestGeneratedDags:
             [sys.executable, "-c", code], capture_output=True, text=True, check=True
         )
         report = json.loads(result.stdout.strip().splitlines()[-1])
-        assert report["dags"] == 12
+        assert report["dags"] == 15
         assert report["heavy"] == []
         yaml_files = sorted(str(p) for p in three_models.glob("*.yaml"))
         assert report["data"] == yaml_files, "parsing reads the YAML files and nothing else"

@@ -38,7 +38,13 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 CONSTRAINTS = REPO / "constraints.txt"
 MODELS = ("churn-a", "churn-b")
-KINDS = ("retrain_pipeline", "retrain_monitor", "retrain_rollback", "retrain_promote")
+KINDS = (
+    "retrain_pipeline",
+    "retrain_full_rebuild",
+    "retrain_monitor",
+    "retrain_rollback",
+    "retrain_promote",
+)
 EXPECTED_DAGS = {f"{kind}__{model}" for kind in KINDS for model in MODELS}
 #: Repo folders that are not part of the installed package.
 NOT_SHIPPED = ("dags", "tools", "tests", "benchmarks", "plugins", "examples", "config")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from retrain.config import (
     reference_markdown,
     reference_rows,
 )
+from retrain.config.schema import MODES
 from retrain.constants import ExitCode
 from retrain.errors import ConfigError
 
@@ -43,9 +45,18 @@ def _validate(args: argparse.Namespace) -> int:
         shown = shown / config.source_path.name  # the model's own file
     build_pipeline(config)
     if args.json:
-        print_json({"valid": True, "path": str(shown), "config": config.model_dump(mode="json")})
+        print_json(
+            {
+                "valid": True,
+                "path": str(shown),
+                **_schedules_json(config),
+                "config": config.model_dump(mode="json"),
+            }
+        )
     else:
-        console().print(f"[green]OK[/] {_summary(shown, config)}")
+        out = console()
+        out.print(f"[green]OK[/] {_summary(shown, config)}")
+        _print_schedules(config)
     return ExitCode.OK
 
 
@@ -70,7 +81,12 @@ def _validate_directory(root: Path, as_json: bool, build: Callable[[RetrainConfi
                 "valid": not broken,
                 "path": str(root),
                 "models": [
-                    {"model": r.model.name, "file": str(file), "config": r.model_dump(mode="json")}
+                    {
+                        "model": r.model.name,
+                        "file": str(file),
+                        **_schedules_json(r),
+                        "config": r.model_dump(mode="json"),
+                    }
                     for file, r in ordered
                     if isinstance(r, RetrainConfig)
                 ],
@@ -85,6 +101,7 @@ def _validate_directory(root: Path, as_json: bool, build: Callable[[RetrainConfi
                 out.print(f"{file}: {result}", markup=False, highlight=False)
             else:
                 out.print(f"[green]OK[/] {_summary(file, result)}")
+                _print_schedules(result)
         good = len(ordered) - len(broken)
         out.print(
             f"{root}: {good} model{'s' if good != 1 else ''} OK, "
@@ -101,6 +118,66 @@ def _summary(shown: Path, config: RetrainConfig) -> str:
         f"{len(config.model.features.all)} features, rules: {rules}; "
         f"estimator {config.model.estimator.class_path} and its parameters checked"
     )
+
+
+#: How many fire times of each schedule ``config validate`` shows.
+NEXT_FIRES = 3
+
+
+def _when(time: datetime) -> str:
+    """``Mon 2026-03-30 06:00 +02:00``: a fire time in its zone, with its UTC offset."""
+    return f"{time:%a %Y-%m-%d %H:%M} {time.isoformat()[-6:]}"
+
+
+def _either_day_note(cron: str) -> str | None:
+    """A note when a cron restricts both day fields (standard cron then ORs them)."""
+    fields = cron.split()
+    if len(fields) == 5 and fields[2] != "*" and fields[4] != "*":
+        return (
+            f"{cron!r} restricts both day-of-month and day-of-week: it fires on a day matching "
+            "EITHER (write the first Sunday of a month as '0#1' in day-of-week)"
+        )
+    return None
+
+
+def _schedules_json(config: RetrainConfig, now: datetime | None = None) -> dict[str, Any]:
+    """The weekly and full-rebuild schedules with their next fire times, and the deprecations."""
+    settings = config.schedule
+    after = now or datetime.now(UTC)
+    return {
+        "schedules": {
+            mode: {
+                "cron": getattr(settings, mode),
+                "timezone": settings.timezone,
+                "next": [
+                    t.isoformat() for t in settings.next_fires(mode, after=after, count=NEXT_FIRES)
+                ],
+            }
+            for mode in MODES
+        },
+        "deprecations": settings.deprecations,
+    }
+
+
+def _print_schedules(config: RetrainConfig, now: datetime | None = None) -> None:
+    """One line per schedule (its next fire times in its zone), then any deprecation note."""
+    out = console()
+    settings = config.schedule
+    after = now or datetime.now(UTC)
+    for mode in MODES:
+        cron = getattr(settings, mode)
+        fires = settings.next_fires(mode, after=after, count=NEXT_FIRES)
+        out.print(
+            f"  schedule.{mode} {cron!r} ({settings.timezone}): next "
+            + ", ".join(_when(t) for t in fires),
+            markup=False,
+            highlight=False,
+        )
+        note = _either_day_note(settings.cron(mode))
+        if note:
+            out.print(f"  note: schedule.{mode} {note}", style="yellow", markup=False)
+    for text in settings.deprecations:
+        out.print(f"  deprecated: {text}", style="yellow", markup=False, highlight=False)
 
 
 def _reference(args: argparse.Namespace) -> int:

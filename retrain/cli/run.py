@@ -9,6 +9,7 @@ import signal
 from retrain.cli.common import AddCommand, config_of, services
 from retrain.cli.output import console, print_json
 from retrain.cli.render import render_records
+from retrain.config.schema import MODES
 from retrain.constants import ExitCode, RunStatus, Stage, Trigger
 from retrain.errors import DataError, exit_code, is_retryable
 from retrain.redact import redact
@@ -35,6 +36,7 @@ def _run(args: argparse.Namespace) -> int:
         skip_ab=args.skip_ab,
         target_stage=Stage(args.target_stage),
         window_days=args.window_days,
+        mode=args.mode,
     )
     config = config_of(args)
     err = console(stderr=True)
@@ -139,7 +141,16 @@ def register(add: AddCommand) -> None:
         choices=list(Stage),
         help="promote no further than this stage",
     )
-    run.add_argument("--window-days", type=int, help="training window override (days)")
+    run.add_argument(
+        "--mode",
+        default="weekly",
+        choices=list(MODES),
+        help="weekly: the windowed retrain (default); full_rebuild: all history up to --as-of "
+        "(schedule.full_rebuild's run)",
+    )
+    run.add_argument(
+        "--window-days", type=int, help="training window override (days; weekly mode only)"
+    )
     run.add_argument("--as-of", help="ISO-8601 time the run acts at (default: now)")
     log = add("log", _log, "List retraining log records, newest first.")
     log.add_argument(

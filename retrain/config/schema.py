@@ -10,7 +10,7 @@ Reading files, ``${VAR}`` expansion and error messages live in ``retrain.config.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -825,14 +825,46 @@ def cron_problem(value: str) -> str | None:
     return None
 
 
+#: The retraining modes: the weekly retrain and the monthly full rebuild (``schedule.weekly`` and
+#: ``schedule.full_rebuild``), one step graph for both.
+Mode = Literal["weekly", "full_rebuild"]
+MODES: tuple[Mode, ...] = ("weekly", "full_rebuild")
+
+
+def _same_cron(a: str, b: str) -> bool:
+    """Whether two schedules are the same expression (presets expanded, spacing ignored)."""
+    return CRON_PRESETS.get(a, a).split() == CRON_PRESETS.get(b, b).split()
+
+
 class ScheduleSettings(Section):
     """Schedules and retries used by the DAGs.
 
     Crons and the time zone are checked here, so a bad one is a config error at load, never a
-    DAG import error.
+    DAG import error. Standard cron ORs day-of-month and day-of-week when both are restricted
+    (`0 20 1-7 * 0` fires on days 1-7 *and* on every Sunday): write the n-th weekday of the
+    month as `0#1` (the first Sunday), which croniter and Airflow's timetable both read.
     """
 
-    retrain: str = Field("@weekly", min_length=1, description="cron or preset of the weekly run")
+    weekly: str = Field(
+        "0 6 * * 1",
+        min_length=1,
+        description="cron or preset of the weekly retrain (retrain_pipeline; default Monday "
+        "06:00); the rules and the adaptive cadence decide whether a run retrains",
+    )
+    full_rebuild: str = Field(
+        "0 20 * * 0#1",
+        min_length=1,
+        description="cron or preset of the monthly full rebuild (retrain_full_rebuild; default "
+        "the first Sunday of each month, 20:00: `0#1` is the first Sunday); trains on all "
+        "history up to the run's time",
+    )
+    deprecated_retrain: str | None = Field(
+        None,
+        alias="retrain",
+        min_length=1,
+        description="deprecated alias of `weekly` (a config that sets both to different "
+        "schedules is refused)",
+    )
     monitor: str = Field("@hourly", min_length=1, description="cron or preset of the monitor")
     canary: str = Field(
         "*/5 * * * *",
@@ -849,10 +881,32 @@ class ScheduleSettings(Section):
     retry_delay_minutes: float = Field(10, ge=0, le=24 * 60)
     """Delay between retries (the seed: 10 minutes; at most a day)."""
 
-    @field_validator("retrain", "monitor", "canary")
+    @model_validator(mode="before")
     @classmethod
-    def _cron(cls, value: str) -> str:
-        problem = cron_problem(value)
+    def _alias(cls, data: Any) -> Any:
+        """``retrain`` (deprecated) stands for ``weekly``; both set differently is an error."""
+        if not isinstance(data, dict):
+            return data
+        key = "retrain" if "retrain" in data else "deprecated_retrain"
+        old = data.get(key)
+        if not isinstance(old, str):
+            return data  # unset, or not a string: the field reports it
+        new = data.get("weekly")
+        if new is None:
+            # a bad alias is reported once, as schedule.retrain (by its field)
+            return data if cron_problem(old) else {**data, "weekly": old}
+        if isinstance(new, str) and not _same_cron(old, new):
+            raise ValueError(
+                f"schedule.retrain ({old!r}) and schedule.weekly ({new!r}) are both set and "
+                "differ: schedule.retrain is the deprecated name of schedule.weekly, keep only "
+                "schedule.weekly"
+            )
+        return data
+
+    @field_validator("weekly", "full_rebuild", "deprecated_retrain", "monitor", "canary")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        problem = cron_problem(value) if value is not None else None
         if problem:
             raise ValueError(problem)
         return value
@@ -867,6 +921,41 @@ class ScheduleSettings(Section):
                 f"unknown time zone {value!r}: give an IANA name such as UTC or Europe/Berlin"
             ) from None
         return value
+
+    @property
+    def retrain(self) -> str:
+        """Deprecated: the weekly schedule (read ``weekly``)."""
+        return self.weekly
+
+    @property
+    def deprecations(self) -> list[str]:
+        """What this section still sets under a deprecated name, and what to write instead."""
+        if self.deprecated_retrain is None:
+            return []
+        return [
+            f"schedule.retrain is the old name of schedule.weekly (read as weekly "
+            f"{self.deprecated_retrain!r}): rename the key to weekly"
+        ]
+
+    def cron(self, mode: Mode) -> str:
+        """The cron expression (presets expanded) of ``mode``'s schedule."""
+        value = self.weekly if mode == "weekly" else self.full_rebuild
+        return CRON_PRESETS.get(value, value)
+
+    def next_fires(self, mode: Mode, *, after: datetime, count: int = 3) -> list[datetime]:
+        """The next ``count`` times ``mode``'s schedule fires after ``after``, aware in
+        ``timezone`` (wall-clock times from croniter, made aware as Airflow's
+        ``CronTriggerTimetable`` makes them: a fire stays at its local time across a DST change).
+        """
+        zone = ZoneInfo(self.timezone)
+        local = after.astimezone(zone) if after.tzinfo else after.replace(tzinfo=zone)
+        fires = croniter(self.cron(mode), start_time=local.replace(tzinfo=None))
+        out: list[datetime] = []
+        for _ in range(count):
+            wall = fires.get_next(datetime).replace(tzinfo=zone)
+            # normalised through UTC: a wall time in a spring-forward gap moves past it
+            out.append(wall.astimezone(UTC).astimezone(zone))
+        return out
 
 
 class ServingSettings(Section):

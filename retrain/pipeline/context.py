@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from retrain.config.schema import MODES, Mode
 from retrain.constants import Stage, Trigger
 from retrain.errors import DataError
 from retrain.registry.records import Baseline
@@ -43,6 +44,8 @@ class RunOptions:
     window_days: int | None = None
     trigger_reasons: tuple[str, ...] = ()
     approval: str | None = None
+    #: ``weekly`` (the windowed retrain) or ``full_rebuild`` (all history up to ``as_of``).
+    mode: Mode = "weekly"
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -76,7 +79,7 @@ class RunOptions:
         ):
             hint = (
                 "; 0 is not 'all history': leave it out to use data.training_window_days "
-                "(null there trains on all history)"
+                "(null there trains on all history), or run mode full_rebuild"
                 if days == 0
                 else ""
             )
@@ -84,9 +87,21 @@ class RunOptions:
                 f"window_days (--window-days): expected a whole number of days 1-3650, "
                 f"got {days!r}{hint}"
             )
+        problems.extend(_mode_problems(self.mode, days))
         set_(self, "trigger_reasons", tuple(str(r) for r in self.trigger_reasons))
         if problems:
             raise DataError(problems, source="run options")
+
+
+def _mode_problems(mode: object, window_days: object) -> list[str]:
+    if mode not in MODES:
+        return [f"mode (--mode): expected one of {', '.join(MODES)}, got {mode!r}"]
+    if mode == "full_rebuild" and window_days is not None:
+        return [
+            "window_days (--window-days): a full rebuild trains on all history up to as_of; "
+            "leave the window out (or run mode weekly)"
+        ]
+    return []
 
 
 def _as_of_problems(as_of: datetime | None) -> list[str]:
@@ -121,6 +136,8 @@ class RunContext:
     window_days: int | None = None
     trigger_reasons: tuple[str, ...] = ()
     approval: str | None = None
+    #: ``weekly`` or ``full_rebuild`` (:attr:`RunOptions.mode`).
+    mode: Mode = "weekly"
     #: ``True`` once ``check`` resolved the production version (``baseline`` ``None`` = none).
     pinned: bool = False
     baseline: Baseline | None = None
@@ -143,7 +160,10 @@ class RunContext:
         return self.baseline
 
     def summary(self) -> str:
-        return f"{self.retraining_id} (trigger {self.trigger}, as of {self.as_of.isoformat()})"
+        return (
+            f"{self.retraining_id} (trigger {self.trigger}, mode {self.mode}, "
+            f"as of {self.as_of.isoformat()})"
+        )
 
     @property
     def baseline_version(self) -> int | None:

@@ -173,6 +173,7 @@ def build_record(
         checklist=[item.to_dict() for item in deployed.checklist] if deployed else [],
         deployment=known.to_record() if known else {},
         cadence=checked.decision.cadence.to_dict() if checked else {},
+        mode=ctx.mode,
         error=error,
         failed_step=failed_step,
     )

@@ -1,4 +1,4 @@
-"""DAG factories: the four retrain DAGs for every model of a config file or directory.
+"""DAG factories: the retrain DAGs for every model of a config file or directory.
 
 A DAG file (the repo's ``dags/`` or a user's own DAG folder on Astronomer, MWAA or Cloud
 Composer) is two lines::
@@ -6,11 +6,12 @@ Composer) is two lines::
     from retrain_airflow.dags import pipeline_dags
     globals().update(pipeline_dags("/path/to/config"))  # default: $RETRAIN_CONFIG
 
-Each factory returns ``{dag_id: DAG}``: ``retrain_pipeline`` / ``retrain_monitor`` /
-``retrain_rollback`` / ``retrain_promote`` for a config file, the same ids suffixed
-``__<model>`` for each model of a config directory. A broken model file does not stop the other
-models' DAGs: :func:`pipeline_dags` adds a ``retrain_config_error__<file>`` DAG whose
-description and only task name the file and the problem. Parsing reads the YAML files and
+Each factory returns ``{dag_id: DAG}``: ``retrain_pipeline`` / ``retrain_full_rebuild`` /
+``retrain_monitor`` / ``retrain_rollback`` / ``retrain_promote`` (and ``retrain_canary`` for a
+model judged online) for a config file, the same ids suffixed ``__<model>`` for each model of a
+config directory. A broken model file does not stop the other models' DAGs: :func:`pipeline_dags`
+adds a ``retrain_config_error__<file>`` DAG whose description and only task name the file and the
+problem. Parsing reads the YAML files and
 imports ``airflow.sdk`` and ``retrain.config``, nothing heavier.
 """
 
@@ -29,6 +30,7 @@ __all__ = [
     "all_dags",
     "broken_dag_id",
     "canary_dags",
+    "full_rebuild_dags",
     "load_targets",
     "monitor_dags",
     "pipeline_dags",
@@ -48,6 +50,13 @@ def pipeline_dags(config: Config = None) -> dict[str, Any]:
         dag = broken_config_dag(broken_dag_id(file), file, error)
         dags[dag.dag_id] = dag
     return dags
+
+
+def full_rebuild_dags(config: Config = None) -> dict[str, Any]:
+    """``retrain_full_rebuild[__<model>]`` per model: the pipeline in mode ``full_rebuild`` on
+    ``schedule.full_rebuild`` (a broken model file's DAG comes from :func:`pipeline_dags`)."""
+    targets = load_targets(config)[1]
+    return {dag.dag_id: dag for dag in (pipeline.build(t, "full_rebuild") for t in targets)}
 
 
 def monitor_dags(config: Config = None) -> dict[str, Any]:
@@ -77,6 +86,7 @@ def all_dags(config: Config = None) -> dict[str, Any]:
     """Every DAG of every model (one DAG file for everything)."""
     return {
         **pipeline_dags(config),
+        **full_rebuild_dags(config),
         **monitor_dags(config),
         **rollback_dags(config),
         **promote_dags(config),

@@ -7,6 +7,8 @@ from typing import Any
 
 from airflow.sdk import Param
 
+from retrain.config.schema import MODES
+
 __all__ = [
     "AS_OF_PATTERN",
     "as_of_param",
@@ -55,9 +57,21 @@ def promote_params() -> dict[str, Any]:
     }
 
 
-def pipeline_params() -> dict[str, Any]:
-    """``retrain_pipeline``'s form."""
+def pipeline_params(mode: str = "weekly") -> dict[str, Any]:
+    """``retrain_pipeline``'s form (``mode``: the default of its mode field, the mode of the
+    schedule that fires the DAG: ``weekly`` for ``retrain_pipeline``, ``full_rebuild`` for
+    ``retrain_full_rebuild``)."""
     return {
+        "mode": Param(
+            mode,
+            type="string",
+            enum=list(MODES),
+            title="Mode",
+            description="weekly: retrain on the training window (data.training_window_days); "
+            "full_rebuild: rebuild from all history up to as_of (leave the training window "
+            "empty). A weekly run and a full rebuild of one model never overlap: the later "
+            "one waits in start.",
+        ),
         "reason": Param(
             None,
             type=["null", "string"],
@@ -100,7 +114,7 @@ def pipeline_params() -> dict[str, Any]:
             maximum=3650,
             title="Training window (days)",
             description="Train on the last N days of event time; empty = the "
-            "config's data.training_window_days.",
+            "config's data.training_window_days (weekly mode only).",
         ),
         "as_of": as_of_param("the run's logical date"),
     }

@@ -5,10 +5,13 @@ Each bad config is loaded from a file, so each refusal is also checked to name t
 
 from __future__ import annotations
 
+import itertools
 import re
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -271,6 +274,8 @@ class TestSchedules:
         "30 2 1,15 * *",
         "0 0 L * *",
         "0 0 29 2 *",
+        "0 20 * * 0#1",
+        "0 20 * * sun#1",
     ]
     REFUSED = [
         ("61 * * * *", "not a valid cron expression"),
@@ -290,22 +295,151 @@ class TestSchedules:
         from airflow.timetables.base import TimeRestriction
         from airflow.timetables.trigger import CronTriggerTimetable
 
-        config = parse_config(mutate("schedule", {"retrain": cron, "timezone": zone}))
-        timetable = CronTriggerTimetable(config.schedule.retrain, timezone=config.schedule.timezone)
-        timetable.validate()
-        since = TimeRestriction(earliest=pendulum.datetime(2026, 1, 1), latest=None, catchup=True)
-        run = timetable.next_dagrun_info(last_automated_data_interval=None, restriction=since)
-        assert run is not None and timetable.description
+        schedule = {"weekly": cron, "full_rebuild": cron, "timezone": zone}
+        config = parse_config(mutate("schedule", schedule))
+        for cron_of_mode in (config.schedule.weekly, config.schedule.full_rebuild):
+            timetable = CronTriggerTimetable(cron_of_mode, timezone=config.schedule.timezone)
+            timetable.validate()
+            since = TimeRestriction(
+                earliest=pendulum.datetime(2026, 1, 1), latest=None, catchup=True
+            )
+            run = timetable.next_dagrun_info(last_automated_data_interval=None, restriction=since)
+            assert run is not None and timetable.description
 
+    @pytest.mark.parametrize("key", ["monitor", "weekly", "full_rebuild", "retrain"])
     @pytest.mark.parametrize(("cron", "fragment"), REFUSED)
-    def test_a_bad_cron_is_a_config_error(self, cron: str, fragment: str) -> None:
-        with pytest.raises(ConfigError, match=rf"schedule\.monitor: .*{re.escape(fragment)}"):
-            parse_config(mutate("schedule.monitor", cron))
+    def test_a_bad_cron_is_a_config_error(self, cron: str, fragment: str, key: str) -> None:
+        with pytest.raises(ConfigError, match=rf"schedule\.{key}: .*{re.escape(fragment)}") as e:
+            parse_config(mutate(f"schedule.{key}", cron))
+        assert len(e.value.problems) == 1, e.value.problems
 
     @pytest.mark.parametrize("zone", ["Mars/Olympus", "utc+1", "", "Europe", "/etc/localtime"])
     def test_a_bad_time_zone_is_a_config_error(self, zone: str) -> None:
         with pytest.raises(ConfigError, match=r"schedule\.timezone: unknown time zone"):
             parse_config(mutate("schedule.timezone", zone))
+
+
+def airflow_fires(cron: str, zone: str, count: int, after: datetime) -> list[datetime]:
+    """The next ``count`` runs of Airflow's own ``CronTriggerTimetable`` (what the scheduler
+    creates) after ``after``, as aware times in ``zone``."""
+    import pendulum
+    from airflow.timetables.base import TimeRestriction
+    from airflow.timetables.trigger import CronTriggerTimetable
+
+    timetable = CronTriggerTimetable(cron, timezone=zone)
+    since = TimeRestriction(earliest=pendulum.instance(after), latest=None, catchup=True)
+    last, fires = None, []
+    for _ in range(count):
+        info = timetable.next_dagrun_info(last_automated_data_interval=last, restriction=since)
+        assert info is not None
+        fires.append(info.run_after.astimezone(ZoneInfo(zone)))
+        last = info.data_interval
+    return fires
+
+
+class TestTwoSchedules:
+    """``schedule.weekly`` (Monday 06:00) and ``schedule.full_rebuild`` (the first Sunday of each
+    month, 20:00), in ``schedule.timezone``: what ``retrain config validate`` shows is what
+    Airflow's timetable runs, across a DST change."""
+
+    AFTER = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def test_the_defaults(self) -> None:
+        schedule = parse_config(MINIMAL).schedule
+        assert (schedule.weekly, schedule.full_rebuild) == ("0 6 * * 1", "0 20 * * 0#1")
+        assert schedule.deprecations == []
+
+    @pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York", "UTC"])
+    def test_the_next_12_weekly_fires_are_mondays_at_six_local_as_airflow_runs_them(
+        self, zone: str
+    ) -> None:
+        schedule = parse_config(mutate("schedule.timezone", zone)).schedule
+        fires = schedule.next_fires("weekly", after=self.AFTER, count=12)
+        assert [f.isoformat() for f in fires] == [
+            f.isoformat() for f in airflow_fires(schedule.weekly, zone, 12, self.AFTER)
+        ]
+        assert all((f.weekday(), f.hour, f.minute) == (0, 6, 0) for f in fires)
+        assert all((b - a).days in (6, 7) for a, b in itertools.pairwise(fires))
+        assert fires[0].date().isoformat() == "2026-01-05"
+
+    @pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York", "UTC"])
+    def test_the_next_12_full_rebuilds_are_first_sundays_at_twenty_local_as_airflow_runs_them(
+        self, zone: str
+    ) -> None:
+        schedule = parse_config(mutate("schedule.timezone", zone)).schedule
+        fires = schedule.next_fires("full_rebuild", after=self.AFTER, count=12)
+        assert fires == airflow_fires(schedule.full_rebuild, zone, 12, self.AFTER)
+        assert [f.date().isoformat() for f in fires] == [
+            "2026-01-04",
+            "2026-02-01",
+            "2026-03-01",
+            "2026-04-05",
+            "2026-05-03",
+            "2026-06-07",
+            "2026-07-05",
+            "2026-08-02",
+            "2026-09-06",
+            "2026-10-04",
+            "2026-11-01",
+            "2026-12-06",
+        ]
+        assert all(f.weekday() == 6 and f.day <= 7 for f in fires), "first Sunday of the month"
+        assert all((f.hour, f.minute) == (20, 0) for f in fires)
+
+    def test_a_dst_change_keeps_the_local_time_and_moves_the_utc_offset(self) -> None:
+        """Berlin: CET (+01:00) until 2026-03-29, CEST (+02:00) until 2026-10-25."""
+        schedule = parse_config(mutate("schedule.timezone", "Europe/Berlin")).schedule
+        weekly = schedule.next_fires("weekly", after=datetime(2026, 3, 20, tzinfo=UTC), count=3)
+        assert [f.isoformat() for f in weekly] == [
+            "2026-03-23T06:00:00+01:00",
+            "2026-03-30T06:00:00+02:00",
+            "2026-04-06T06:00:00+02:00",
+        ]
+        assert [f.astimezone(UTC).hour for f in weekly] == [5, 4, 4]
+        monthly = schedule.next_fires("full_rebuild", after=self.AFTER, count=12)
+        offsets = [f.isoformat()[-6:] for f in monthly]
+        assert offsets == ["+01:00"] * 3 + ["+02:00"] * 7 + ["+01:00"] * 2
+        for cron, fires in (("0 6 * * 1", weekly), ("0 20 * * 0#1", monthly)):
+            after = fires[0] - timedelta(minutes=1)
+            assert airflow_fires(cron, "Europe/Berlin", len(fires), after) == fires
+
+    def test_day_of_month_with_day_of_week_is_either_not_both_in_airflow_too(self) -> None:
+        """Why the default is ``0#1``: ``1-7 * 0`` fires on days 1-7 OR on Sundays."""
+        fires = airflow_fires("0 20 1-7 * 0", "UTC", 8, self.AFTER)
+        assert any(f.weekday() != 6 for f in fires)
+        assert any(f.day > 7 for f in fires)
+
+    def test_retrain_is_a_deprecated_alias_of_weekly(self, tmp_path: Path) -> None:
+        config = load_config(write(tmp_path, mutate("schedule.retrain", "0 3 * * 1")))
+        assert config.schedule.weekly == "0 3 * * 1"
+        assert config.schedule.retrain == "0 3 * * 1", "old readers see the weekly schedule"
+        assert config.schedule.full_rebuild == "0 20 * * 0#1"
+        [note] = config.schedule.deprecations
+        assert "schedule.retrain" in note and "schedule.weekly" in note
+        assert "rename the key to weekly" in note
+
+    @pytest.mark.parametrize(
+        ("retrain", "weekly"), [("0 3 * * 1", "0 3  * * 1"), ("@weekly", "0 0 * * 0")]
+    )
+    def test_retrain_and_weekly_alike_load(self, retrain: str, weekly: str) -> None:
+        config = parse_config(mutate("schedule", {"retrain": retrain, "weekly": weekly}))
+        assert config.schedule.weekly == weekly and config.schedule.deprecations
+
+    def test_retrain_and_weekly_that_differ_is_an_error_naming_both(self, tmp_path: Path) -> None:
+        path = write(tmp_path, mutate("schedule", {"retrain": "@weekly", "weekly": "0 6 * * 1"}))
+        with pytest.raises(ConfigError) as caught:
+            load_config(path)
+        [problem] = caught.value.problems
+        assert "schedule.retrain ('@weekly')" in problem
+        assert "schedule.weekly ('0 6 * * 1')" in problem
+        assert str(path) in str(caught.value)
+
+    def test_a_config_written_back_reads_the_same(self, tmp_path: Path) -> None:
+        config = parse_config(mutate("schedule.retrain", "0 3 * * 1"))
+        data = config.model_dump(mode="json", by_alias=True, exclude={"source_path"})
+        assert data["schedule"]["retrain"] == data["schedule"]["weekly"] == "0 3 * * 1"
+        again = load_config(write(tmp_path, data))
+        assert again.schedule == config.schedule
 
 
 class TestBounds:

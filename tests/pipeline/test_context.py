@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -58,6 +59,16 @@ class TestRunOptions:
             ),
             pytest.param({"target_stage": "prod"}, "target_stage", id="unknown stage"),
             pytest.param({"trigger": "cron"}, "trigger: expected one of", id="unknown trigger"),
+            pytest.param(
+                {"mode": "monthly"},
+                r"mode \(--mode\): expected one of weekly, full_rebuild, got 'monthly'",
+                id="unknown mode",
+            ),
+            pytest.param(
+                {"mode": "full_rebuild", "window_days": 7},
+                "a full rebuild trains on all history up to as_of; leave the window out",
+                id="a full rebuild with a training window",
+            ),
         ],
     )
     def test_bad_options_are_refused_naming_the_option(
@@ -81,6 +92,26 @@ class TestRunOptions:
         assert options.trigger == "drift" and options.trigger.from_event
         assert options.as_of is not None and options.as_of.utcoffset() == timedelta(0)
         assert options.force_reason == "why"
+
+
+class TestMode:
+    def test_weekly_unless_asked(self) -> None:
+        assert RunOptions().mode == "weekly"
+        assert RunOptions(mode="full_rebuild").mode == "full_rebuild"
+
+    def test_the_context_carries_the_mode_through_the_xcom_codec(self, tmp_path: Path) -> None:
+        from retrain.constants import Trigger
+        from retrain.pipeline.codec import decode, encode
+        from retrain.pipeline.context import RunContext, fallback_context
+
+        ctx = fallback_context(tmp_path, run_key="k", trigger=Trigger.MANUAL)
+        assert ctx.mode == "weekly"
+        ctx = replace(ctx, mode="full_rebuild")
+        assert "mode full_rebuild" in ctx.summary()
+        back = decode(RunContext, encode(ctx))
+        assert back == ctx and back.mode == "full_rebuild"
+        with pytest.raises(DataError, match="not a valid RunContext"):
+            decode(RunContext, {**encode(ctx), "mode": "nightly"})
 
 
 class TestPinnedBaseline:

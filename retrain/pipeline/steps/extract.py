@@ -1,8 +1,11 @@
-"""``extract``: the training window ending at ``as_of``, new rows counted after the baseline."""
+"""``extract``: the training window ending at ``as_of``, new rows counted after the baseline.
+
+A full rebuild (``mode: full_rebuild``) takes all history up to ``as_of``, whatever
+``data.training_window_days`` says."""
 
 from __future__ import annotations
 
-from retrain.data import ExtractResult, extract
+from retrain.data import ALL_HISTORY, ExtractResult, extract
 from retrain.pipeline.context import RunContext
 from retrain.pipeline.services import Services
 
@@ -12,12 +15,14 @@ __all__ = ["extract_step"]
 def extract_step(services: Services, ctx: RunContext) -> ExtractResult:
     """Write the window to the work directory; rows after the baseline's watermark are new."""
     baseline = ctx.pinned_baseline()
+    # a full rebuild ignores data.training_window_days (RunOptions refuses a window_days for it)
+    window_days = ALL_HISTORY if ctx.mode == "full_rebuild" else ctx.window_days
     result = extract(
         services.config,
         out_dir=ctx.work_dir,
         as_of=ctx.as_of,
         watermark=baseline.watermark if baseline else None,
-        window_days=ctx.window_days,
+        window_days=window_days,
         sql_url=services.sql_url,
     )
     services.tracker(ctx.mlflow_run_id).log(

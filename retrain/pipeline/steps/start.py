@@ -125,6 +125,7 @@ def start(services: Services, options: RunOptions) -> RunContext:
                     "retrain.trigger": str(options.trigger),
                     "retrain.date": f"{as_of:%Y%m%d}",
                     "retrain.as_of": as_of.isoformat(),
+                    "retrain.mode": options.mode,
                 }
                 run = client.create_run(experiment_id, run_name=retraining_id, tags=tags)
                 run_id = run.info.run_id
@@ -157,6 +158,7 @@ def start(services: Services, options: RunOptions) -> RunContext:
         window_days=options.window_days,
         trigger_reasons=options.trigger_reasons,
         approval=options.approval,
+        mode=options.mode,
     )
 
 
