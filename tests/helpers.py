@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping
+import os
+import uuid
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -140,3 +143,35 @@ def serve(
     with engine.begin() as connection:
         connection.execute(sa.insert(PREDICTIONS), predictions)
         connection.execute(sa.insert(LABELS), labels)
+
+
+#: The PostgreSQL server the SQL tests use (its ``postgres`` database is only used to create and
+#: drop each test's own database).
+POSTGRES_URL = os.environ.get(
+    "RETRAIN_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@contextlib.contextmanager
+def postgres_database(prefix: str = "retrain_test") -> Iterator[str]:
+    """The URL of a new database with a random name on :data:`POSTGRES_URL`'s server, dropped
+    afterwards (also when the test fails). Without a reachable server the test is skipped, except
+    under CI (``CI`` set), where that is a failure."""
+    import pytest
+
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no PostgreSQL server at {POSTGRES_URL}: {exc.orig}")
+    try:
+        yield sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

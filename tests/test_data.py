@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-import contextlib
-import os
 import sqlite3
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,40 +24,11 @@ from retrain.data import (
 )
 from retrain.errors import DataError
 from retrain.handoff import shared_outputs
-from tests.helpers import churn_config
+from tests.helpers import churn_config, postgres_database
 from tools.synthetic import StreamSpec, generate_week, write_stream
 
 SPEC = StreamSpec(weeks=4, rows_per_week=500, drift_week=None)
 WEEK = timedelta(weeks=1)
-
-#: The PostgreSQL server the SQL tests use (its ``postgres`` database is only used to create and
-#: drop the test's own database).
-POSTGRES_URL = os.environ.get(
-    "RETRAIN_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-)
-
-
-@contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    """The URL of a new database with a random name on :data:`POSTGRES_URL`'s server, dropped
-    afterwards (also when the test fails). Without a reachable server the test is skipped, except
-    under CI (``CI`` set), where that is a failure."""
-    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"retrain_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no PostgreSQL server at {POSTGRES_URL}: {exc.orig}")
-    try:
-        yield sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -25,9 +25,15 @@ from retrain.data import extract
 from retrain.drift import ReferenceProfile, check_drift, load_reference
 from retrain.errors import ConfigError, DataError
 from retrain.validate import check_frame, validate
-from tests.helpers import LOGREG, churn_config, churn_config_dict, churn_sections, write_config
+from tests.helpers import (
+    LOGREG,
+    churn_config,
+    churn_config_dict,
+    churn_sections,
+    postgres_database,
+    write_config,
+)
 from tests.reliability.harness import attempt, cli_attempt
-from tests.test_data import postgres_database
 from tools.synthetic import StreamSpec, generate_week
 
 SPEC = StreamSpec(weeks=3, rows_per_week=300, drift_week=None)

@@ -3,11 +3,8 @@ session's real MLflow server, a PostgreSQL database of the test's own, a load cl
 
 from __future__ import annotations
 
-import contextlib
-import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,40 +16,13 @@ from sklearn.pipeline import Pipeline
 
 from retrain.config import RetrainConfig
 from retrain.registry import ModelRegistry
+from tests.helpers import postgres_database
 from tests.registry_builders import Fleet, make_data, make_pipeline_model
-
-#: The PostgreSQL server of the SQL tests (its ``postgres`` database only creates and drops the
-#: test's own database), as in tests/test_data.py.
-POSTGRES_URL = os.environ.get(
-    "RETRAIN_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-)
-
-
-@contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    """The URL of a new database with a random name, dropped afterwards; skipped without a
-    server (a failure under CI)."""
-    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"retrain_serving_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no PostgreSQL server at {POSTGRES_URL}: {exc.orig}")
-    try:
-        yield sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 @pytest.fixture
 def postgres() -> Iterator[str]:
-    with postgres_database() as url:
+    with postgres_database("retrain_serving") as url:
         yield url
 
 
