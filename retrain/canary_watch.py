@@ -170,10 +170,21 @@ def outcomes(
     return served[columns]
 
 
+def _open_rows(served: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``served`` numbered by row (``_row``), and its unlabelled rows that name an entity."""
+    keyed = served.reset_index(drop=True).assign(_row=lambda f: range(len(f)))
+    return keyed, keyed[keyed["label"].isna() & keyed["entity_id"].notna()]
+
+
+def _labelled(keyed: pd.DataFrame, matched: pd.DataFrame) -> pd.DataFrame:
+    """``keyed`` with the ``label`` of each ``matched`` row (by ``_row``), unnumbered again."""
+    keyed.loc[matched["_row"].astype(int).to_numpy(), "label"] = matched["label"].to_numpy()
+    return keyed.drop(columns="_row")
+
+
 def _join_by_entity(served: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     """Labels sent by entity id answer the newest prediction of that entity before them."""
-    keyed = served.reset_index(drop=True).assign(_row=lambda f: range(len(f)))
-    candidates = keyed[keyed["label"].isna() & keyed["entity_id"].notna()]
+    keyed, candidates = _open_rows(served)
     if candidates.empty:
         return served
     matched = pd.merge_asof(
@@ -184,15 +195,12 @@ def _join_by_entity(served: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
         by="entity_id",
         direction="backward",
     ).dropna(subset=["_row"])
-    matched = matched.drop_duplicates("_row", keep="last")
-    keyed.loc[matched["_row"].astype(int).to_numpy(), "label"] = matched["label"].to_numpy()
-    return keyed.drop(columns="_row")
+    return _labelled(keyed, matched.drop_duplicates("_row", keep="last"))
 
 
 def _join_events(served: pd.DataFrame, events: pd.DataFrame, horizon: timedelta) -> pd.DataFrame:
     """Unlabelled predictions take the label of their entity's first event at or after them."""
-    keyed = served.reset_index(drop=True).assign(_row=lambda f: range(len(f)))
-    open_rows = keyed[keyed["label"].isna() & keyed["entity_id"].notna()]
+    keyed, open_rows = _open_rows(served)
     if open_rows.empty:
         return served
     found = events.dropna(subset=["entity_id", "event_time", "label"]).assign(
@@ -209,8 +217,7 @@ def _join_events(served: pd.DataFrame, events: pd.DataFrame, horizon: timedelta)
         direction="forward",
         tolerance=pd.Timedelta(horizon),
     ).dropna(subset=["label"])
-    keyed.loc[matched["_row"].astype(int).to_numpy(), "label"] = matched["label"].to_numpy()
-    return keyed.drop(columns="_row")
+    return _labelled(keyed, matched)
 
 
 def events_for_labels(

@@ -28,7 +28,7 @@ from retrain.errors import DataError, is_retryable
 from retrain.pipeline.codec import decode, encode
 from retrain.pipeline.context import RunContext, RunOptions, fallback_context
 from retrain.pipeline.decision import event_reason
-from retrain.pipeline.graph import CHECK, GRAPH, START, STEPS, Gate, Results
+from retrain.pipeline.graph import CHECK, FINISH, GRAPH, START, STEPS, Gate, Results
 from retrain.pipeline.runner import context_of, execute_held
 from retrain.pipeline.services import Services
 from retrain.pipeline.steps.finish import finish
@@ -217,10 +217,10 @@ def holder(ti: Any, sibling: str) -> str | None:
     one's success is recorded before the other one looks.
     """
     states: Mapping[str, Mapping[str, Any]] = ti.get_task_states(
-        dag_id=sibling, task_ids=[START, "finish"]
+        dag_id=sibling, task_ids=[START, FINISH]
     )
     for run_id, tasks in states.items():
-        if _state(tasks.get(START)) != "success" or _state(tasks.get("finish")) in _ENDED:
+        if _state(tasks.get(START)) != "success" or _state(tasks.get(FINISH)) in _ENDED:
             continue
         if _state(ti.get_dagrun_state(dag_id=sibling, run_id=run_id)) == "running":
             return run_id

@@ -2,8 +2,9 @@
 
 It triggers runs as a named user, waits for them, and reads what an operator would read: run and
 task timings, task log files. :func:`throwaway` starts an isolated ``airflow standalone`` + MLflow
-on free ports in a directory of its own (the shipped config, with a weekly slot that never ticks,
-so unpausing a DAG does not start a scheduled run; DAGs stay paused until a test triggers one).
+on free ports in a directory of its own (the shipped config, with weekly and full-rebuild slots
+that never tick, so unpausing a DAG does not start a scheduled run; DAGs stay paused until a test
+triggers one).
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ def throwaway(state: Path, *, repo: Path = standalone.REPO) -> Iterator[Deployme
     """An isolated standalone in ``state`` (stopped on exit) with the shipped config."""
     state.mkdir(parents=True, exist_ok=True)
     data = yaml.safe_load((repo / "config" / "retraining.yaml").read_text(encoding="utf-8"))
-    data["schedule"] = {**data.get("schedule", {}), "retrain": "0 0 29 2 *"}
+    never = "0 0 29 2 *"  # 29 February: no slot since the DAGs' start date
+    data["schedule"] = {**data.get("schedule", {}), "weekly": never, "full_rebuild": never}
     config = state / "retraining.yaml"
     config.write_text(yaml.safe_dump(data), encoding="utf-8")
     (state / "data").mkdir(exist_ok=True)

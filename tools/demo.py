@@ -17,7 +17,7 @@ Story (simulated weeks of a churn event stream, drift from week 5):
 7. an operator rolls back through ``retrain_rollback``: v1 serves again, with an audit entry,
    and the server follows;
 8. many models: the same DAG files on ``config/models/`` (two models over one ``defaults.yaml``)
-   give four DAGs per model, and ``retrain status`` lists every model;
+   give the DAGs of every model, and ``retrain status`` lists every model;
 9. a summary: retraining log, both canary verdicts, versions and aliases, audit history,
    reports, how to open both UIs.
 
@@ -384,7 +384,7 @@ class Demo:
         from retrain.config import load_catalog
         from retrain_airflow.dags import load_targets
 
-        self.story.step(8, "Many models: config/models/ gives four DAGs per model")
+        self.story.step(8, "Many models: config/models/ gives every model its own DAGs")
         models = REPO / "config" / "models"
         catalog = load_catalog(models)
         files = ", ".join(p.name for p in sorted(models.glob("*.yaml")))
@@ -394,13 +394,13 @@ class Demo:
             bag = DagBag(dag_folder=str(REPO / "dags"))
         finally:
             os.environ["RETRAIN_CONFIG"] = str(REPO / "config" / "demo.yaml")
-        table = Table("model", "retrain", "gate", "pool", "DAGs", title="DAGs from one directory")
+        table = Table("model", "weekly", "gate", "pool", "DAGs", title="DAGs from one directory")
         for target in load_targets(models)[1]:
             config = catalog.configs[target.name]
             ids = sorted(d for d in bag.dags if d.endswith(f"__{target.name}"))
             table.add_row(
                 target.name,
-                config.schedule.retrain,
+                config.schedule.weekly,
                 ", ".join(f"{k} >= {v}" for k, v in config.evaluation.thresholds.items()),
                 target.pool,
                 "\n".join(ids),

@@ -18,7 +18,7 @@ they are healthy. The state directory (default ``.state/demo`` when ``make demo`
 
 On the demo's state the config is ``config/demo.yaml``, so both UIs show what the demo did;
 elsewhere ``config/retraining.yaml`` (or ``--config``: a file, or a directory of model files such
-as ``config/models``, which gives four DAGs per model). The admin password is random, made on
+as ``config/models``, which gives each model its own DAGs). The admin password is random, made on
 the first start and kept in ``airflow/passwords.json``. Every DAG is unpaused (``--keep-paused``
 leaves the flags alone): a paused DAG's REST-triggered run would stay queued, and the scheduled
 DAGs (monitor, pipeline) start their latest slot at once, which checks the rules and retrains only
