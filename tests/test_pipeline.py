@@ -268,3 +268,28 @@ class TestStaleData:
         assert late["status"] == "skipped"
         assert "no rows in the 21-day training window" in late["notes"]
         assert "stale data" in late["notes"]
+
+    @pytest.mark.parametrize(
+        ("window", "mode"),
+        [
+            pytest.param({"training_window_days": None}, "weekly", id="window: all history"),
+            pytest.param({}, "full_rebuild", id="full rebuild"),
+        ],
+    )
+    def test_a_scheduled_run_with_no_rows_at_all_skips_even_its_bootstrap(
+        self,
+        make_config: Callable[..., RetrainConfig],
+        stream: Path,
+        tmp_path: Path,
+        window: dict[str, Any],
+        mode: str,
+    ) -> None:
+        """With all history as the window (the shipped config, or a full rebuild), a scheduled
+        run before any data stops at ``check`` instead of failing at ``validate``."""
+        config = churn(make_config, stream, tmp_path / "work")
+        if window:
+            data = config.data.model_copy(update=window)
+            config = config.model_copy(update={"data": data})
+        early = run_record(config, trigger="scheduled", as_of=SPEC.start - WEEK, mode=mode)
+        assert early["status"] == "skipped"
+        assert "no rows in the training data (all history)" in early["notes"]

@@ -40,10 +40,13 @@ def assess(
     event_reasons: tuple[str, ...] = (),
     force_reason: str | None = None,
     window_days: int | None = None,
+    all_history: bool = False,
     report_dir: str | Path | None = None,
 ) -> Assessment:
     """Measure the live signals for ``baseline`` at ``as_of`` and decide on them (through the
-    module, so that every caller reaches the one ``decide``)."""
+    module, so that every caller reaches the one ``decide``). The training window is
+    ``window_days``, else ``data.training_window_days``, else (or with ``all_history``, a full
+    rebuild's) all history up to ``as_of``."""
     config = services.config
     live = compute_signals(
         config,
@@ -54,10 +57,10 @@ def assess(
         report_dir=report_dir,
         sql_url=services.sql_url,
     )
-    days = window_days or config.data.training_window_days
+    days = None if all_history else (window_days or config.data.training_window_days)
 
     def rows_in_window() -> int:
-        start = as_of - timedelta(days=days or 0)
+        start = as_of - timedelta(days=days) if days else None  # None: all history
         return count_rows(config, start=start, end=as_of, sql_url=services.sql_url)
 
     decided = decision.decide(

@@ -48,8 +48,9 @@ def decide(
 ) -> RunDecision:
     """Apply the policy and the run-level rules (see the module docstring).
 
-    ``window_rows`` counts the rows in the ``window_days``-day training window ending ``now``;
-    it is called only when a non-manual run would otherwise proceed (``None``: not checked).
+    ``window_rows`` counts the rows in the training window ending ``now`` (``window_days``
+    long; ``None``: all history); it is called only when a non-manual run would otherwise
+    proceed (``None``: not checked).
     """
     manual = trigger is Trigger.MANUAL
     decision = policy.evaluate(
@@ -69,13 +70,13 @@ def decide(
     if proceed and not manual and not decision.bootstrap and signals.new_samples == 0:
         proceed = False
         why = ["no new rows since the production model's training data: nothing to learn"]
-    if proceed and not manual and window_days and window_rows and window_rows() == 0:
+    if proceed and not manual and window_rows is not None and window_rows() == 0:
         ending = f" ending {now.isoformat()}" if now else ""
+        window = (
+            f"{window_days}-day training window" if window_days else "training data (all history)"
+        )
         proceed = False
-        why = [
-            f"no rows in the {window_days}-day training window{ending}: stale data, "
-            "nothing to train on"
-        ]
+        why = [f"no rows in the {window}{ending}: stale data, nothing to train on"]
     if not proceed and why == ["no rule fired"]:
         measured = [f"{k}={v:g}" for k, v in signals.as_dict().items() if v is not None]
         why = ["no rule fired: " + ("; ".join(measured) or "no signals")]

@@ -25,6 +25,7 @@ def check(services: Services, ctx: RunContext) -> CheckResult:
         event_reasons=ctx.trigger_reasons,
         force_reason=ctx.force_reason,
         window_days=ctx.window_days,
+        all_history=ctx.mode == "full_rebuild",
         report_dir=ctx.work_dir,
     )
     live, decision = assessment.live, assessment.decision
