@@ -49,6 +49,10 @@ class Evidence:
     skip_canary: bool = False
     profile_stored: bool | None = None
     monitoring_rules: list[str] = field(default_factory=list)
+    #: Rows in the window before a full rebuild's sample (``full_rebuild.max_rows``).
+    rows_sampled_from: int | None = None
+    #: A full rebuild's comprehensive tests, ``(name, passed, detail)`` each.
+    rebuild_tests: list[tuple[str, bool, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -108,9 +112,34 @@ def _data_items(ev: Evidence) -> list[ItemResult]:
             Stage.STAGING,
             window_ok,
             f"{ev.rows_trained} training + {ev.rows_holdout} holdout rows of "
-            f"{ev.rows_extracted} extracted",
+            f"{ev.rows_extracted} extracted"
+            + (
+                f" (a uniform sample of {ev.rows_sampled_from}: full_rebuild.max_rows)"
+                if ev.rows_sampled_from
+                else ""
+            ),
         ),
     ]
+
+
+REBUILD_TITLES = {
+    "cross_validated": "Full rebuild: cross-validated metrics not worse than production",
+    "slices": "Full rebuild: no slice worse than production",
+    "calibration": "Full rebuild: calibration not worse than production",
+    "robustness": "Full rebuild: robust to missing, unseen and extreme inputs",
+    "latency_and_size": "Full rebuild: latency and size within limits",
+}
+
+
+def _rebuild_items(ev: Evidence) -> list[ItemResult]:
+    """One item per comprehensive test of a full rebuild (none for a weekly run)."""
+    return [
+        _item(
+            f"rebuild_{name}", REBUILD_TITLES.get(name, f"Full rebuild: {name}"),
+            Stage.CANARY, passed, detail,
+        )
+        for name, passed, detail in ev.rebuild_tests
+    ]  # fmt: skip
 
 
 def _model_items(ev: Evidence) -> list[ItemResult]:
@@ -210,7 +239,12 @@ def monitoring_rules(config: RetrainConfig) -> list[str]:
 
 def evaluate_checklist(evidence: Evidence) -> list[ItemResult]:
     """Every checklist item, in the seed's order, decided from ``evidence``."""
-    return [*_data_items(evidence), *_model_items(evidence), *_deploy_items(evidence)]
+    return [
+        *_data_items(evidence),
+        *_model_items(evidence),
+        *_rebuild_items(evidence),
+        *_deploy_items(evidence),
+    ]
 
 
 def required_by(items: list[ItemResult], stage: Stage | str) -> list[ItemResult]:

@@ -43,6 +43,7 @@ __all__ = [
     "read_source",
     "required_columns",
     "row_hashes",
+    "sample_rows",
     "select_columns",
     "write_frame",
 ]
@@ -67,12 +68,16 @@ class ExtractResult:
     last_event: str | None
     watermark: str | None
     columns: list[str]
+    #: Rows in the window before a full rebuild's ``full_rebuild.max_rows`` sample (``None``:
+    #: not sampled, ``rows`` are all of them).
+    sampled_from: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def summary(self) -> str:
-        return f"{self.rows} rows ({self.new_samples} new), {self.data_version}"
+        sampled = f" sampled of {self.sampled_from}" if self.sampled_from is not None else ""
+        return f"{self.rows} rows{sampled} ({self.new_samples} new), {self.data_version}"
 
 
 def required_columns(config: RetrainConfig) -> list[str]:
@@ -526,11 +531,15 @@ def extract(
     watermark: datetime | None = None,
     window_days: int | None = None,
     sql_url: str | None = None,
+    max_rows: int | None = None,
 ) -> ExtractResult:
     """Extract the training window ending at ``as_of`` and count rows newer than ``watermark``.
 
     ``window_days`` overrides ``data.training_window_days`` (``None`` = use the config,
     :data:`ALL_HISTORY` = no window: every row up to ``as_of``, as a full rebuild trains).
+    A window of more than ``max_rows`` rows keeps a uniform sample of ``max_rows`` of them, in
+    time order, drawn with ``model.random_state`` (the same rows give the same sample); new
+    rows are counted before sampling.
     The data goes to ``<out_dir>/data.parquet``; re-running with the same inputs rewrites the
     same file with the same data version.
     """
@@ -547,6 +556,10 @@ def extract(
     first, last = _time_range(table, time_col)
     watermark = to_utc(watermark)
     new = _count_after(table, time_col, watermark)
+    sampled_from = None
+    if max_rows is not None and table.num_rows > max_rows:
+        sampled_from = table.num_rows
+        table = sample_rows(table, max_rows, seed=config.model.random_state)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "data.parquet"
@@ -576,7 +589,14 @@ def extract(
         last_event=last.isoformat() if last else None,
         watermark=watermark.isoformat() if watermark else None,
         columns=names,
+        sampled_from=sampled_from,
     )
+
+
+def sample_rows(table: pa.Table, rows: int, *, seed: int) -> pa.Table:
+    """A uniform sample of ``rows`` rows of ``table`` without replacement, in table order."""
+    picked = np.random.default_rng(seed).choice(table.num_rows, size=rows, replace=False)
+    return table.take(pa.array(np.sort(picked)))
 
 
 def _sort_by_time(table: pa.Table, column: str) -> pa.Table:

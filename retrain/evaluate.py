@@ -9,7 +9,7 @@ needs a reason and is recorded as forced. Every decision carries readable reason
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -224,8 +224,10 @@ def gate(
     *,
     force: bool = False,
     force_reason: str | None = None,
+    tests: Sequence[tuple[str, bool, str]] = (),
 ) -> GateResult:
-    """Apply thresholds and non-inferiority against ``baseline`` (the production model)."""
+    """Apply thresholds and non-inferiority against ``baseline`` (the production model), and
+    require every one of ``tests`` (``(name, passed, detail)``: a full rebuild's)."""
     if force and not (force_reason and force_reason.strip()):
         raise DataError(["a forced promotion needs a reason"])
     checks: list[dict[str, Any]] = []
@@ -255,6 +257,9 @@ def gate(
             checks.append(
                 {"check": f"{metric} >= production - {margin}", "value": diff, "passed": ok}
             )
+    for name, ok, detail in tests:
+        reasons.append(f"{name} {'passed' if ok else 'FAILED'}: {detail}")
+        checks.append({"check": name, "value": None, "passed": ok})
     passed = all(c["passed"] for c in checks)
     if force and not passed:
         reasons.append(f"FORCED despite failing checks: {force_reason}")

@@ -122,6 +122,11 @@ class RetrainingRecord:
     #: ``weekly`` or ``full_rebuild`` (``schedule.weekly`` / ``schedule.full_rebuild``, or the
     #: mode asked for); ``None`` in records written before runs had modes.
     mode: str | None = None
+    #: A full rebuild's hyperparameter search (``model.search``): method, candidates, best and
+    #: configured parameters and scores, which were fitted.
+    search: dict[str, Any] = field(default_factory=dict)
+    #: A full rebuild's comprehensive tests: each verdict with its figures.
+    rebuild_tests: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

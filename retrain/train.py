@@ -31,6 +31,7 @@ from retrain.config import RetrainConfig
 from retrain.data import select_columns, write_frame
 from retrain.errors import ConfigError, DataError
 from retrain.handoff import recall, remember
+from retrain.search import SearchResult, prefixed, search, search_space
 from retrain.serialization import dumps_trusted, load_trusted
 
 __all__ = [
@@ -65,6 +66,8 @@ class TrainResult:
     algorithm: str
     params: dict[str, Any]
     preprocessing_fingerprint: str
+    #: The full rebuild's hyperparameter search (``model.search``), when one ran.
+    search: SearchResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -176,6 +179,8 @@ def _build_pipeline(config: RetrainConfig) -> Pipeline:
     if native:
         params["categorical_features"] = _native_categorical_columns(config, accepted, params)
     estimator = make_estimator(config, params, cls)
+    if model.search is not None:
+        search_space(model.search.space, estimator)  # names and values, before any fit
     transformers: list[tuple[str, Any, list[str]]] = []
     if model.features.numeric:
         numeric: Any = (
@@ -299,8 +304,14 @@ def _iso(frame: pd.DataFrame, column: str, which: str) -> str | None:
     return str(value.isoformat())
 
 
-def train(config: RetrainConfig, frame: pd.DataFrame, *, out_dir: str | Path) -> TrainResult:
+def train(
+    config: RetrainConfig, frame: pd.DataFrame, *, out_dir: str | Path, tune: bool = False
+) -> TrainResult:
     """Fit the pipeline on all but the newest slice; write the model and holdout to ``out_dir``.
+
+    With ``tune`` (the full rebuild) and a ``model.search``, the search runs first on the
+    training rows (never the holdout) and its best parameters are fitted when they beat the
+    configured ones (:func:`retrain.search.search`).
 
     The model is written with skops, not pickle; :func:`load_trained` reads it back trusting
     only the types recorded here (``trusted_types``), so a swapped file cannot run code.
@@ -310,8 +321,13 @@ def train(config: RetrainConfig, frame: pd.DataFrame, *, out_dir: str | Path) ->
     target = config.model.target
     train_part, holdout = time_split(frame, time_col, config.data.holdout_fraction)
     pipeline = build_pipeline(config)
+    x, y = select_columns(train_part, features), train_part[target]
+    searched = None
+    if tune and config.model.search is not None:
+        searched = _search(config, pipeline, x, y)
+        pipeline.set_params(**prefixed(searched.chosen_params))
     started = time.perf_counter()
-    pipeline.fit(select_columns(train_part, features), train_part[target])
+    pipeline.fit(x, y)
     fit_seconds = time.perf_counter() - started
 
     out = Path(out_dir)
@@ -343,7 +359,29 @@ def train(config: RetrainConfig, frame: pd.DataFrame, *, out_dir: str | Path) ->
             if isinstance(v, int | float | str | bool) or v is None
         },
         preprocessing_fingerprint=preprocessing_fingerprint(pipeline),
+        search=searched,
     )
+
+
+def _search(
+    config: RetrainConfig, pipeline: Pipeline, x: pd.DataFrame, y: pd.Series
+) -> SearchResult:
+    """:func:`retrain.search.search` with the config's settings; a bad space names the file."""
+    settings = config.model.search
+    assert settings is not None
+    try:
+        return search(
+            pipeline,
+            x,
+            y,
+            settings,
+            seed=config.model.random_state,
+            average=config.evaluation.average,
+        )
+    except ConfigError as exc:
+        if exc.source is not None or config.source_path is None:
+            raise
+        raise ConfigError(exc.problems, source=str(config.source_path)) from None
 
 
 def load_trained(trained: TrainResult) -> Any:

@@ -219,3 +219,29 @@ class TestLeakageGuard:
         assert len(found) == len(expected)
         for text, fragment in zip(found, expected, strict=True):
             assert fragment in text
+
+
+class TestGateWithTests:
+    """A full rebuild's comprehensive tests are gate checks: any failing one fails the gate."""
+
+    def test_a_failing_test_fails_a_gate_the_metrics_pass_and_names_itself(self) -> None:
+        tests = [("robustness", True, "all ok"), ("slices", False, "worse: segment=x")]
+        result = gate({"accuracy": 0.9}, {"accuracy": 0.88}, SETTINGS, tests=tests)
+        assert not result.passed and result.status == "failed"
+        assert "slices FAILED: worse: segment=x" in result.reasons
+        assert {"check": "slices", "value": None, "passed": False} in result.checks
+
+    def test_passing_tests_keep_a_passing_gate(self) -> None:
+        result = gate({"accuracy": 0.9}, None, SETTINGS, tests=[("calibration", True, "ok")])
+        assert result.passed and "calibration passed: ok" in result.reasons
+
+    def test_a_forced_run_goes_through_and_says_so(self) -> None:
+        result = gate(
+            {"accuracy": 0.9},
+            None,
+            SETTINGS,
+            tests=[("slices", False, "worse")],
+            force=True,
+            force_reason="incident 42",
+        )
+        assert result.passed and result.status == "forced"

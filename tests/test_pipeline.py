@@ -213,8 +213,8 @@ class TestIdempotentSteps:
         tr1 = pipeline.train_step(services, ctx, ex1)
         tr2 = pipeline.train_step(services, ctx, ex1)
         assert tr1.fit.preprocessing_fingerprint == tr2.fit.preprocessing_fingerprint
-        ev = pipeline.evaluate_step(services, ctx, tr2)
-        assert pipeline.evaluate_step(services, ctx, tr2).candidate == ev.candidate
+        ev = pipeline.evaluate_step(services, ctx, tr2, ex2)
+        assert pipeline.evaluate_step(services, ctx, tr2, ex2).candidate == ev.candidate
         cmp = pipeline.compare_step(services, ctx, ev)
         inputs = (ex1, val, tr2, ev, cmp)
         first = pipeline.deploy_step(services, ctx, *inputs)

@@ -127,6 +127,82 @@ class Estimator(Section):
         return value
 
 
+Distribution = Literal["uniform", "loguniform", "randint"]
+
+
+class ParamRange(Section):
+    """A range to sample a parameter from: scipy's ``uniform`` (``low`` to ``high``),
+    ``loguniform`` (``low`` > 0) or ``randint`` (integers ``low`` to ``high``, both included)."""
+
+    distribution: Distribution
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ParamRange:
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low:g}) must be below high ({self.high:g})")
+        if self.distribution == "loguniform" and self.low <= 0:
+            raise ValueError(f"loguniform needs low > 0, got {self.low:g}")
+        if self.distribution == "randint" and not (
+            float(self.low).is_integer() and float(self.high).is_integer()
+        ):
+            raise ValueError("randint needs whole-number low and high")
+        return self
+
+
+SearchMethod = Literal["halving_random", "random", "grid"]
+SpaceValue = Annotated[list[Any], Field(min_length=1)] | ParamRange
+
+
+class SearchSettings(Section):
+    """The full rebuild's hyperparameter search (scikit-learn's searches over the whole
+    preprocessing + estimator pipeline, so every candidate is preprocessed as it would train).
+
+    The configured ``model.estimator.params`` are scored on the same folds; the search's best
+    replaces them only when it scores higher.
+    """
+
+    method: SearchMethod = Field(
+        "halving_random",
+        description="halving_random: successive halving over sampled candidates "
+        "(HalvingRandomSearchCV, the cheapest); random: RandomizedSearchCV; grid: GridSearchCV "
+        "over every combination (lists only)",
+    )
+    space: dict[Annotated[str, Field(pattern=_PARAM)], SpaceValue] = Field(min_length=1)
+    """Estimator parameter -> a list of values or a range (`{distribution: loguniform, low:
+    0.01, high: 0.3}`); names are checked against the estimator class."""
+
+    budget: int = Field(20, ge=1, le=10_000)
+    """Candidates tried: halving_random's first round, random's iterations; grid: the most
+    combinations allowed (a larger grid is an error)."""
+
+    cv_folds: int = Field(3, ge=2, le=20, description="stratified folds scoring each candidate")
+    scoring: Metric = Field("accuracy", description="what the search maximises")
+    n_jobs: int | None = Field(
+        None, ge=-1, le=512, description="parallel fits (-1: every core; null: one)"
+    )
+
+    @model_validator(mode="after")
+    def _grid_is_lists(self) -> SearchSettings:
+        if self.method == "grid":
+            ranges = sorted(k for k, v in self.space.items() if isinstance(v, ParamRange))
+            if ranges:
+                raise ValueError(
+                    f"method grid takes lists of values only; {', '.join(ranges)} "
+                    "given as ranges (use halving_random or random)"
+                )
+            size = 1
+            for values in self.space.values():
+                size *= len(values) if isinstance(values, list) else 1
+            if size > self.budget:
+                raise ValueError(
+                    f"the grid has {size} combinations, more than budget {self.budget}: "
+                    "raise budget or shrink the space"
+                )
+        return self
+
+
 class ModelSettings(Section):
     """Which model is retrained: registered name, label, features, estimator."""
 
@@ -142,6 +218,11 @@ class ModelSettings(Section):
         "HistGradientBoostingClassifier): a fraction of the memory, several times faster",
     )
     random_state: int = Field(42, ge=0, le=MAX_SEED, description="seed for every random step")
+    search: SearchSettings | None = Field(
+        None,
+        description="hyperparameter search of the full rebuild (none: the full rebuild fits "
+        "model.estimator.params as the weekly run does)",
+    )
 
     @model_validator(mode="after")
     def _target_not_feature(self) -> ModelSettings:
@@ -958,6 +1039,56 @@ class ScheduleSettings(Section):
         return out
 
 
+class RebuildChecks(Section):
+    """The full rebuild's comprehensive tests (``retrain.rebuild_checks``): each is a checklist
+    item, and a failing one fails the gate (the candidate is not deployed unless forced)."""
+
+    enabled: bool = True
+    cv_folds: int = Field(5, ge=2, le=20, description="folds of the cross-validated metrics")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="level of the CV intervals")
+    cv_margin: Fraction = Field(
+        0.01,
+        description="fails when the candidate's CV accuracy is worse than production's by more "
+        "than this, the whole interval of the difference below -cv_margin",
+    )
+    slice_features: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        None,
+        description="features to slice by: categoricals per value, numerics per quantile bin "
+        "(null: every categorical feature and every numeric one)",
+    )
+    slice_bins: int = Field(5, ge=2, le=50, description="quantile bins per numeric feature")
+    min_slice_rows: int = Field(200, ge=1, le=10**9, description="smaller slices are not judged")
+    slice_margin: Fraction = Field(
+        0.05, description="a judged slice worse than production by more than this fails"
+    )
+    brier_margin: Fraction = Field(0.01, description="Brier score allowed above production's")
+    ece_margin: Fraction = Field(
+        0.02, description="expected calibration error allowed above production's"
+    )
+    robustness_rows: int = Field(100, ge=1, le=100_000, description="rows perturbed")
+    max_latency_ratio: float = Field(
+        3.0, ge=1, le=1000, description="candidate latency (per row and one row) / production's"
+    )
+    max_size_ratio: float = Field(
+        5.0, ge=1, le=1000, description="candidate skops size / production's"
+    )
+
+
+class FullRebuildSettings(Section):
+    """The monthly full rebuild (``schedule.full_rebuild``, ``retrain run --mode full_rebuild``):
+    all history, the ``model.search``, the comprehensive tests. A scheduled rebuild runs whatever
+    the retraining rules say (only an empty history stops it)."""
+
+    max_rows: int | None = Field(
+        None,
+        ge=100,
+        le=10**10,
+        description="at most this many rows of all history, a uniform sample drawn with "
+        "model.random_state (the same data gives the same sample); null: every row",
+    )
+    checks: RebuildChecks = RebuildChecks()
+
+
 class ServingSettings(Section):
     """``retrain serve`` and the prediction log the online canary judge reads."""
 
@@ -1029,6 +1160,7 @@ class RetrainConfig(Section):
     canary: CanarySettings = CanarySettings()
     serving: ServingSettings = ServingSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    full_rebuild: FullRebuildSettings = FullRebuildSettings()
     notifications: NotificationSettings = NotificationSettings()
     storage: StorageSettings = StorageSettings()
     source_path: Path | None = Field(None, exclude=True, description="file this was loaded from")
@@ -1049,6 +1181,12 @@ class RetrainConfig(Section):
             unknown = sorted(set(_lookup(self, key)) - features)
             if unknown:
                 raise ValueError(f"{key} names unknown features: {', '.join(unknown)}")
+        slice_by = self.full_rebuild.checks.slice_features or []
+        unknown = sorted(set(slice_by) - features)
+        if unknown:
+            raise ValueError(
+                f"full_rebuild.checks.slice_features names unknown features: {', '.join(unknown)}"
+            )
         if not self.retraining_rules:
             raise ValueError("retraining_rules must define at least one rule")
         return self

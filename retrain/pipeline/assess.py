@@ -73,5 +73,6 @@ def assess(
         force_reason=force_reason,
         window_days=days,
         window_rows=rows_in_window,
+        rebuild=all_history,
     )
     return Assessment(live, decided)

@@ -5,6 +5,9 @@ give different answers on the same data:
 
 * a manual run always proceeds (an operator asked; a cooldown it bypasses is recorded);
 * a run started by a monitor event proceeds on the event's reasons;
+* a scheduled full rebuild (``schedule.full_rebuild``) proceeds whatever the rules say: the
+  seed rebuilds monthly, and a rebuild from all history with a search can improve on the same
+  rows, so zero new rows does not stop it either;
 * any other run proceeds when the policy triggers;
 * except that a non-manual run never retrains on zero new rows (the same data teaches nothing)
   nor on an empty training window (stale data).
@@ -45,12 +48,13 @@ def decide(
     force_reason: str | None = None,
     window_days: int | None = None,
     window_rows: Callable[[], int] | None = None,
+    rebuild: bool = False,
 ) -> RunDecision:
     """Apply the policy and the run-level rules (see the module docstring).
 
     ``window_rows`` counts the rows in the training window ending ``now`` (``window_days``
     long; ``None``: all history); it is called only when a non-manual run would otherwise
-    proceed (``None``: not checked).
+    proceed (``None``: not checked). ``rebuild``: the run is a full rebuild.
     """
     manual = trigger is Trigger.MANUAL
     decision = policy.evaluate(
@@ -67,7 +71,18 @@ def decide(
         ]
     if trigger.from_event and event_reasons:
         proceed, why = True, [event_reason(str(trigger), r) for r in event_reasons]
-    if proceed and not manual and not decision.bootstrap and signals.new_samples == 0:
+    scheduled_rebuild = rebuild and trigger is Trigger.SCHEDULED
+    if scheduled_rebuild:
+        fired = [] if why == ["no rule fired"] else why
+        proceed = True
+        why = ["full rebuild: the monthly schedule, whatever the rules say", *fired]
+    if (
+        proceed
+        and not manual
+        and not scheduled_rebuild
+        and not decision.bootstrap
+        and signals.new_samples == 0
+    ):
         proceed = False
         why = ["no new rows since the production model's training data: nothing to learn"]
     if proceed and not manual and window_rows is not None and window_rows() == 0:

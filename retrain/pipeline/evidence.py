@@ -35,4 +35,6 @@ def run_evidence(
         ab_passed=compared.passed or evaluated.gate.forced,
         skip_canary=config.deployment.skip_canary,
         monitoring_rules=monitoring_rules(config),
+        rows_sampled_from=extracted.sampled_from,
+        rebuild_tests=evaluated.rebuild_tests.items() if evaluated.rebuild_tests else [],
     )

@@ -155,9 +155,10 @@ EVALUATE: Step[Evaluated] = Step(
     "evaluate",
     f"{_STEPS}.evaluate:evaluate_step",
     f"{_RESULTS}:Evaluated",
-    "Score candidate and baseline on the same holdout; apply the gate.",
+    "Score candidate and baseline on the same holdout (a full rebuild: and the comprehensive "
+    "tests); apply the gate.",
     after="train",
-    inputs=("train",),
+    inputs=("train", "extract"),
 )
 COMPARE: Step[Compared] = Step(
     "compare",

@@ -21,7 +21,7 @@ from retrain.errors import DataError
 from retrain.log import RetrainingRecord
 from retrain.pipeline.codec import decode, encode
 from retrain.pipeline.context import RunContext
-from retrain.pipeline.graph import CHECK, COMPARE, DEPLOY, EVALUATE, EXTRACT, REJECT, Results
+from retrain.pipeline.graph import CHECK, COMPARE, DEPLOY, EVALUATE, EXTRACT, REJECT, TRAIN, Results
 
 __all__ = [
     "REGISTERED_FILE",
@@ -129,6 +129,7 @@ def build_record(
     status = run_status(results, error)
     checked = results.get(CHECK)
     extracted = results.get(EXTRACT)
+    trained = results.get(TRAIN)
     evaluated = results.get(EVALUATE)
     compared = results.get(COMPARE)
     deployed = results.get(DEPLOY)
@@ -174,6 +175,10 @@ def build_record(
         deployment=known.to_record() if known else {},
         cadence=checked.decision.cadence.to_dict() if checked else {},
         mode=ctx.mode,
+        search=trained.fit.search.to_dict() if trained and trained.fit.search else {},
+        rebuild_tests=(
+            evaluated.rebuild_tests.to_record() if evaluated and evaluated.rebuild_tests else {}
+        ),
         error=error,
         failed_step=failed_step,
     )

@@ -17,6 +17,7 @@ from retrain.deploy import Deployment
 from retrain.evaluate import GateResult, ModelScores
 from retrain.log import RetrainingRecord
 from retrain.pipeline.context import RunContext
+from retrain.pipeline.rebuild import RebuildTests
 from retrain.signals import LiveSignals
 from retrain.train import TrainResult
 from retrain.triggers import Decision
@@ -67,7 +68,8 @@ class Trained:
 
     def summary(self) -> str:
         fit = self.fit
-        return f"{fit.train_rows} rows fitted in {fit.fit_seconds:.1f}s; holdout {fit.holdout_rows}"
+        line = f"{fit.train_rows} rows fitted in {fit.fit_seconds:.1f}s; holdout {fit.holdout_rows}"
+        return f"{line}; {fit.search.summary()}" if fit.search else line
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,8 @@ class Evaluated:
     gate: GateResult
     predictions_path: str
     report_path: str
+    #: A full rebuild's comprehensive tests (``None``: a weekly run, or tests disabled).
+    rebuild_tests: RebuildTests | None = None
 
     def summary(self) -> str:
         return f"gate {self.gate.status}: " + "; ".join(self.gate.reasons)

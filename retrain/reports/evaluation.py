@@ -11,9 +11,15 @@ from retrain.reports.page import html_document, html_table
 
 
 def evaluation_report_html(
-    candidate: ModelScores, production: ModelScores | None, result: GateResult, *, title: str
+    candidate: ModelScores,
+    production: ModelScores | None,
+    result: GateResult,
+    *,
+    title: str,
+    more: str = "",
 ) -> str:
-    """A self-contained HTML page: metric comparison, confusion matrices and the gate reasons."""
+    """A self-contained HTML page: metric comparison, confusion matrices and the gate reasons,
+    then ``more`` (an HTML fragment: a full rebuild's search and comprehensive tests)."""
     names = sorted(candidate.metrics)
     series = {"candidate": [candidate.metrics[m] for m in names]}
     if production is not None:
@@ -46,4 +52,6 @@ def evaluation_report_html(
                 "production confusion matrix",
             )
         )
+    if more:
+        parts.append(more)
     return html_document(title, "\n".join(parts))

@@ -26,12 +26,14 @@ from retrain.reports.figures import (
     new_figure,
 )
 from retrain.reports.page import html_document, html_table
+from retrain.search import SearchResult
 
 __all__ = [
     "cv_intervals_figure",
     "rebuild_checks_html",
     "rebuild_report_html",
     "reliability_figure",
+    "search_html",
     "slices_figure",
 ]
 
@@ -122,11 +124,18 @@ def rebuild_checks_html(
     calibration: CalibrationResult | None = None,
     robustness: RobustnessResult | None = None,
     latency: LatencyAndSize | None = None,
+    not_run: Sequence[str] = (),
 ) -> str:
-    """An HTML fragment (to embed in a page): the checklist of the checks given, then a section
-    per check with its table and figure."""
+    """An HTML fragment (to embed in a page): the checklist of the checks given (and why others
+    did not run), then a section per check with its table and figure."""
     checks = [cross_validation, slices, calibration, robustness, latency]
     parts = ["<h2>Comprehensive tests</h2>", _checklist([c.checklist_item() for c in checks if c])]
+    if not_run:
+        parts.append(
+            "<p>Not run:</p><ul>"
+            + "".join(f"<li>{html.escape(why)}</li>" for why in not_run)
+            + "</ul>"
+        )
     if cross_validation is not None:
         rows = [
             [m.metric, *(getattr(m, k).mean for k in ("production", "candidate", "difference")),
@@ -178,6 +187,31 @@ def rebuild_checks_html(
             html_table(["model", "seconds per row", "one row (s)", "skops bytes"], rows),
         ]
     return "\n".join(parts)
+
+
+def search_html(result: SearchResult) -> str:
+    """An HTML fragment: the hyperparameter search, its best and the configured parameters."""
+    names = sorted(set(result.best_params) | set(result.configured_params))
+    rows = [[n, result.configured_params.get(n), result.best_params.get(n)] for n in names]
+    return "\n".join(
+        [
+            "<h2>Hyperparameter search</h2>",
+            f"<p>{html.escape(result.summary())}</p>",
+            html_table(["parameter", "configured", "search's best"], rows),
+            img_tag(
+                bar_comparison(
+                    [result.scoring],
+                    {
+                        "configured": [result.configured_score],
+                        "search's best": [result.best_score],
+                    },
+                    title=f"{result.cv_folds}-fold CV {result.scoring}",
+                    ylabel="score",
+                ),
+                "search vs configured parameters",
+            ),
+        ]
+    )
 
 
 def rebuild_report_html(

@@ -57,7 +57,7 @@ def results(
     extracted = pipeline.extract_step(services, ctx)
     validated = pipeline.validate_step(services, ctx, extracted)
     trained = pipeline.train_step(services, ctx, extracted)
-    evaluated = pipeline.evaluate_step(services, ctx, trained)
+    evaluated = pipeline.evaluate_step(services, ctx, trained, extracted)
     compared = pipeline.compare_step(services, ctx, evaluated)
     deployed = pipeline.deploy_step(
         services, ctx, extracted, validated, trained, evaluated, compared

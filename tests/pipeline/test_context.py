@@ -147,7 +147,7 @@ class TestPinnedBaseline:
         )
         assert other["model_version"] == "2" and registry.current()["production"].version == 2
 
-        evaluated = pipeline.evaluate_step(services, ctx, trained)
+        evaluated = pipeline.evaluate_step(services, ctx, trained, extracted)
         results = pipeline.Results()
         results.put("check", checked)
         results.put("evaluate", evaluated)
