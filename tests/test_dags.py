@@ -244,7 +244,7 @@ if hold:  # the run stays active in extract until the test lets it go on
 run = af.get_dag(sys.argv[1]).test(run_conf=json.loads(sys.argv[2]))
 print("RESULT " + json.dumps({"state": str(run.state), "states": af.states(run),
     "start": af.xcom(run, "start"), "extract": af.xcom(run, "extract"),
-    "record": af.xcom(run, "finish")}, default=str))
+    "evaluate": af.xcom(run, "evaluate"), "record": af.xcom(run, "finish")}, default=str))
 """
 
 
@@ -353,6 +353,12 @@ class TestNoOverlap:
         assert rebuild_report["extract"]["window_start"] is None
         assert rebuild_report["extract"]["rows"] > weekly_report["extract"]["rows"]
         assert production(config) >= 1
+        # the rebuild's evaluate ran the comprehensive tests against production, through XCom
+        assert weekly_report["evaluate"]["rebuild_tests"] is None
+        tests = rebuild_report["evaluate"]["rebuild_tests"]
+        assert tests["robustness"]["passed"] is True and tests["slices"] is not None
+        logged = rebuild_report["record"]["rebuild_tests"]
+        assert [i["name"] for i in logged["items"]][0] == "cross_validated"
 
 
 REBUILD_START = ("retrain_full_rebuild", "start")
