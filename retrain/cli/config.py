@@ -113,10 +113,16 @@ def _validate_directory(root: Path, as_json: bool, build: Callable[[RetrainConfi
 
 def _summary(shown: Path, config: RetrainConfig) -> str:
     rules = ", ".join(config.retraining_rules)
+    search = config.model.search
+    searched = (
+        f"; the full rebuild's {search.method} search space ({', '.join(search.space)}) checked"
+        if search
+        else ""
+    )
     return (
         f"{shown}: model {config.model.name!r}, "
         f"{len(config.model.features.all)} features, rules: {rules}; "
-        f"estimator {config.model.estimator.class_path} and its parameters checked"
+        f"estimator {config.model.estimator.class_path} and its parameters checked{searched}"
     )
 
 

@@ -135,8 +135,13 @@ class ParamRange(Section):
     ``loguniform`` (``low`` > 0) or ``randint`` (integers ``low`` to ``high``, both included)."""
 
     distribution: Distribution
+    """`uniform`, `loguniform` (`low` > 0) or `randint` (whole numbers, both ends included)."""
+
     low: float
+    """The smallest value."""
+
     high: float
+    """The largest value (above `low`)."""
 
     @model_validator(mode="after")
     def _ordered(self) -> ParamRange:
@@ -1040,10 +1045,13 @@ class ScheduleSettings(Section):
 
 
 class RebuildChecks(Section):
-    """The full rebuild's comprehensive tests (``retrain.rebuild_checks``): each is a checklist
-    item, and a failing one fails the gate (the candidate is not deployed unless forced)."""
+    """The full rebuild's comprehensive tests; each a checklist item that fails the gate.
+
+    A failing test (`retrain.rebuild_checks`) keeps the candidate out unless the run is forced.
+    """
 
     enabled: bool = True
+    """Run the tests (false: a full rebuild is gated as a weekly run is)."""
     cv_folds: int = Field(5, ge=2, le=20, description="folds of the cross-validated metrics")
     confidence: float = Field(0.95, gt=0.5, lt=1, description="level of the CV intervals")
     cv_margin: Fraction = Field(
@@ -1075,9 +1083,10 @@ class RebuildChecks(Section):
 
 
 class FullRebuildSettings(Section):
-    """The monthly full rebuild (``schedule.full_rebuild``, ``retrain run --mode full_rebuild``):
-    all history, the ``model.search``, the comprehensive tests. A scheduled rebuild runs whatever
-    the retraining rules say (only an empty history stops it)."""
+    """The monthly full rebuild: all history, the `model.search`, the comprehensive tests.
+
+    `schedule.full_rebuild` starts it (or `retrain run --mode full_rebuild`); a scheduled
+    rebuild runs whatever the retraining rules say (only an empty history stops it)."""
 
     max_rows: int | None = Field(
         None,

@@ -49,14 +49,17 @@ FULL_REBUILD_DOC = """
 
 The monthly **full rebuild** of one model of `$RETRAIN_CONFIG`: the pipeline of
 `retrain_pipeline` (the same tasks, built by the same code) in mode `full_rebuild`, which trains
-on all history up to the run's time (`data.training_window_days` does not apply).
+on all history up to the run's time (`data.training_window_days` does not apply; at most
+`full_rebuild.max_rows`, sampled), runs the `model.search` in `train`, and in `evaluate` the
+comprehensive tests against production (cross-validated intervals, slices, calibration,
+robustness, latency and size), each a checklist item and a gate check.
 
 * **Scheduled** on `schedule.full_rebuild` (default the first Sunday of each month at 20:00,
   `0 20 * * 0#1`, in `schedule.timezone`); no asset triggers (drift starts weekly-mode runs).
 * **Manual** from the trigger form (mode `full_rebuild` preselected).
 
-`check` still evaluates the rules as for any scheduled run (a rebuild's own policy, search and
-comprehensive tests are issue 20's later work).
+A scheduled rebuild proceeds whatever the retraining rules say (only an empty history stops
+it); the gate, A/B test and canary are those of any run.
 
 A full rebuild and a weekly run of one model never overlap: `start` waits (up for reschedule,
 holding no worker) while a `retrain_pipeline` run of the model is active, and a weekly run
