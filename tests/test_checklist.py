@@ -146,3 +146,27 @@ class TestEvaluateChecklist:
         evidence.canary_version = None
         evidence.skip_canary = True
         require(evaluate_checklist(evidence), "production")
+
+
+class TestRebuildItems:
+    """A full rebuild's comprehensive tests are checklist items, guarding the canary."""
+
+    TESTS = [("slices", False, "worse: segment=x"), ("robustness", True, "ok")]
+
+    def test_a_failed_test_blocks_the_canary_and_a_weekly_run_has_none(self) -> None:
+        from retrain.checklist import ChecklistError, Evidence, evaluate_checklist, require
+
+        items = {i.key: i for i in evaluate_checklist(Evidence(rebuild_tests=self.TESTS))}
+        assert not items["rebuild_slices"].passed and items["rebuild_robustness"].passed
+        assert items["rebuild_slices"].required_for == "canary"
+        with pytest.raises(ChecklistError, match=r"rebuild_slices|no slice worse"):
+            require(list(items.values()), "canary")
+        weekly = evaluate_checklist(Evidence())
+        assert not any(i.key.startswith("rebuild_") for i in weekly)
+
+    def test_a_forced_run_passes_it_and_says_it_failed(self) -> None:
+        from retrain.checklist import Evidence, evaluate_checklist
+
+        evidence = Evidence(rebuild_tests=self.TESTS, gate_status="forced")
+        item = next(i for i in evaluate_checklist(evidence) if i.key == "rebuild_slices")
+        assert item.passed and item.evidence.startswith("FAILED, forced past by the operator")
