@@ -29,7 +29,7 @@ import math
 import statistics
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -158,7 +158,7 @@ def cross_validated(
     target: str,
     *,
     features: Sequence[str] | None = None,
-    metrics: Sequence[str] = ("accuracy", "f1_macro"),
+    metrics: Sequence[str] | Mapping[str, Any] = ("accuracy", "f1_macro"),
     folds: int = 5,
     seed: int = 0,
     confidence: float = 0.95,
@@ -167,8 +167,9 @@ def cross_validated(
     """Stratified k-fold scores of ``candidate`` (an unfitted estimator, cloned and refitted per
     fold, or a factory returning one) and of the fitted ``production`` on the same held-out folds.
 
-    ``metrics`` are scikit-learn scorer names. Production scores rows it may have been trained
-    on when ``frame`` overlaps its training window: its figures are then optimistic.
+    ``metrics`` are scikit-learn scorer names, or names to scorers. Production scores rows it
+    may have been trained on when ``frame`` overlaps its training window: its figures are then
+    optimistic.
     """
     if folds < 2:
         raise DataError([f"folds must be at least 2, got {folds}"])
@@ -177,12 +178,12 @@ def cross_validated(
     y = frame[target].to_numpy()
     splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(x, y))
     # cross_validate refits a clone of the estimator on each fold's training rows
-    scores = cross_validate(estimator, x, y, cv=splits, scoring=list(metrics), error_score="raise")
+    scorers = dict(metrics) if isinstance(metrics, Mapping) else {m: get_scorer(m) for m in metrics}
+    scores = cross_validate(estimator, x, y, cv=splits, scoring=scorers, error_score="raise")
     n_test = float(np.mean([len(test) for _, test in splits]))
     inflation = n_test / (len(y) - n_test)  # Nadeau-Bengio: n_test / n_train
     results = []
-    for name in metrics:
-        scorer = get_scorer(name)
+    for name, scorer in scorers.items():
         cand = np.asarray(scores[f"test_{name}"], dtype=np.float64)
         prod = np.array([float(scorer(production, x.iloc[test], y[test])) for _, test in splits])
         results.append(

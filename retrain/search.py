@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ import pandas as pd
 from scipy.stats import loguniform, randint, uniform
 from sklearn.base import clone
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401  (enables the import below)
+from sklearn.metrics import f1_score, get_scorer, make_scorer, precision_score, recall_score
 from sklearn.model_selection import (
     GridSearchCV,
     HalvingRandomSearchCV,
@@ -38,10 +39,11 @@ from sklearn.pipeline import Pipeline
 from retrain.config.schema import ParamRange, SearchSettings
 from retrain.errors import ConfigError, DataError
 
-__all__ = ["SearchResult", "prefixed", "scorer_name", "search", "search_space"]
+__all__ = ["SearchResult", "prefixed", "scorer", "scorer_name", "search", "search_space"]
 
 log = logging.getLogger(__name__)
 STEP = "model"  # the estimator's step in the pipeline: its parameters are model__<name>
+_BINARY = {"precision": precision_score, "recall": recall_score, "f1": f1_score}
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,23 @@ class SearchResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "improvement": self.improvement}
+
+
+def scorer(metric: str, average: str, classes: Sequence[Any]) -> tuple[str, Any]:
+    """``(name, scikit-learn scorer)`` of an ``evaluation`` metric for a label with ``classes``.
+
+    Two classes, averaged ``binary``: precision, recall and F1 of the last class in sorted order
+    (:func:`retrain.evaluate.compute_metrics`' positive class), not of the label ``1`` that
+    scikit-learn's named scorers assume (string labels would score NaN).
+    """
+    ordered = sorted(classes)
+    name = scorer_name(metric, average, len(ordered))
+    if name in _BINARY:
+        positive = _json_value(ordered[-1])
+        return f"{name} (positive class {positive!r})", make_scorer(
+            _BINARY[name], pos_label=positive, zero_division=0
+        )
+    return name, get_scorer(name)
 
 
 def scorer_name(metric: str, average: str, n_classes: int) -> str:
@@ -161,7 +180,7 @@ def _make_search(
     space: dict[str, Any],
     settings: SearchSettings,
     *,
-    scoring: str,
+    scoring: Any,
     splits: list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]],
     seed: int,
 ) -> Any:
@@ -201,14 +220,15 @@ def search(
     average: str = "auto",
 ) -> SearchResult:
     """Search ``settings.space`` for ``pipeline``'s estimator on ``(x, y)``; ``pipeline`` is not
-    fitted or changed. Apply the result with ``pipeline.set_params(**prefixed(result))``."""
+    fitted or changed. Apply the result with
+    ``pipeline.set_params(**prefixed(result.chosen_params))``."""
     started = time.perf_counter()
     estimator = pipeline.named_steps[STEP]
     space = search_space(settings.space, estimator)
     classes = pd.unique(y)
     if len(classes) < 2:
         raise DataError([f"the search needs two classes or more in the label, got {len(classes)}"])
-    scoring = scorer_name(settings.scoring, average, len(classes))
+    scoring, score = scorer(settings.scoring, average, list(classes))
     splits = list(StratifiedKFold(settings.cv_folds, shuffle=True, random_state=seed).split(x, y))
     log.info(
         "search: scoring the configured parameters on %d folds of %d rows",
@@ -217,9 +237,7 @@ def search(
     )
     configured = float(
         np.mean(
-            cross_val_score(
-                clone(pipeline), x, y, cv=splits, scoring=scoring, n_jobs=settings.n_jobs
-            )
+            cross_val_score(clone(pipeline), x, y, cv=splits, scoring=score, n_jobs=settings.n_jobs)
         )
     )
     log.info(
@@ -230,9 +248,8 @@ def search(
         scoring,
         configured,
     )
-    found = _make_search(pipeline, space, settings, scoring=scoring, splits=splits, seed=seed).fit(
-        x, y
-    )
+    found = _make_search(pipeline, space, settings, scoring=score, splits=splits, seed=seed)
+    found.fit(x, y)
     results = found.cv_results_
     scores = np.asarray(results["mean_test_score"], dtype=np.float64)
     if not np.isfinite(scores).any():
@@ -250,7 +267,7 @@ def search(
                     x,
                     y,
                     cv=splits,
-                    scoring=scoring,
+                    scoring=score,
                     n_jobs=settings.n_jobs,
                 )
             )
@@ -266,6 +283,7 @@ def search(
         for k, v in estimator.get_params(deep=False).items()
         if k in settings.space
     }
+    best_score, configured = round(best_score, 6), round(configured, 6)  # as recorded
     chosen = "search" if math.isfinite(best_score) and best_score > configured else "configured"
     result = SearchResult(
         method=settings.method,
@@ -274,9 +292,9 @@ def search(
         candidates=candidates,
         fits=fits,
         best_params=best,
-        best_score=round(best_score, 6),
+        best_score=best_score,
         configured_params=configured_params,
-        configured_score=round(configured, 6),
+        configured_score=configured,
         chosen=chosen,
         seconds=round(time.perf_counter() - started, 3),
     )

@@ -358,7 +358,7 @@ class TestNoOverlap:
         tests = rebuild_report["evaluate"]["rebuild_tests"]
         assert tests["robustness"]["passed"] is True and tests["slices"] is not None
         logged = rebuild_report["record"]["rebuild_tests"]
-        assert [i["name"] for i in logged["items"]][0] == "cross_validated"
+        assert logged["items"][0]["name"] == "cross_validated"
 
 
 REBUILD_START = ("retrain_full_rebuild", "start")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
@@ -19,6 +20,7 @@ from retrain.data import (
     read_frame,
     read_source,
     row_hashes,
+    sample_rows,
     select_columns,
     write_frame,
 )
@@ -307,3 +309,67 @@ class TestMissingEventTimes:
         assert (kept.rows, kept.new_samples) == (500, 495)
         assert count_rows(config, end=SPEC.start + WEEK) == 495
         assert read_frame(kept.path)["event_time"].isna().sum() == 5
+
+
+class TestExtractSample:
+    """``extract(max_rows=N)``, as a full rebuild with ``full_rebuild.max_rows`` extracts: a
+    uniform sample of N rows of the window, in time order, drawn with ``model.random_state``."""
+
+    AS_OF = SPEC.start + 2 * WEEK  # two weeks of the stream: 1000 rows
+
+    def test_keeps_max_rows_of_the_window_in_time_order(self, stream: Path, tmp_path: Path) -> None:
+        config = churn_config(stream)
+        full = extract(config, out_dir=tmp_path / "full", as_of=self.AS_OF)
+        sampled = extract(config, out_dir=tmp_path / "sampled", as_of=self.AS_OF, max_rows=300)
+
+        assert full.sampled_from is None and full.rows == 1000
+        assert (sampled.rows, sampled.sampled_from) == (300, 1000)
+        assert sampled.new_samples == 1000, "new rows are counted before sampling"
+        assert "300 rows sampled of 1000" in sampled.summary()
+        assert "_300rows_" in sampled.data_version
+        assert sampled.content_hash != full.content_hash
+
+        frame = read_frame(sampled.path)
+        assert len(frame) == 300
+        assert frame["event_time"].is_monotonic_increasing
+        assert list(frame.columns) == sampled.columns
+        # a sample of the window's rows, each once: no row made up, none twice
+        whole = set(row_hashes(read_frame(full.path)).tolist())
+        picked = row_hashes(frame).tolist()
+        assert len(set(picked)) == 300 and set(picked) <= whole
+        # uniform over the window: each of its two weeks holds about half the sample
+        first_week = int((frame["event_time"] < pd.Timestamp(SPEC.start + WEEK)).sum())
+        assert 110 <= first_week <= 190, first_week
+
+    def test_the_same_inputs_give_the_same_sample(self, stream: Path, tmp_path: Path) -> None:
+        config = churn_config(stream)
+        a = extract(config, out_dir=tmp_path / "a", as_of=self.AS_OF, max_rows=250)
+        b = extract(config, out_dir=tmp_path / "b", as_of=self.AS_OF, max_rows=250)
+        assert a.data_version == b.data_version and a.content_hash == b.content_hash
+        pd.testing.assert_frame_equal(read_frame(a.path), read_frame(b.path))
+
+        reseeded = churn_config(stream, model={"random_state": 7})
+        c = extract(reseeded, out_dir=tmp_path / "c", as_of=self.AS_OF, max_rows=250)
+        assert c.rows == 250 and c.sampled_from == 1000
+        assert c.content_hash != a.content_hash, "model.random_state draws the sample"
+
+    @pytest.mark.parametrize("max_rows", [1000, 5000])
+    def test_a_window_no_larger_than_max_rows_is_not_sampled(
+        self, stream: Path, tmp_path: Path, max_rows: int
+    ) -> None:
+        config = churn_config(stream)
+        full = extract(config, out_dir=tmp_path / "full", as_of=self.AS_OF)
+        capped = extract(config, out_dir=tmp_path / "capped", as_of=self.AS_OF, max_rows=max_rows)
+        assert capped.sampled_from is None
+        assert capped.rows == 1000
+        assert capped.data_version == full.data_version
+        assert "sampled" not in capped.summary()
+
+    def test_sample_rows_is_seeded_distinct_and_in_table_order(self) -> None:
+        table = pa.table({"i": np.arange(1000)})
+        a = sample_rows(table, 100, seed=3).column("i").to_pylist()
+        assert len(a) == len(set(a)) == 100
+        assert a == sorted(a), "in table order"
+        assert sample_rows(table, 100, seed=3).column("i").to_pylist() == a
+        assert sample_rows(table, 100, seed=4).column("i").to_pylist() != a
+        assert sample_rows(table, 1000, seed=3).column("i").to_pylist() == list(range(1000))

@@ -382,11 +382,13 @@ def _kind(value: Any) -> str:
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:
     out = ""
-    for part in loc:
+    for at, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
         elif part in {"parquet", "sql"} and out.endswith("source"):
             continue  # discriminated-union tag, not a key the user wrote
+        elif part in {"values", "range"} and at >= 2 and loc[at - 2] == "space":
+            continue  # model.search.space.<name>'s tag (a list of values or a range)
         elif part.startswith("function-") or part.startswith("tagged-union") or part == "[key]":
             continue  # validator wrappers; "[key]": the key itself is wrong (said in the message)
         elif part == "class_path":

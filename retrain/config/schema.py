@@ -16,7 +16,16 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter  # type: ignore[import-untyped]
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from retrain.conditions import Condition, parse_condition
 from retrain.constants import Action
@@ -157,7 +166,18 @@ class ParamRange(Section):
 
 
 SearchMethod = Literal["halving_random", "random", "grid"]
-SpaceValue = Annotated[list[Any], Field(min_length=1)] | ParamRange
+
+
+def _space_kind(value: Any) -> str:
+    """A mapping (or a parsed range) is a range, anything else a list of values."""
+    return "range" if isinstance(value, dict | ParamRange) else "values"
+
+
+#: A list of values or a range: one problem per bad entry, not one per alternative.
+SpaceValue = Annotated[
+    Annotated[list[Any], Field(min_length=1), Tag("values")] | Annotated[ParamRange, Tag("range")],
+    Discriminator(_space_kind),
+]
 
 
 class SearchSettings(Section):

@@ -33,7 +33,7 @@ from retrain.rebuild_checks import (
     robustness,
     slice_report,
 )
-from retrain.search import scorer_name
+from retrain.search import scorer
 
 __all__ = ["RebuildTests", "run_rebuild_tests"]
 
@@ -118,8 +118,10 @@ def run_rebuild_tests(
     if production is None:
         others = ("cross_validated", "slices", "calibration", "latency_and_size")
         return RebuildTests(robust, not_run=tuple(f"{name}: {FIRST_MODEL}" for name in others))
-    n_classes = len(candidate.classes_)
-    metrics = ["accuracy", scorer_name("f1", config.evaluation.average, n_classes)]
+    classes = list(candidate.classes_)
+    metrics = dict(
+        scorer(metric, config.evaluation.average, classes) for metric in ("accuracy", "f1")
+    )
     log.info(
         "rebuild tests: %d-fold cross-validation on %d rows", settings.cv_folds, len(extracted)
     )

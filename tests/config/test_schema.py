@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from retrain.config import load_config, parse_config
+from retrain.config.schema import ParamRange
 from retrain.errors import ConfigError
 from tests.config.helpers import DELETE, MINIMAL, mutate, write
 
@@ -471,3 +472,214 @@ class TestBounds:
             ConfigError, match=rf"{re.escape(path)}: Input should be less than or eq"
         ):
             parse_config(mutate(path, value))
+
+
+def _range(distribution: str, low: float, high: float) -> dict[str, Any]:
+    return {"distribution": distribution, "low": low, "high": high}
+
+
+BAD_SEARCH_AND_REBUILD = [
+    pytest.param(
+        mutate("model.search", {"method": "grid", "space": {"C": _range("uniform", 0.1, 1)}}),
+        "model.search: method grid takes lists of values only; C given as ranges",
+        id="grid with a range",
+    ),
+    pytest.param(
+        mutate(
+            "model.search",
+            {
+                "method": "grid",
+                "space": {
+                    "tol": [1e-4],
+                    "C": _range("uniform", 0.1, 1),
+                    "alpha": _range("loguniform", 0.1, 1),
+                },
+            },
+        ),
+        "model.search: method grid takes lists of values only; C, alpha given as ranges",
+        id="grid with two ranges, both named",
+    ),
+    pytest.param(
+        mutate(
+            "model.search",
+            {"method": "grid", "space": {"C": [0.1, 1, 10], "tol": [1e-4, 1e-3]}, "budget": 5},
+        ),
+        "model.search: the grid has 6 combinations, more than budget 5",
+        id="grid larger than the budget",
+    ),
+    pytest.param(
+        mutate("model.search", {"method": "grid", "space": {"C": list(range(1, 22))}}),
+        "model.search: the grid has 21 combinations, more than budget 20",
+        id="grid larger than the default budget",
+    ),
+    pytest.param(
+        mutate("model.search", {"space": {"C": _range("loguniform", 0, 1)}}),
+        "model.search.space.C: loguniform needs low > 0, got 0",
+        id="loguniform from zero",
+    ),
+    pytest.param(
+        mutate("model.search", {"space": {"C": _range("loguniform", -1, 1)}}),
+        "model.search.space.C: loguniform needs low > 0, got -1",
+        id="loguniform from below zero",
+    ),
+    pytest.param(
+        mutate("model.search", {"space": {"C": _range("uniform", 1, 1)}}),
+        "model.search.space.C: low (1) must be below high (1)",
+        id="low equal to high",
+    ),
+    pytest.param(
+        mutate("model.search", {"space": {"C": _range("uniform", 2, 1)}}),
+        "model.search.space.C: low (2) must be below high (1)",
+        id="low above high",
+    ),
+    pytest.param(
+        mutate("model.search", {"space": {"max_depth": _range("randint", 1.5, 4)}}),
+        "model.search.space.max_depth: randint needs whole-number low and high",
+        id="randint from a fraction",
+    ),
+    pytest.param(
+        mutate("model.search", {"space": {"max_depth": _range("randint", 1, 4.5)}}),
+        "model.search.space.max_depth: randint needs whole-number low and high",
+        id="randint to a fraction",
+    ),
+    pytest.param(
+        mutate("model.search", {"space": {"C": _range("normal", 0, 1)}}),
+        "model.search.space.C.distribution: Input should be 'uniform', 'loguniform' or 'randint'",
+        id="unknown distribution",
+    ),
+    pytest.param(
+        mutate("model.search", {"method": "bayes", "space": {"C": [1]}}),
+        "model.search.method: Input should be 'halving_random', 'random' or 'grid'",
+        id="unknown search method",
+    ),
+    pytest.param(
+        mutate("model.search", {"method": "random"}),
+        "model.search.space: required key is missing",
+        id="search without a space",
+    ),
+    pytest.param(
+        mutate("model.search", {"space": {}}),
+        "model.search.space: Dictionary should have at least 1 item",
+        id="empty space",
+    ),
+    pytest.param(
+        mutate("model.search", {"space": {"C": [1]}, "cv_folds": 1}),
+        "model.search.cv_folds: Input should be greater than or equal to 2",
+        id="one fold",
+    ),
+    pytest.param(
+        mutate("model.search", {"space": {"C": [1]}, "budget": 0}),
+        "model.search.budget: Input should be greater than or equal to 1",
+        id="no budget",
+    ),
+    pytest.param(
+        mutate("model.search", {"space": {"C": [1]}, "scoring": "auc"}),
+        "model.search.scoring: Input should be 'accuracy', 'precision', 'recall', 'f1' or",
+        id="unknown scoring metric",
+    ),
+    pytest.param(
+        mutate("model.search", {"space": {"C": [1]}, "patience": 3}),
+        "model.search.patience: unknown key",
+        id="unknown search key",
+    ),
+    pytest.param(
+        mutate("full_rebuild.max_rows", 99),
+        "full_rebuild.max_rows: Input should be greater than or equal to 100",
+        id="max_rows below 100",
+    ),
+    pytest.param(
+        mutate("full_rebuild.max_rows", 10**10 + 1),
+        "full_rebuild.max_rows: Input should be less than or equal to 10000000000",
+        id="max_rows above ten billion",
+    ),
+    pytest.param(
+        mutate("full_rebuild.max_rows", 1000.5),
+        "full_rebuild.max_rows: Input should be a valid integer",
+        id="max_rows a fraction",
+    ),
+    pytest.param(
+        mutate("full_rebuild.checks", {"slice_features": ["contract", "region"]}),
+        "full_rebuild.checks.slice_features names unknown features: region",
+        id="slicing by an unknown feature",
+    ),
+    pytest.param(
+        mutate("full_rebuild.checks", {"slice_features": ["churned"]}),
+        "full_rebuild.checks.slice_features names unknown features: churned",
+        id="slicing by the target",
+    ),
+    pytest.param(
+        mutate("full_rebuild.checks", {"slice_features": ["ts"]}),
+        "full_rebuild.checks.slice_features names unknown features: ts",
+        id="slicing by the event time",
+    ),
+    pytest.param(
+        mutate("full_rebuild.checks", {"cv_folds": 1}),
+        "full_rebuild.checks.cv_folds: Input should be greater than or equal to 2",
+        id="rebuild checks with one fold",
+    ),
+    pytest.param(
+        mutate("full_rebuild.sample", 100),
+        "full_rebuild.sample: unknown key",
+        id="unknown full_rebuild key",
+    ),
+]
+
+
+class TestSearchAndRebuildSettings:
+    def test_the_defaults(self) -> None:
+        config = parse_config(MINIMAL)
+        assert config.model.search is None, "no search unless asked for"
+        assert config.full_rebuild.max_rows is None, "every row unless capped"
+        checks = config.full_rebuild.checks
+        assert checks.enabled is True
+        assert checks.slice_features is None
+        assert (checks.cv_folds, checks.confidence) == (5, 0.95)
+
+    def test_search_defaults(self) -> None:
+        config = parse_config(mutate("model.search", {"space": {"C": [0.1, 1.0]}}))
+        search = config.model.search
+        assert search is not None
+        assert (search.method, search.budget, search.cv_folds) == ("halving_random", 20, 3)
+        assert (search.scoring, search.n_jobs) == ("accuracy", None)
+
+    def test_a_valid_search_with_lists_and_ranges(self) -> None:
+        space = {
+            "learning_rate": _range("loguniform", 0.01, 0.3),
+            "max_depth": _range("randint", 2, 8),
+            "l2_regularization": _range("uniform", 0, 1),
+            "max_leaf_nodes": [15, 31, None],
+        }
+        config = parse_config(mutate("model.search", {"method": "random", "space": space}))
+        search = config.model.search
+        assert search is not None
+        rate = search.space["learning_rate"]
+        assert isinstance(rate, ParamRange)
+        assert (rate.distribution, rate.low, rate.high) == ("loguniform", 0.01, 0.3)
+        assert search.space["max_leaf_nodes"] == [15, 31, None]
+
+    def test_a_grid_as_large_as_the_budget_is_allowed(self) -> None:
+        search = {"method": "grid", "space": {"C": [0.1, 1, 10], "tol": [1e-4, 1e-3]}, "budget": 6}
+        config = parse_config(mutate("model.search", search))
+        assert config.model.search is not None and config.model.search.budget == 6
+
+    def test_the_smallest_max_rows_and_known_slice_features_are_allowed(self) -> None:
+        rebuild = {"max_rows": 100, "checks": {"slice_features": ["contract", "tenure"]}}
+        config = parse_config(mutate("full_rebuild", rebuild))
+        assert config.full_rebuild.max_rows == 100
+        assert config.full_rebuild.checks.slice_features == ["contract", "tenure"]
+
+    def test_a_search_written_back_reads_the_same(self, tmp_path: Path) -> None:
+        search = {"method": "random", "space": {"C": _range("loguniform", 0.01, 10)}}
+        config = parse_config(mutate("model.search", search))
+        data = config.model_dump(mode="json", by_alias=True, exclude={"source_path"})
+        again = load_config(write(tmp_path, data))
+        assert again.model.search == config.model.search
+
+    @pytest.mark.parametrize(("data", "fragment"), BAD_SEARCH_AND_REBUILD)
+    def test_error_names_file_and_key(self, tmp_path: Path, data: Any, fragment: str) -> None:
+        path = write(tmp_path, data)
+        with pytest.raises(ConfigError) as info:
+            load_config(path)
+        message = str(info.value)
+        assert str(path) in message
+        assert fragment in message, message
