@@ -205,6 +205,7 @@ def _drift(
         "drift_share": report.drift_share,
         "by_severity": report.by_severity,
         "drifted": [f.name for f in report.drifted],
+        "severity": {f.name: str(f.severity) for f in report.features},
     }
     path = None
     if report_dir is not None:

@@ -521,6 +521,16 @@ class ModelRegistry:
         )
         return earlier
 
+    def rollback_target(self) -> int:
+        """The version a rollback without ``to_version`` would restore now (reads only): what
+        served before the current production version. :class:`RegistryError` says why there
+        is none (nothing in production, the first production version, no audit history)."""
+        with self._client.calls(f"reading what served before production of {self.name!r}"):
+            current = self._client.aliases().get("production")
+            if current is None:
+                raise RegistryError(f"nothing to roll back to: {self.name!r} has no production")
+            return self._rollback_target(current, None)
+
     def _rollback_target(self, current: int, to_version: int | None) -> int:
         if to_version is None:
             latest = next(self._audit.production_moves_to(current), None)
