@@ -33,7 +33,7 @@ from retrain.rebuild_checks import (
     robustness,
     slice_report,
 )
-from retrain.search import scorer
+from retrain.search import scorer, scorer_name
 
 __all__ = ["RebuildTests", "run_rebuild_tests"]
 
@@ -119,9 +119,13 @@ def run_rebuild_tests(
         others = ("cross_validated", "slices", "calibration", "latency_and_size")
         return RebuildTests(robust, not_run=tuple(f"{name}: {FIRST_MODEL}" for name in others))
     classes = list(candidate.classes_)
-    metrics = dict(
-        scorer(metric, config.evaluation.average, classes) for metric in ("accuracy", "f1")
-    )
+    # keyed by the scorer's plain name (a metric key in MLflow), scored as the evaluation scores
+    metrics = {
+        scorer_name(metric, config.evaluation.average, len(classes)): scorer(
+            metric, config.evaluation.average, classes
+        )[1]
+        for metric in ("accuracy", "f1")
+    }
     log.info(
         "rebuild tests: %d-fold cross-validation on %d rows", settings.cv_folds, len(extracted)
     )
