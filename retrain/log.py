@@ -149,7 +149,9 @@ class RetrainingRecord:
 
 
 def _compact(record: RetrainingRecord) -> str:
-    """The seed's fields plus reasons as JSON that fits in one MLflow tag."""
+    """The seed's fields plus reasons, where the run ran (its Airflow run key and MLflow run)
+    and the gate's status, as JSON that fits in one MLflow tag (what :meth:`LogStore.records`
+    lists; the full record is :meth:`LogStore.get`'s)."""
     data = {
         **record.seed_view(),
         "trigger_reasons": record.trigger_reasons,
@@ -158,6 +160,9 @@ def _compact(record: RetrainingRecord) -> str:
         "failed_step": record.failed_step,
         "actor": record.actor,
         "mode": record.mode,
+        "run_key": record.run_key,
+        "mlflow_run_id": record.mlflow_run_id,
+        "gate": {"status": record.gate["status"]} if "status" in record.gate else {},
         "online": {k: record.online[k] for k in ("decision", "action") if k in record.online},
     }
     text = json.dumps(data, default=str)

@@ -96,8 +96,13 @@ class ModelOverview:
     next_runs: Mapping[str, str] = field(default_factory=dict)
     #: Problems reading a part (e.g. a torn spool line); the rest is shown.
     problems: tuple[str, ...] = ()
-    #: The newest run's full record (gate, A/B, checklist, drift, cadence), if any.
-    latest: RetrainingRecord | None = None
+    #: The full records (gate, A/B, checklist, drift, cadence) of the newest ``detailed`` runs.
+    detailed: tuple[RetrainingRecord, ...] = ()
+
+    @property
+    def latest(self) -> RetrainingRecord | None:
+        """The newest run's full record, if any."""
+        return self.detailed[0] if self.detailed else None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -211,7 +216,7 @@ def model_overview(
         cadence=dict(cadence),
         next_runs=_next_runs(config, now or datetime.now(UTC)),
         problems=tuple(log.problems),
-        latest=full[0] if full else None,
+        detailed=full,
     )
 
 

@@ -160,23 +160,15 @@ class MlflowSource:
         from retrain.overview import model_overview  # noqa: PLC0415
         from retrain.registry import ModelRegistry  # noqa: PLC0415
 
-        class RememberingLog(LogStore):
-            """Keeps the full records ``model_overview`` reads, for the log table's rows."""
-
-            full: dict[str, RetrainingRecord | None]
-
-            def get(self, retraining_id: str) -> RetrainingRecord | None:
-                if retraining_id not in self.full:
-                    self.full[retraining_id] = super().get(retraining_id)
-                return self.full[retraining_id]
-
-        log = RememberingLog.of(config)
-        assert isinstance(log, RememberingLog)
-        log.full = {}
         page = model_overview(
-            config, registry=ModelRegistry(config), log=log, records=records, detailed=DETAILED
+            config,
+            registry=ModelRegistry(config),
+            log=LogStore.of(config),
+            records=records,
+            detailed=DETAILED,
         )
-        rows = tuple(log.full.get(r.retraining_id) or r for r in page.records)
+        full = {r.retraining_id: r for r in page.detailed}
+        rows = tuple(full.get(r.retraining_id, r) for r in page.records)
         return dataclasses.replace(page, records=rows)
 
     def row(self, config: RetrainConfig) -> ModelRow:
