@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from retrain.canary import ArmStats, CanaryEvaluation, Decision, judge
 from retrain.constants import RunStatus, Stage
 from retrain.errors import ChecklistError, DataError
+from retrain.overview import CANARY_RUN_TAG, looks_of_run
 from retrain.times import parse_time, to_utc
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ARMS = ("production", "canary")
-_RUN_TAG = "retrain.canary"
+_RUN_TAG = CANARY_RUN_TAG
 
 
 @dataclass(frozen=True)
@@ -421,28 +422,7 @@ def _log_figure(client: MlflowClient, run_id: str, margin: float) -> None:
 
     from retrain.reports.canary import evaluations_figure  # noqa: PLC0415
 
-    names = ("d_hat", "lower", "upper", "production_labels", "canary_labels", "decision")
-    history = {n: client.get_metric_history(run_id, f"canary_{n}") for n in names}
-    by_time: dict[int, dict[str, float]] = {}
-    for name, metrics in history.items():
-        for metric in metrics:
-            by_time.setdefault(metric.timestamp, {})[name] = metric.value
-    codes = {decision.code: decision for decision in Decision}
-    looks = [
-        CanaryEvaluation(
-            decision=codes.get(int(v.get("decision", 0)), Decision.CONTINUE),
-            d_hat=v.get("d_hat", 0.0),
-            lower=v.get("lower", -1.0),
-            upper=v.get("upper", 1.0),
-            production_labels=int(v.get("production_labels", 0)),
-            canary_labels=int(v.get("canary_labels", 0)),
-            reasons=(),
-            at=datetime.fromtimestamp(stamp / 1000, tz=UTC),
-            elapsed_minutes=0.0,
-            margin=margin,
-        )
-        for stamp, v in sorted(by_time.items())
-    ]
+    looks = list(looks_of_run(client, run_id, margin))
     figure = evaluations_figure(looks)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "canary.png"

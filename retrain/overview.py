@@ -11,19 +11,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from retrain.canary import CanaryEvaluation, Decision
 from retrain.config import RetrainConfig
 from retrain.errors import RetrainError, UnknownModelError
 from retrain.log import LogStore, RetrainingRecord
 from retrain.registry import ModelRegistry
+from retrain.tracking import find_run, tracking_client
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 __all__ = [
+    "CANARY_RUN_TAG",
     "DriftView",
     "ModelOverview",
     "ModelRow",
     "ProductionChange",
     "VersionRow",
+    "canary_looks",
+    "looks_of_run",
     "model_overview",
     "model_row",
 ]
@@ -96,6 +104,11 @@ class ModelOverview:
     next_runs: Mapping[str, str] = field(default_factory=dict)
     #: Problems reading a part (e.g. a torn spool line); the rest is shown.
     problems: tuple[str, ...] = ()
+    #: The online judge's looks at the canary (the current one, else the newest judged), oldest
+    #: first: the confidence interval of the accuracy difference over time.
+    canary_looks: tuple[CanaryEvaluation, ...] = ()
+    #: The canary version the looks are of.
+    canary_looks_version: int | None = None
     #: The full records (gate, A/B, checklist, drift, cadence) of the newest ``detailed`` runs.
     detailed: tuple[RetrainingRecord, ...] = ()
 
@@ -200,7 +213,10 @@ def model_overview(
     rollback_to, note = _rollback(registry, held.get("production"))
     logged = tuple(log.records(limit=records))
     full = _full_records(log, logged, detailed)
-    verdict = next((r.online for r in full if r.online), {})
+    judged = next((r for r in full if r.online), None)
+    verdict = judged.online if judged else {}
+    watched = held.get("canary") or (_version(judged.model_version) if judged else None)
+    looks = canary_looks(tracking_client(config), config, watched) if watched else ()
     cadence = next((r.cadence for r in full if r.cadence), {})
     return ModelOverview(
         model=config.model.name,
@@ -217,6 +233,56 @@ def model_overview(
         next_runs=_next_runs(config, now or datetime.now(UTC)),
         problems=tuple(log.problems),
         detailed=full,
+        canary_looks=looks,
+        canary_looks_version=watched,
+    )
+
+
+def _version(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() else None
+
+
+#: The tag of a canary's MLflow run (``<model>/v<version>``), where the judge logs each look.
+CANARY_RUN_TAG = "retrain.canary"
+_LOOK_METRICS = ("d_hat", "lower", "upper", "production_labels", "canary_labels", "decision")
+
+
+def canary_looks(
+    client: MlflowClient, config: RetrainConfig, version: int
+) -> tuple[CanaryEvaluation, ...]:
+    """The judge's looks at canary ``version`` of ``config``'s model, oldest first (none when
+    it was never judged)."""
+    experiment = client.get_experiment_by_name(config.experiment_name)
+    if experiment is None:
+        return ()
+    key = f"{config.model.name}/v{version}"
+    run = find_run(client, str(experiment.experiment_id), CANARY_RUN_TAG, key)
+    if run is None:
+        return ()
+    return looks_of_run(client, str(run.info.run_id), config.canary.margin)
+
+
+def looks_of_run(client: MlflowClient, run_id: str, margin: float) -> tuple[CanaryEvaluation, ...]:
+    """A canary run's looks rebuilt from its metric history (one point per look)."""
+    by_time: dict[int, dict[str, float]] = {}
+    for name in _LOOK_METRICS:
+        for metric in client.get_metric_history(run_id, f"canary_{name}"):
+            by_time.setdefault(metric.timestamp, {})[name] = metric.value
+    codes = {decision.code: decision for decision in Decision}
+    return tuple(
+        CanaryEvaluation(
+            decision=codes.get(int(v.get("decision", 0)), Decision.CONTINUE),
+            d_hat=v.get("d_hat", 0.0),
+            lower=v.get("lower", -1.0),
+            upper=v.get("upper", 1.0),
+            production_labels=int(v.get("production_labels", 0)),
+            canary_labels=int(v.get("canary_labels", 0)),
+            reasons=(),
+            at=datetime.fromtimestamp(stamp / 1000, tz=UTC),
+            elapsed_minutes=0.0,
+            margin=margin,
+        )
+        for stamp, v in sorted(by_time.items())
     )
 
 

@@ -123,3 +123,36 @@ class TestModelOverview:
             model_overview(config, registry=ModelRegistry(config), log=LogStore.of(config))
         row = model_row(config, registry=ModelRegistry(config), log=LogStore.of(config))
         assert row.error and row.production is None
+
+
+class TestCanaryLooks:
+    def test_the_judges_looks_come_back_oldest_first_from_the_canary_run(
+        self, config: RetrainConfig
+    ) -> None:
+        from mlflow import MlflowClient
+
+        from retrain.canary import Decision
+        from retrain.overview import CANARY_RUN_TAG, canary_looks
+        from retrain.tracking import ensure_experiment
+
+        client = MlflowClient(config.registry.tracking_uri)
+        experiment = ensure_experiment(client, config.experiment_name)
+        run = client.create_run(experiment, tags={CANARY_RUN_TAG: f"{config.model.name}/v3"})
+        looks = [(-0.2, 0.1, 50, 0), (-0.05, 0.04, 400, 0), (-0.006, 0.03, 900, 1)]
+        for step, (lower, upper, labels, decision) in enumerate(looks):
+            stamp = 1_700_000_000_000 + step * 60_000
+            for name, value in {
+                "lower": lower,
+                "upper": upper,
+                "d_hat": (lower + upper) / 2,
+                "canary_labels": labels,
+                "production_labels": labels * 9,
+                "decision": decision,
+            }.items():
+                client.log_metric(run.info.run_id, f"canary_{name}", value, timestamp=stamp)
+        got = canary_looks(client, config, 3)
+        assert [(g.lower, g.upper, g.canary_labels) for g in got] == [
+            (lower, upper, labels) for lower, upper, labels, _ in looks
+        ]
+        assert got[-1].decision is Decision.PROMOTE and got[0].decision is Decision.CONTINUE
+        assert canary_looks(client, config, 4) == ()

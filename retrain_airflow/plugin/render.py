@@ -1062,11 +1062,60 @@ def _float(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def looks_svg(looks: Sequence[Any], *, width: int = 640, height: int = 200) -> str:
+    """The judge's looks over time: the interval of ``accuracy(canary) - accuracy(production)``
+    as a band, its estimate as a line, zero and ``-margin`` as dashed lines."""
+    pad_x, pad_y = 48, 16
+    lows = [float(look.lower) for look in looks]
+    highs = [float(look.upper) for look in looks]
+    margin = float(looks[-1].margin) if looks else 0.0
+    finite = [v for v in [*lows, *highs, -margin, 0.0] if math.isfinite(v)]
+    top, bottom = max(finite) + 0.01, min(finite) - 0.01
+    top, bottom = min(top, 1.0), max(bottom, -1.0)
+
+    def x(i: int) -> float:
+        return pad_x + (width - 2 * pad_x) * (i / max(len(looks) - 1, 1))
+
+    def y(value: float) -> float:
+        clipped = min(max(value, bottom), top)
+        return pad_y + (height - 2 * pad_y) * (top - clipped) / (top - bottom)
+
+    band = " ".join(
+        [f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(highs)]
+        + [f"{x(i):.1f},{y(v):.1f}" for i, v in reversed(list(enumerate(lows)))]
+    )
+    line = " ".join(f"{x(i):.1f},{y(float(look.d_hat)):.1f}" for i, look in enumerate(looks))
+    labels = looks[-1].canary_labels if looks else 0
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" role="img" aria-label="the judge\'s interval over {len(looks)} looks">'
+        f'<polygon points="{band}" fill="#0969da" fill-opacity="0.18" stroke="none"/>'
+        f'<polyline points="{line}" fill="none" stroke="#1f2328" stroke-width="1.5"/>'
+        f'<line x1="{pad_x}" y1="{y(0):.1f}" x2="{width - pad_x}" y2="{y(0):.1f}" '
+        'stroke="#8c959f" stroke-dasharray="3,3"/>'
+        f'<line x1="{pad_x}" y1="{y(-margin):.1f}" x2="{width - pad_x}" y2="{y(-margin):.1f}" '
+        'stroke="#cf222e" stroke-dasharray="5,3"/>'
+        f'<text x="4" y="{y(0) + 4:.1f}">0</text>'
+        f'<text x="4" y="{y(-margin) + 4:.1f}" fill="#cf222e">-{margin:g}</text>'
+        f'<text x="{pad_x}" y="{height - 2}">look 1</text>'
+        f'<text x="{width - pad_x}" y="{height - 2}" text-anchor="end">look {len(looks)} '
+        f"({labels} canary labels)</text></svg>"
+    )
+
+
 def _canary(ov: ModelOverview, ctx: PageContext) -> str:
     out = ['<h2 id="canary">Canary</h2>']
     verdict = dict(ov.canary_verdict)
     if ov.canary is not None:
         out.append(f"<p>Canary {badge(f'v{ov.canary}', 'warn')} serves a share of the traffic.</p>")
+    if ov.canary_looks:
+        out.append(
+            f"<p>The online judge's {len(ov.canary_looks)} looks at "
+            f"v{ov.canary_looks_version}: the interval of the accuracy difference (canary - "
+            "production) narrows as labels arrive; it promotes once the band lies above the red "
+            "line (-margin) and rolls back once it lies below 0.</p>"
+        )
+        out.append(looks_svg(ov.canary_looks))
     if not verdict:
         waiting = (
             " yet: the judge has not decided (its looks are in the canary's MLflow run)"

@@ -330,3 +330,29 @@ class TestCharts:
         svg = interval_svg(-0.02, 0.04, 0.01)
         assert "-0.020" in svg and "+0.040" in svg and svg.count("<circle") == 1
         assert "<svg" in interval_svg(float("nan"), 0.0, 0.0)
+
+
+def test_the_judges_looks_are_a_band_over_time() -> None:
+    from datetime import UTC, datetime
+
+    from retrain.canary import CanaryEvaluation, Decision
+    from retrain_airflow.plugin.render import looks_svg
+
+    looks = [
+        CanaryEvaluation(
+            decision=Decision.CONTINUE,
+            d_hat=d,
+            lower=d - h,
+            upper=d + h,
+            production_labels=9 * n,
+            canary_labels=n,
+            reasons=(),
+            at=datetime(2026, 11, 30, tzinfo=UTC),
+            elapsed_minutes=0.0,
+            margin=0.01,
+        )
+        for d, h, n in [(0.0, 0.2, 50), (0.01, 0.05, 400), (0.012, 0.015, 900)]
+    ]
+    svg = looks_svg(looks)
+    assert svg.startswith("<svg") and svg.count("<polygon") == 1 and "look 3" in svg
+    assert "900 canary labels" in svg and "-0.01" in svg
