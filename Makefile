@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help install test lint demo airflow airflow-stop clean
+.PHONY: help install test test-browser browser lint demo airflow airflow-stop clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -23,8 +23,23 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)  ## create .venv and install retrain (editable) with dev extras from the lock file
 
-test: $(STAMP)  ## install if needed, then run the whole test suite
-	$(PY) -m pytest -q
+test: $(STAMP)  ## install if needed, then run the test suite (all but tests/browser)
+	$(PY) -m pytest -q --ignore=tests/browser
+
+CHROMIUM := /usr/bin/chromium
+
+browser:  ## install Debian's chromium for the browser test if missing (apt-get: needs root)
+	@if [ -x $(CHROMIUM) ]; then \
+		echo "chromium: $(CHROMIUM) ($$($(CHROMIUM) --version 2>/dev/null || echo 'version unknown'))"; \
+	elif [ "$$(id -u)" != 0 ]; then \
+		echo "error: $(CHROMIUM) is missing and installing it needs root: run 'sudo make browser' (it runs apt-get update && apt-get install -y chromium)"; \
+		exit 2; \
+	else \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	fi
+
+test-browser: $(STAMP) browser  ## the Retraining view in headless chromium against Airflow on the demo (~5 min)
+	$(PY) -m pytest -q tests/browser
 
 LINTED := retrain retrain_airflow dags plugins tests benchmarks tools
 

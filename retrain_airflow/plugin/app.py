@@ -529,10 +529,12 @@ def model(
     again: Annotated[bool, Query()] = False,
 ) -> HTMLResponse:
     config = target.config
-    overview = source.overview(config, records=limit)
     problems: list[str] = []
     actions = _actions(target, access, runs, problems)
+    # the run's state before the registry: a run that finishes in between shows as running
+    # (the page reloads) instead of as done over the old state
     triggered, recent, more = _triggered(runs, actions, action, run_id)
+    overview = source.overview(config, records=limit)
     content = model_page(
         overview,
         _context(request, user, config),
@@ -616,7 +618,8 @@ def _trigger(
     query = {"action": kind, "run_id": done.run.run_id}
     if not done.created:
         query["again"] = "true"
-    return RedirectResponse(_links(request).model(target.name, **query) + "#actions", 303)
+    # no fragment: the page's refresh reloads its own URL, and a URL with one only scrolls
+    return RedirectResponse(_links(request).model(target.name, **query), 303)
 
 
 @router.get("/models/{name}/rollback", response_class=HTMLResponse)
