@@ -33,9 +33,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from retrain.canary import ArmStats, CanaryEvaluation, Decision, judge
-from retrain.constants import RunStatus, Stage
+from retrain.constants import CANARY_RUN_TAG, RunStatus, Stage
 from retrain.errors import ChecklistError, DataError
-from retrain.overview import CANARY_RUN_TAG, looks_of_run
 from retrain.times import parse_time, to_utc
 
 if TYPE_CHECKING:
@@ -420,6 +419,7 @@ def _log_figure(client: MlflowClient, run_id: str, margin: float) -> None:
     import tempfile  # noqa: PLC0415
     from pathlib import Path  # noqa: PLC0415
 
+    from retrain.overview import looks_of_run  # noqa: PLC0415 - MLflow reads, on a verdict only
     from retrain.reports.canary import evaluations_figure  # noqa: PLC0415
 
     looks = list(looks_of_run(client, run_id, margin))

@@ -135,15 +135,12 @@ def _rebuild_items(ev: Evidence) -> list[ItemResult]:
     """One item per comprehensive test of a full rebuild (none for a weekly run). A forced run
     passes a failed one, as the gate did, and says so."""
     forced = ev.gate_status == "forced"
-    return [
-        _item(
-            f"rebuild_{name}", REBUILD_TITLES.get(name, f"Full rebuild: {name}"),
-            Stage.CANARY, passed or forced,
-            detail if passed else f"FAILED, forced past by the operator: {detail}"
-            if forced else detail,
-        )
-        for name, passed, detail in ev.rebuild_tests
-    ]  # fmt: skip
+    items = []
+    for name, passed, detail in ev.rebuild_tests:
+        shown = detail if passed or not forced else f"FAILED, forced past by the operator: {detail}"
+        title = REBUILD_TITLES.get(name, f"Full rebuild: {name}")
+        items.append(_item(f"rebuild_{name}", title, Stage.CANARY, passed or forced, shown))
+    return items
 
 
 def _model_items(ev: Evidence) -> list[ItemResult]:

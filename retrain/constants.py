@@ -189,3 +189,6 @@ SIGNAL_ASSETS: Final = MappingProxyType(
 )
 #: Every asset kind, strongest first.
 ASSET_KINDS: Final = tuple(AssetKind)
+
+#: The tag of a canary's MLflow run (``<model>/v<version>``), where the online judge logs each look.
+CANARY_RUN_TAG = "retrain.canary"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from retrain.canary import CanaryEvaluation, Decision
 from retrain.config import RetrainConfig
+from retrain.constants import CANARY_RUN_TAG
 from retrain.errors import RetrainError, UnknownModelError
 from retrain.log import LogStore, RetrainingRecord
 from retrain.registry import ModelRegistry
@@ -242,8 +243,6 @@ def _version(text: str | None) -> int | None:
     return int(text) if text and text.isdigit() else None
 
 
-#: The tag of a canary's MLflow run (``<model>/v<version>``), where the judge logs each look.
-CANARY_RUN_TAG = "retrain.canary"
 _LOOK_METRICS = ("d_hat", "lower", "upper", "production_labels", "canary_labels", "decision")
 
 

@@ -73,7 +73,7 @@ def decide(
         proceed, why = True, [event_reason(str(trigger), r) for r in event_reasons]
     scheduled_rebuild = rebuild and trigger is Trigger.SCHEDULED
     if scheduled_rebuild:
-        fired = [] if why == ["no rule fired"] else why
+        fired = why if decision.fired or decision.triggered else []
         proceed = True
         why = ["full rebuild: the monthly schedule, whatever the rules say", *fired]
     if (

@@ -881,8 +881,10 @@ def _ab_summary(ab: Mapping[str, Any]) -> str:
 
 
 def _full(r: RetrainingRecord) -> bool:
-    """Whether ``r`` is a full record (the log lists compact ones: no gate, A/B, links)."""
-    return bool(r.run_key or r.mlflow_run_id or r.gate or r.ab_test or r.checklist or r.drift)
+    """Whether ``r`` has details to unfold: the log lists compact records (links and the gate's
+    status only), the newest few are read in full (the gate's checks, A/B, checklist, drift)."""
+    gate_details = bool(set(r.gate) - {"status"})
+    return gate_details or bool(r.ab_test or r.checklist or r.drift or r.search)
 
 
 def _run_links(r: RetrainingRecord, links: Links) -> list[str]:
@@ -916,6 +918,44 @@ def _record_row(r: RetrainingRecord, model: str, ctx: PageContext) -> str:
         f"<td>{badge(r.status)}</td><td class=num>{minutes}</td>"
         f"<td>{esc(r.model_version)}</td><td>{badge(gate)}</td><td>{_ab_summary(r.ab_test)}</td>"
         f"<td>{' · '.join(_run_links(r, links))}</td><td>{details}</td></tr>"
+    )
+
+
+def _rebuild(r: RetrainingRecord) -> str:
+    """A full rebuild's search and comprehensive tests ("" for a weekly run)."""
+    parts = [_search(r.search)] if r.search else []
+    if r.rebuild_tests.get("items"):
+        rows = [
+            f"<tr><td>{_passed(i.get('passed'), 'passed', 'FAILED')}</td>"
+            f"<td>{esc(i.get('name'))}</td><td>{esc(i.get('detail'))}</td></tr>"
+            for i in r.rebuild_tests["items"]
+        ]
+        not_run = r.rebuild_tests.get("not_run") or []
+        parts.append(
+            "<h3>Full rebuild: comprehensive tests</h3>"
+            + _table(["Result", "Test", "Figures"], rows)
+            + (_reasons(not_run) if not_run else "")
+        )
+    return "".join(parts)
+
+
+def _search(search: Mapping[str, Any]) -> str:
+    """A full rebuild's hyperparameter search: what it tried and which parameters were fitted."""
+    best, configured = search.get("best_params") or {}, search.get("configured_params") or {}
+    names = sorted(set(best) | set(configured))
+    rows = [
+        f"<tr><td>{esc(n)}</td><td>{esc(configured.get(n))}</td><td>{esc(best.get(n))}</td></tr>"
+        for n in names
+    ]
+    head = (
+        f"{esc(search.get('method'))}: {esc(search.get('candidates'))} candidates, "
+        f"{esc(search.get('fits'))} fits, {number(search.get('seconds'), 1)} s; CV "
+        f"{esc(search.get('scoring'))} {number(search.get('best_score'))} (best) vs "
+        f"{number(search.get('configured_score'))} (configured); fitted: "
+        f"{esc(search.get('chosen'))}"
+    )
+    return f"<h3>Hyperparameter search</h3><p>{head}</p>" + _table(
+        ["Parameter", "Configured", "Search's best"], rows
     )
 
 
@@ -968,6 +1008,7 @@ def _record_details(r: RetrainingRecord) -> str:
         parts.append("<h3>A/B test</h3>" + kv_table(r.ab_test, skip=("details",)))
         if isinstance(r.ab_test.get("reasons"), list):
             parts.append(_reasons(r.ab_test["reasons"]))
+    parts.append(_rebuild(r))
     if r.checklist:
         rows = [
             f"<tr><td>{_passed(i.get('passed'), 'met', 'not met')}</td>"

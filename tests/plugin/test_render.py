@@ -268,9 +268,14 @@ class TestSections:
 
     def test_compact_log_rows_link_to_their_record_page(self) -> None:
         full = record(
-            "retrain_full", run_key="retrain_pipeline/manual__1", gate={"status": "passed"}
+            "retrain_full",
+            run_key="retrain_pipeline/manual__1",
+            gate={"status": "passed", "reasons": ["accuracy 0.9 >= threshold 0.85"], "checks": []},
         )
-        compact = record("retrain_compact")
+        # as the log lists it: links and the gate's status, no details to unfold
+        compact = record(
+            "retrain_compact", run_key="retrain_pipeline/manual__2", gate={"status": "failed"}
+        )
         page = model_page(overview(records=(full, compact)), CTX, actions=actions())
         rows = dict(re.findall(r'<tr id="run-([^"]+)">(.*?)</tr>', page, flags=re.S))
         assert (
@@ -278,7 +283,35 @@ class TestSections:
             and "/dags/retrain_pipeline/runs/" in rows["retrain_full"]
         )
         assert "<details>" not in rows["retrain_compact"]
+        assert "/dags/retrain_pipeline/runs/manual__2" in rows["retrain_compact"]
         assert 'href="/retrain/models/m1/runs/retrain_compact"' in rows["retrain_compact"]
+
+    def test_a_rebuilds_record_shows_its_search_and_tests(self) -> None:
+        from retrain_airflow.plugin.render import record_page
+
+        rebuilt = record(
+            "retrain_rebuild",
+            search={
+                "method": "halving_random",
+                "candidates": 20,
+                "fits": 96,
+                "seconds": 12.5,
+                "scoring": "accuracy",
+                "best_score": 0.91,
+                "configured_score": 0.9,
+                "chosen": "search",
+                "best_params": {"learning_rate": 0.05},
+                "configured_params": {"learning_rate": 0.1},
+            },
+            rebuild_tests={
+                "items": [{"name": "slices", "passed": False, "detail": "worse: <b>x</b>"}],
+                "not_run": [],
+            },
+        )
+        page = record_page(rebuilt, "m1", CTX)
+        assert "Hyperparameter search" in page and "halving_random: 20 candidates" in page
+        assert "Full rebuild: comprehensive tests" in page and "FAILED" in page
+        assert "worse: &lt;b&gt;x&lt;/b&gt;" in page and "<b>x</b>" not in page
 
     def test_log_filter_matches_status_trigger_kind_and_mode(self) -> None:
         rule = record(trigger="scheduled:weekly_retraining", mode="weekly")
