@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import secrets
 import tempfile
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -404,12 +405,16 @@ class _SafeRoute(APIRoute):
             except RetrainError as exc:
                 return _retrain_error(request, exc)
             except Exception as exc:
-                logger.exception("retrain view: %s %s failed", request.method, request.url.path)
+                # the message may hold hosts, paths or SQL: the log gets it, the page a reference
+                ref = secrets.token_hex(4)
+                logger.exception(
+                    "retrain view [%s]: %s %s failed", ref, request.method, request.url.path
+                )
                 return _error(
                     request,
                     500,
                     "Unexpected error",
-                    f"{type(exc).__name__}: {exc} (the api-server log has the details)",
+                    f"{type(exc).__name__} (reference {ref}: the api-server log has the details)",
                 )
 
         return safe
