@@ -190,7 +190,8 @@ def model_overview(
     :class:`~retrain.errors.RetrainError` (the caller shows it)."""
     try:
         versions = tuple(
-            _version_row(v) for v in sorted(registry.versions(), key=lambda v: -v.version)
+            _version_row(v)
+            for v in registry.versions()  # newest first
         )
         entries = registry.history(limit=history)
     except UnknownModelError:

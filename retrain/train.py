@@ -366,22 +366,13 @@ def train(
 def _search(
     config: RetrainConfig, pipeline: Pipeline, x: pd.DataFrame, y: pd.Series
 ) -> SearchResult:
-    """:func:`retrain.search.search` with the config's settings; a bad space names the file."""
+    """:func:`retrain.search.search` with the config's settings (the space was checked by
+    :func:`build_pipeline`, whose error names the config file)."""
     settings = config.model.search
     assert settings is not None
-    try:
-        return search(
-            pipeline,
-            x,
-            y,
-            settings,
-            seed=config.model.random_state,
-            average=config.evaluation.average,
-        )
-    except ConfigError as exc:
-        if exc.source is not None or config.source_path is None:
-            raise
-        raise ConfigError(exc.problems, source=str(config.source_path)) from None
+    return search(
+        pipeline, x, y, settings, seed=config.model.random_state, average=config.evaluation.average
+    )
 
 
 def load_trained(trained: TrainResult) -> Any:

@@ -53,10 +53,20 @@ class RebuildTests:
     #: Tests that did not run, each ``name: why``.
     not_run: tuple[str, ...] = field(default=())
 
+    def results(self) -> dict[str, Any]:
+        """The tests that ran by checklist name, in the one fixed order of items, log and report."""
+        ran = {
+            "cross_validated": self.cross_validation,
+            "slices": self.slices,
+            "calibration": self.calibration,
+            "robustness": self.robustness,
+            "latency_and_size": self.latency,
+        }
+        return {name: test for name, test in ran.items() if test is not None}
+
     def items(self) -> list[ChecklistItem]:
-        """``(name, passed, detail)`` of every test that ran, in a fixed order."""
-        ran = [self.cross_validation, self.slices, self.calibration, self.robustness, self.latency]
-        return [test.checklist_item() for test in ran if test is not None]
+        """``(name, passed, detail)`` of every test that ran, in :meth:`results`' order."""
+        return [test.checklist_item() for test in self.results().values()]
 
     @property
     def passed(self) -> bool:
@@ -70,17 +80,10 @@ class RebuildTests:
 
     def to_record(self) -> dict[str, Any]:
         """The retraining log's ``rebuild_tests``: each test's verdict and figures."""
-        results = {
-            "cross_validated": self.cross_validation,
-            "slices": self.slices,
-            "calibration": self.calibration,
-            "robustness": self.robustness,
-            "latency_and_size": self.latency,
-        }
         return {
             "passed": self.passed,
             "items": [{"name": n, "passed": p, "detail": d} for n, p, d in self.items()],
-            "results": {k: v.to_dict() for k, v in results.items() if v is not None},
+            "results": {name: test.to_dict() for name, test in self.results().items()},
             "not_run": list(self.not_run),
         }
 
