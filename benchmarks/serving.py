@@ -38,10 +38,13 @@ request (every process of its group, from ``/proc``) and the load average before
 Router overhead (in this process, before the servers start): ``Router.predict`` on one row (the
 frame ``parse_invocation`` builds from a request; prediction log on, to SQLite) against the bare
 ``model.predict`` of the same loaded production version, interleaved, p50 over ``--calls``
-calls each. Shown next to it: ``predict`` + ``predict_proba`` (what the router asks the model),
-and the whole request handler of each server without HTTP (retrain: ``json.loads`` +
-``parse_invocation`` + ``Router.predict`` + the answer as JSON; MLflow:
-``mlflow.pyfunc.scoring_server.invocations``). ``--profile`` prints a cProfile of both handlers.
+calls each. Shown next to it: ``predict`` + ``predict_proba`` (what the router asked the model
+before it took labels from ``predict_proba`` alone; ``/version`` says which calls each version
+gets), and the whole request handler of each server without HTTP, one request at a time
+(retrain: ``json.loads`` + ``parse_invocation`` + ``Router.predict`` + the answer as JSON;
+MLflow: ``mlflow.pyfunc.scoring_server.invocations``). Over HTTP, ``retrain serve`` batches
+concurrent requests (``Router.submit``), which no in-process figure here includes.
+``--profile`` prints a cProfile of both handlers.
 
 Writes ``serving.json`` in ``--workdir`` (default: a new directory under /tmp) and prints a table.
 Exit 0 once everything ran (goals met or not), 1 if a server failed or a case had errors.

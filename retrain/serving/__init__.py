@@ -2,7 +2,8 @@
 
 * :mod:`~retrain.serving.router`: :class:`Router` loads both aliases through the registry's
   verified loader, follows alias moves (load first, then one atomic swap; a failed load keeps
-  the old version serving) and answers ``Router(config).predict(frame, entity_ids=...)``.
+  the old version serving) and answers ``Router(config).predict(frame, entity_ids=...)``, or
+  ``submit(...)`` (a future) to batch concurrent requests into one model call per version.
 * :mod:`~retrain.serving.split`: the sticky canary split, a BLAKE2b hash of model and entity id.
 * :mod:`~retrain.serving.prediction_log`: the batched, bounded, drain-on-close prediction log.
 * :mod:`~retrain.serving.tables`: its SQL tables (predictions, labels); SQLite or PostgreSQL.
@@ -24,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "Router": "retrain.serving.router",
     "Prediction": "retrain.serving.router",
     "PredictionError": "retrain.serving.router",
+    "RouterClosedError": "retrain.serving.router",
     "PredictionLog": "retrain.serving.prediction_log",
     "canary_share": "retrain.serving.split",
     "choose_arm": "retrain.serving.split",
@@ -39,6 +41,7 @@ __all__ = [
     "PredictionError",
     "PredictionLog",
     "Router",
+    "RouterClosedError",
     "ServeSettings",
     "build_models",
     "canary_share",
@@ -50,7 +53,7 @@ if TYPE_CHECKING:
     from retrain.serving.app import create_app
     from retrain.serving.inputs import Limits
     from retrain.serving.prediction_log import PredictionLog
-    from retrain.serving.router import Prediction, PredictionError, Router
+    from retrain.serving.router import Prediction, PredictionError, Router, RouterClosedError
     from retrain.serving.service import ServeSettings, build_models
     from retrain.serving.split import canary_share, choose_arm
 

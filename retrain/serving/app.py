@@ -16,12 +16,15 @@ serves one):
 
 Every endpoint but ``/ping`` and ``/health`` needs ``Authorization: Bearer <token>`` when the app
 has a token. Errors are MLflow's error body ``{"error_code": ..., "message": ...}`` with a 4xx
-naming the problem; a refused request predicts and logs nothing. The routers are built at
-start-up (in each worker) and closed at shutdown, which drains the prediction logs.
+naming the problem; a refused request predicts and logs nothing. A scoring request is checked
+in the event loop, then handed to its router's batching thread (:meth:`Router.submit`), which
+answers the requests that arrive together with one model call per version. The routers are
+built at start-up (in each worker) and closed at shutdown, which drains the prediction logs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -39,7 +42,7 @@ from retrain.errors import DataError
 from retrain.redact import redact
 from retrain.serving.feedback import parse_labels, store_labels
 from retrain.serving.inputs import Limits, RequestError, parse_invocation
-from retrain.serving.router import PredictionError, Router
+from retrain.serving.router import Prediction, PredictionError, Router, RouterClosedError
 from retrain.serving.service import (
     SETTINGS_ENV,
     TOKEN_ENV,
@@ -112,8 +115,19 @@ class _Server:
         self._authorize(request)
         router = self._router(name, "invocations")
         body = await _read_json(request, self._limits)
-        answer = await run_in_threadpool(_answer, router, body, self._limits)
-        return JSONResponse(answer)
+        invocation = parse_invocation(body, router.config.model.features, self._limits)
+        try:
+            future = router.submit(
+                invocation.frame,
+                entity_ids=invocation.entity_ids,
+                request_ids=invocation.request_ids,
+            )
+            predictions = await asyncio.wrap_future(future)
+        except PredictionError as exc:
+            raise RequestError(str(exc), status=422, error_code="MODEL_ERROR") from None
+        except RouterClosedError as exc:
+            raise RequestError(str(exc), status=503, error_code="UNAVAILABLE") from None
+        return JSONResponse(_answer_body(predictions))
 
     async def feedback(self, request: Request, name: str | None = None) -> Response:
         self._authorize(request)
@@ -247,7 +261,8 @@ async def _read_json(request: Request, limits: Limits) -> Any:
 
 
 def _answer(router: Router, body: Any, limits: Limits) -> dict[str, Any]:
-    """Check, predict and log a scoring request (in a worker thread)."""
+    """Check, predict and log a scoring request in this thread, unbatched (what the endpoint
+    does, for in-process use and measurements)."""
     invocation = parse_invocation(body, router.config.model.features, limits)
     try:
         predictions = router.predict(
@@ -257,6 +272,11 @@ def _answer(router: Router, body: Any, limits: Limits) -> dict[str, Any]:
         )
     except PredictionError as exc:
         raise RequestError(str(exc), status=422, error_code="MODEL_ERROR") from None
+    return _answer_body(predictions)
+
+
+def _answer_body(predictions: list[Prediction]) -> dict[str, Any]:
+    """MLflow's ``predictions`` plus retrain's per-row ``request_id``, version, arm..."""
     return {
         "predictions": [p.prediction for p in predictions],
         "retrain": [

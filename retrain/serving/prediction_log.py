@@ -2,7 +2,9 @@
 
 :meth:`PredictionLog.submit` appends a request's rows to a bounded in-memory buffer and returns
 at once; a writer thread inserts them in batches (``batch_size`` rows, one ``executemany`` with
-bound parameters) into ``retrain_predictions`` (:mod:`~retrain.serving.tables`). A full buffer
+bound parameters, one transaction; fewer rows wait up to ``linger`` seconds for more, so a busy
+server commits a few times a second, not once per request) into ``retrain_predictions``
+(:mod:`~retrain.serving.tables`). A full buffer
 never blocks a request: the rows are dropped, counted (:attr:`PredictionLog.dropped`) and
 reported (a warning, ``/health``). A database error keeps the batch and retries with a backoff.
 :meth:`PredictionLog.close` stops taking rows and drains the buffer first, so a graceful
@@ -43,7 +45,8 @@ class PredictionLog:
     """Rows of ``retrain_predictions`` at ``url``, written in batches by a background thread.
 
     ``queue_size``: rows held in memory at most (more are dropped and counted); ``batch_size``:
-    rows per insert. ``engine``: an engine to use instead of opening ``url``.
+    rows per insert; ``linger``: seconds a smaller batch waits for more rows (not when flushing
+    or closing). ``engine``: an engine to use instead of opening ``url``.
     """
 
     def __init__(
@@ -52,14 +55,19 @@ class PredictionLog:
         *,
         queue_size: int = 10_000,
         batch_size: int = 500,
+        linger: float = 0.05,
         engine: sa.Engine | None = None,
     ) -> None:
         if queue_size < 1 or batch_size < 1:
             raise ValueError("queue_size and batch_size must be at least 1")
+        if linger < 0:
+            raise ValueError("linger must be >= 0")
         self.url = url
         self.shown_url = redact(url)
         self.queue_size = queue_size
         self.batch_size = batch_size
+        self.linger = linger
+        self._flushing = 0
         self.engine = engine if engine is not None else open_engine(url)
         create_tables(self.engine)
         self._rows: collections.deque[Mapping[str, Any]] = collections.deque()
@@ -106,11 +114,16 @@ class PredictionLog:
         """Wait until every row taken so far is written; ``False`` on timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._rows or self._in_flight:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
+            self._flushing += 1
+            self._cond.notify_all()
+            try:
+                while self._rows or self._in_flight:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._cond.wait(left)
+            finally:
+                self._flushing -= 1
         return True
 
     def close(self, timeout: float = 30.0) -> None:
@@ -153,6 +166,8 @@ class PredictionLog:
                     self._cond.wait()
                 if not self._rows:
                     return
+                if self.linger:
+                    self._cond.wait_for(self._batch_ready, timeout=self.linger)
                 take = min(self.batch_size, len(self._rows))
                 batch = [self._rows.popleft() for _ in range(take)]
                 self._in_flight = len(batch)
@@ -165,6 +180,9 @@ class PredictionLog:
                     self.lost += len(batch) + len(self._rows)
                     self._rows.clear()
                 self._cond.notify_all()
+
+    def _batch_ready(self) -> bool:
+        return len(self._rows) >= self.batch_size or self._closing or self._flushing > 0
 
     def _write(self, batch: list[Mapping[str, Any]]) -> bool:
         """Insert ``batch``, retrying while the database fails; ``False`` only when closing and

@@ -17,22 +17,35 @@ leaves the old one serving; the failure is logged and shown by :attr:`Router.sta
 The split (:mod:`~retrain.serving.split`) sends the share ``traffic_fraction`` of entity ids
 (request ids for rows without one) to the canary; without a canary, or when both aliases hold
 the same version, production answers everything.
+
+One model call per version and batch: a classifier whose ``classes_[argmax(predict_proba)]``
+equals its ``predict`` on the version's load-check sample (its registered input example; true of
+gradient boosting, random forests, logistic regression, not of every estimator) is asked only
+``predict_proba``; any other keeps both calls (:attr:`Served.calls`, shown by ``/version``).
+:meth:`Router.submit` coalesces concurrent requests (dynamic batching, no added wait): while a
+batch computes, the next requests queue; the next batch takes every queued request up to
+``max_batch_rows`` rows, calls each version once and splits the answers back per request.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import json
 import logging
 import math
+import os
+import re
+import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -46,26 +59,47 @@ from retrain.serving.prediction_log import PredictionLog
 from retrain.serving.split import CANARY, PRODUCTION, Arm, choose_arm
 from retrain.serving.tables import log_url
 
-__all__ = ["RETRY_FAILED_SECONDS", "Prediction", "PredictionError", "Router", "Served"]
+__all__ = [
+    "MAX_BATCH_ROWS",
+    "RETRY_FAILED_SECONDS",
+    "Prediction",
+    "PredictionError",
+    "Router",
+    "RouterClosedError",
+    "Served",
+]
 
 logger = logging.getLogger(__name__)
 
 #: A version that failed to load is tried again after this many seconds.
 RETRY_FAILED_SECONDS = 60.0
+#: Rows per coalesced batch at most (a larger request still runs, alone).
+MAX_BATCH_ROWS = 1000
+
+Calls = Literal["predict_proba", "predict + predict_proba", "predict"]
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 class PredictionError(RetrainError):
-    """The model raised on the rows of a request (nothing was logged)."""
+    """The model raised on the rows of a request (its answers were not given)."""
+
+
+class RouterClosedError(RetrainError):
+    """The router was closed: it takes no more requests."""
 
 
 @dataclass(frozen=True)
 class Served:
-    """One loaded version: its alias, number, model and when it was loaded."""
+    """One loaded version: its alias, number, model, when it was loaded and what it is asked
+    (``calls``: ``predict_proba`` alone, labels as ``classes_[argmax]``, when that equals
+    ``predict`` on its load-check sample; else ``predict + predict_proba``, or ``predict``
+    for a model without probabilities)."""
 
     alias: Arm
     version: int
     model: Any
     loaded_at: datetime
+    calls: Calls = "predict + predict_proba"
 
 
 @dataclass(frozen=True)
@@ -113,6 +147,17 @@ class Prediction:
         }
 
 
+@dataclass(frozen=True)
+class _Request:
+    """A checked request waiting for its answers."""
+
+    frame: pd.DataFrame
+    request_ids: list[str]
+    entity_ids: list[str | None]
+    started: float
+    future: Future[list[Prediction]]
+
+
 class Router:
     """Serves ``config.model.name``: production plus canary, following the aliases.
 
@@ -123,7 +168,7 @@ class Router:
     ``serving.prediction_log``, else SQLite under ``storage.work_dir``/serving) with
     ``queue_size`` and ``batch_size``, closed by :meth:`close`. ``registry``: the registry to
     read (default ``ModelRegistry(config)``). ``start``: start following the aliases now (else
-    call :meth:`refresh` yourself).
+    call :meth:`refresh` yourself). ``max_batch_rows``: rows per batch of :meth:`submit`.
 
     The constructor loads production (raising :class:`RegistryError` without one) and the
     canary. Use it as a context manager, or call :meth:`close`.
@@ -141,6 +186,7 @@ class Router:
         batch_size: int = 500,
         registry: ModelRegistry | None = None,
         start: bool = True,
+        max_batch_rows: int = MAX_BATCH_ROWS,
     ) -> None:
         fraction = (
             config.deployment.canary_traffic_percent / 100
@@ -152,9 +198,16 @@ class Router:
         refresh = config.serving.refresh_seconds if refresh_seconds is None else refresh_seconds
         if not refresh > 0:
             raise DataError([f"refresh_seconds must be > 0, got {refresh}"])
+        if max_batch_rows < 1:
+            raise DataError([f"max_batch_rows must be at least 1, got {max_batch_rows}"])
         self.config = config
         self.name = config.model.name
-        self.features = config.model.features.all
+        self.features = list(config.model.features.all)
+        self.max_batch_rows = max_batch_rows
+        self._queue: collections.deque[_Request] = collections.deque()
+        self._queue_cond = threading.Condition()
+        self._closed = False
+        self._batcher: threading.Thread | None = None
         self.refresh_seconds = refresh
         self.traffic_fraction = fraction
         self._registry = registry if registry is not None else ModelRegistry(config)
@@ -197,74 +250,170 @@ class Router:
         request_ids: Sequence[str] | None = None,
     ) -> list[Prediction]:
         """Predict every row of ``frame`` (the config's features; other columns are ignored)
-        and log each answer. ``entity_ids`` (one per row, ``None`` allowed) choose each row's
-        arm; ``request_ids`` name the rows (generated when absent). Raises :class:`DataError`
-        for missing columns or a length mismatch, :class:`PredictionError` if the model raises.
+        and log each answer, in this thread. ``entity_ids`` (one per row, ``None`` allowed)
+        choose each row's arm; ``request_ids`` name the rows (generated when absent). Raises
+        :class:`DataError` for missing columns or a length mismatch, :class:`PredictionError`
+        if the model raises.
         """
-        started = time.perf_counter()
-        pair = self._pair  # one read: the whole request sees one pair of versions
+        request = self._request(frame, entity_ids, request_ids)
+        (answer,) = self._answer(self._pair, [request])
+        if isinstance(answer, PredictionError):
+            raise answer
+        return answer
+
+    def submit(
+        self,
+        frame: pd.DataFrame,
+        *,
+        entity_ids: Sequence[str | None] | None = None,
+        request_ids: Sequence[str] | None = None,
+    ) -> Future[list[Prediction]]:
+        """:meth:`predict`, batched with the requests submitted at the same time: the rows are
+        checked now (:class:`DataError`), answered by the batching thread; the future holds the
+        predictions, or the :class:`PredictionError` of this request's rows. The answers are
+        those :meth:`predict` gives; a request the model fails on fails alone."""
+        request = self._request(frame, entity_ids, request_ids)
+        with self._queue_cond:
+            if self._closed:
+                raise RouterClosedError(f"the router of {self.name!r} is closed")
+            self._queue.append(request)
+            if self._batcher is None:
+                self._batcher = threading.Thread(
+                    target=self._batch_loop, name=f"retrain-serving-batch-{self.name}", daemon=True
+                )
+                self._batcher.start()
+            self._queue_cond.notify()
+        return request.future
+
+    def _request(
+        self,
+        frame: pd.DataFrame,
+        entity_ids: Sequence[str | None] | None,
+        request_ids: Sequence[str] | None,
+    ) -> _Request:
+        """A checked request (the features in config order, an id per row)."""
         rows = len(frame)
-        missing = [c for c in self.features if c not in frame.columns]
-        if missing:
-            raise DataError([f"missing column(s): {', '.join(missing)}"])
+        columns = list(frame.columns)
+        if columns != self.features:
+            missing = [c for c in self.features if c not in frame.columns]
+            if missing:
+                raise DataError([f"missing column(s): {', '.join(missing)}"])
+            frame = frame[self.features]
         if entity_ids is not None and len(entity_ids) != rows:
             raise DataError([f"{len(entity_ids)} entity ids for {rows} rows"])
         if request_ids is not None and len(request_ids) != rows:
             raise DataError([f"{len(request_ids)} request ids for {rows} rows"])
-        features = frame[self.features].reset_index(drop=True)
-        ids = (
-            list(request_ids)
-            if request_ids is not None
-            else [uuid.uuid4().hex for _ in range(rows)]
+        return _Request(
+            frame=frame,
+            request_ids=(list(request_ids) if request_ids is not None else _new_ids(rows)),
+            entity_ids=list(entity_ids) if entity_ids is not None else [None] * rows,
+            started=time.perf_counter(),
+            future=Future(),
         )
-        entities: list[str | None] = [None] * rows
-        if entity_ids is not None:
-            entities = list(entity_ids)
+
+    def _batch_loop(self) -> None:
+        """The batching thread: every queued request (up to ``max_batch_rows`` rows), one
+        model call per version, until closed and drained."""
+        while True:
+            with self._queue_cond:
+                while not self._queue and not self._closed:
+                    self._queue_cond.wait()
+                if not self._queue:
+                    return
+                batch: list[_Request] = []
+                rows = 0
+                while self._queue and (
+                    not batch or rows + len(self._queue[0].frame) <= self.max_batch_rows
+                ):
+                    request = self._queue.popleft()
+                    # a request whose client went away (cancelled) is neither answered nor logged
+                    if request.future.set_running_or_notify_cancel():
+                        batch.append(request)
+                        rows += len(request.frame)
+            if not batch:
+                continue
+            answers: list[list[Prediction] | BaseException]
+            try:
+                answers = [*self._answer(self._pair, batch)]
+            except Exception as exc:  # a bug must not leave a client waiting
+                logger.exception("%s: answering a batch failed", self.name)
+                answers = [exc] * len(batch)
+            for request, answer in zip(batch, answers, strict=True):
+                if isinstance(answer, BaseException):
+                    request.future.set_exception(answer)
+                else:
+                    request.future.set_result(answer)
+
+    def _answer(
+        self, pair: _Pair, requests: list[_Request]
+    ) -> list[list[Prediction] | PredictionError]:
+        """Answer and log ``requests`` with one call per version; if the model fails on the
+        batch, each request is answered alone, so the error reaches only those it concerns."""
+        if len(requests) == 1:
+            request = requests[0]
+            frame, ids, entities = request.frame, request.request_ids, request.entity_ids
+        else:
+            frame = pd.concat([r.frame for r in requests], ignore_index=True)
+            ids = [i for r in requests for i in r.request_ids]
+            entities = [e for r in requests for e in r.entity_ids]
         arms = self._arms(pair, ids, entities)
-        answers: list[tuple[Any, float | None]] = [(None, None)] * rows
+        answers: list[tuple[Any, float | None]] = [(None, None)] * len(ids)
         failure: PredictionError | None = None
         failed: list[int] = []
         for served in (pair.production, pair.canary):
             if served is None:
                 continue
             positions = [i for i, arm in enumerate(arms) if arm == served.alias]
-            if positions:
-                try:
-                    found = _predict(served, features.iloc[positions], self.name)
-                except PredictionError as exc:  # logged below: the judge counts an arm's errors
-                    failure, failed = failure or exc, [*failed, *positions]
-                    continue
-                for position, answer in zip(positions, found, strict=True):
-                    answers[position] = answer
+            if not positions:
+                continue
+            rows = frame if len(positions) == len(arms) else frame.iloc[positions]
+            try:
+                found = _predict(served, rows, self.name)
+            except PredictionError as exc:
+                failure, failed = failure or exc, [*failed, *positions]
+                continue
+            for position, answer in zip(positions, found, strict=True):
+                answers[position] = answer
+        if failure is not None and len(requests) > 1:
+            return [self._answer(pair, [r])[0] for r in requests]
         now = datetime.now(UTC)
-        latency = (time.perf_counter() - started) * 1000
-        hashes = _feature_hashes(features)
+        done = time.perf_counter()
+        hashes = _feature_hashes(frame)
         versions = {PRODUCTION: pair.production.version}
         if pair.canary is not None:
             versions[CANARY] = pair.canary.version
-        predictions = [
-            Prediction(
-                request_id=ids[i],
-                entity_id=entities[i],
-                model=self.name,
-                version=versions[arms[i]],
-                arm=arms[i],
-                prediction=answers[i][0],
-                probability=answers[i][1],
-                latency_ms=latency,
-                timestamp=now,
-                feature_hash=hashes[i],
-            )
-            for i in range(rows)
-        ]
-        if failure is not None:  # nothing was answered: only the failed rows are logged
-            error = str(failure)[:500]
-            self.log.submit(
-                [dataclasses.replace(predictions[i], error=error).to_row() for i in failed]
-            )
-            raise failure
-        self.log.submit([p.to_row() for p in predictions])
-        return predictions
+        results: list[list[Prediction] | PredictionError] = []
+        logged: list[dict[str, Any]] = []
+        start = 0
+        for request in requests:
+            latency = (done - request.started) * 1000
+            predictions = [
+                Prediction(
+                    request_id=ids[i],
+                    entity_id=entities[i],
+                    model=self.name,
+                    version=versions[arms[i]],
+                    arm=arms[i],
+                    prediction=answers[i][0],
+                    probability=answers[i][1],
+                    latency_ms=latency,
+                    timestamp=now,
+                    feature_hash=hashes[i],
+                )
+                for i in range(start, start + len(request.request_ids))
+            ]
+            start += len(request.request_ids)
+            if failure is None:
+                logged.extend(p.to_row() for p in predictions)
+                results.append(predictions)
+            else:  # one request: nothing answered, the failed rows are logged as errors
+                error = str(failure)[:500]
+                logged.extend(
+                    dataclasses.replace(predictions[i], error=error).to_row() for i in failed
+                )
+                results.append(failure)
+        self.log.submit(logged)
+        return results
 
     def _arms(self, pair: _Pair, ids: list[str], entities: list[str | None]) -> list[Arm]:
         canary = pair.canary
@@ -286,7 +435,13 @@ class Router:
             self._thread.start()
 
     def close(self) -> None:
-        """Stop following the aliases; write every logged prediction (a log of its own)."""
+        """Answer the requests queued, take no more, stop following the aliases; write every
+        logged prediction (a log of its own)."""
+        with self._queue_cond:
+            self._closed = True
+            self._queue_cond.notify_all()
+        if self._batcher is not None:
+            self._batcher.join(timeout=60)
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
@@ -395,9 +550,51 @@ class Router:
 
     def _load(self, alias: Arm, version: int) -> Served:
         model = self._registry.load_checked(version)
-        _check_model(model, self.features, f"version {version} of {self.name!r}")
+        what = f"version {version} of {self.name!r}"
+        _check_model(model, self.features, what)
+        calls = self._calls(model, version, what)
         self._failed.pop(version, None)
-        return Served(alias=alias, version=version, model=model, loaded_at=datetime.now(UTC))
+        logger.info("%s %s v%s serves, asking the model %s", self.name, alias, version, calls)
+        return Served(
+            alias=alias, version=version, model=model, loaded_at=datetime.now(UTC), calls=calls
+        )
+
+    def _calls(self, model: Any, version: int, what: str) -> Calls:
+        """What to ask ``model``: :func:`choose_calls` on its load-check sample (both calls
+        when the sample cannot be read)."""
+        if not hasattr(model, "predict_proba"):
+            return "predict"
+        try:
+            sample = self._load_check_sample(version)
+        except Exception as exc:  # the registry or the file: keep the safe path
+            logger.warning("%s: no load-check sample (%s): both calls", what, exc)
+            return "predict + predict_proba"
+        return choose_calls(model, sample)
+
+    def _load_check_sample(self, version: int) -> pd.DataFrame | None:
+        """The input example the version's load check predicts on (``MLmodel`` and the example
+        file: two small downloads, through MLflow's artifact API, no model file)."""
+        import mlflow  # noqa: PLC0415 - the registry has imported it already
+        from mlflow.models import Model  # noqa: PLC0415
+
+        tracking_uri = self.config.registry.tracking_uri
+        uri = mlflow.MlflowClient(tracking_uri).get_model_version_download_uri(
+            self.name, str(version)
+        )
+        with tempfile.TemporaryDirectory(prefix="retrain-sample-") as tmp:
+            mlmodel = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"{uri.rstrip('/')}/MLmodel", dst_path=tmp, tracking_uri=tracking_uri
+            )
+            meta = Model.load(mlmodel)
+            info = meta.saved_input_example_info or {}
+            name = info.get("artifact_path")
+            if not isinstance(name, str) or not _PLAIN_NAME.fullmatch(name) or ".." in name:
+                return None
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=f"{uri.rstrip('/')}/{name}", dst_path=tmp, tracking_uri=tracking_uri
+            )
+            example = meta.load_input_example(str(Path(mlmodel).parent))
+        return example if isinstance(example, pd.DataFrame) else None
 
     def _pending_error(self, wanted: Mapping[Arm, int], pair: _Pair) -> str | None:
         """Why an alias's version is not served by ``pair``, if one is not."""
@@ -439,6 +636,35 @@ def _check_model(model: Any, features: Sequence[str], what: str) -> None:
             )
 
 
+def choose_calls(model: Any, sample: pd.DataFrame | None) -> Calls:
+    """``predict_proba`` alone when ``classes_[argmax(predict_proba)]`` equals ``predict`` on
+    every row of ``sample`` (the version's load-check sample), else both calls (also without a
+    sample, ``classes_`` or 2-D probabilities); ``predict`` for a model without
+    ``predict_proba``."""
+    if not hasattr(model, "predict_proba"):
+        return "predict"
+    both: Calls = "predict + predict_proba"
+    classes = getattr(model, "classes_", None)
+    if sample is None or len(sample) == 0 or classes is None:
+        return both
+    try:
+        labels, proba = _labels_and_proba(model, sample)
+        derived = _labels_from(np.asarray(classes), np.asarray(proba))
+    except Exception:  # the load check passed: a model that fails here keeps both calls
+        return both
+    labels = np.asarray(labels)
+    if derived is None or derived.shape != labels.shape or not (derived == labels).all():
+        return both
+    return "predict_proba"
+
+
+def _labels_from(classes: Any, proba: Any) -> Any | None:
+    """``classes[argmax]`` per row of 2-D probabilities (``None`` for any other shape)."""
+    if proba.ndim != 2 or proba.shape[1] != len(classes):
+        return None
+    return classes.take(proba.argmax(axis=1))
+
+
 def _labels_and_proba(model: Any, frame: pd.DataFrame) -> tuple[Any, Any | None]:
     """``model.predict`` and ``model.predict_proba`` (``None`` without it) of ``frame``; a
     pipeline's preprocessing runs once for both (what ``Pipeline.predict`` does, step by step),
@@ -456,7 +682,13 @@ def _predict(served: Served, frame: pd.DataFrame, name: str) -> list[tuple[Any, 
     """(prediction, probability) per row of ``frame`` from one version."""
     model = served.model
     try:
-        labels, proba = _labels_and_proba(model, frame)
+        if served.calls == "predict_proba":
+            proba = model.predict_proba(frame)
+            labels = _labels_from(model.classes_, np.asarray(proba))
+            if labels is None:
+                raise ValueError(f"predict_proba gave shape {np.shape(proba)}")
+        else:
+            labels, proba = _labels_and_proba(model, frame)
     except Exception as exc:
         raise PredictionError(
             f"{name} v{served.version} could not predict: {type(exc).__name__}: {exc}"
@@ -477,6 +709,13 @@ def _predict(served: Served, frame: pd.DataFrame, name: str) -> list[tuple[Any, 
     ]
 
 
+def _new_ids(count: int) -> list[str]:
+    """``count`` random 128-bit ids as 32 hex digits (one ``os.urandom`` call for all: a
+    ``uuid4`` per row is a system call per row)."""
+    text = os.urandom(16 * count).hex()
+    return [text[i : i + 32] for i in range(0, 32 * count, 32)]
+
+
 def _plain(value: Any) -> Any:
     """A JSON-ready value (NaN as ``None``)."""
     if isinstance(value, float) and math.isnan(value):
@@ -485,11 +724,13 @@ def _plain(value: Any) -> Any:
 
 
 def _feature_hashes(frame: pd.DataFrame) -> list[str]:
-    hashes = []
-    for row in frame.itertuples(index=False, name=None):
-        text = json.dumps([_plain(v) for v in row], separators=(",", ":"), default=str)
-        hashes.append(hashlib.blake2b(text.encode(), digest_size=16).hexdigest())
-    return hashes
+    """BLAKE2b of each row's values as JSON (NaN as ``null``), in the frame's column order."""
+    columns = [[_plain(v) for v in frame[c].tolist()] for c in frame.columns]
+    dumps, blake2b = json.JSONEncoder(separators=(",", ":"), default=str).encode, hashlib.blake2b
+    return [
+        blake2b(dumps(list(row)).encode(), digest_size=16).hexdigest()
+        for row in zip(*columns, strict=True)
+    ]
 
 
 def _described(served: Served, fraction: float) -> dict[str, Any]:
@@ -497,6 +738,7 @@ def _described(served: Served, fraction: float) -> dict[str, Any]:
         "version": served.version,
         "fraction": round(fraction, 6),
         "loaded_at": _iso(served.loaded_at),
+        "calls": served.calls,
     }
 
 

@@ -21,7 +21,7 @@ from retrain.config import RetrainConfig, load_catalog
 from retrain.errors import ConfigError, DataError
 from retrain.serving.inputs import Limits
 from retrain.serving.prediction_log import PredictionLog
-from retrain.serving.router import Router
+from retrain.serving.router import MAX_BATCH_ROWS, Router
 from retrain.serving.tables import log_url
 
 __all__ = [
@@ -45,7 +45,8 @@ SETTINGS_ENV = "RETRAIN_SERVE_SETTINGS"
 class ServeSettings:
     """The arguments of a server: the config path (``model``: one model of a directory), the
     router's and the log's settings (``None``: from each model's config, its ``serving`` and
-    ``deployment`` sections), the request limits and whether a bearer token is required."""
+    ``deployment`` sections), the request limits, whether a bearer token is required and the
+    rows per coalesced batch (``max_batch_rows``)."""
 
     config_path: str | None = None
     model: str | None = None
@@ -56,6 +57,7 @@ class ServeSettings:
     batch_size: int = 500
     limits: Limits = field(default_factory=Limits)
     auth: bool = True
+    max_batch_rows: int = MAX_BATCH_ROWS
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -118,6 +120,7 @@ def build_models(settings: ServeSettings) -> ServedModels:
                 refresh_seconds=settings.refresh_seconds,
                 traffic_fraction=settings.traffic_fraction,
                 prediction_log=logs[url],
+                max_batch_rows=settings.max_batch_rows,
             )
     except BaseException:
         with contextlib.suppress(Exception):
@@ -135,5 +138,7 @@ def check_settings(settings: ServeSettings) -> None:
         problems.append("--queue-size and --batch-size must be at least 1")
     if settings.limits.max_rows < 1 or settings.limits.max_bytes < 1:
         problems.append("--max-rows and --max-bytes must be at least 1")
+    if settings.max_batch_rows < 1:
+        problems.append("max_batch_rows must be at least 1")
     if problems:
         raise DataError(problems)

@@ -4,6 +4,7 @@ real MLflow server: the protocol, authentication, refusals and feedback."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 import warnings
@@ -253,3 +254,34 @@ def wait_rows(db: str, expected: int, timeout: float = 10.0) -> int:
         time.sleep(0.05)
     time.sleep(0.2)  # a row that should not be there would have arrived by now
     return count_rows(db, where=ANSWERED)
+
+
+def test_concurrent_requests_answer_as_one_request_alone_does(
+    client: TestClient, module_served: Served
+) -> None:
+    """Requests sent together are batched by the router: each gets what it gets alone."""
+    rows = [{"x1": 0.1 * i, "x2": -0.05 * i, "segment": "abc"[i % 3]} for i in range(40)]
+    bodies = [
+        {
+            "dataframe_records": rows[i : i + 1 + i % 3],
+            "entity_ids": [f"c{i}-{j}" for j in range(1 + i % 3)],
+            "request_ids": [f"batch-{i}-{j}" for j in range(1 + i % 3)],
+        }
+        for i in range(32)
+    ]
+    together: dict[int, Any] = {}
+
+    def send(i: int) -> None:
+        together[i] = client.post("/invocations", json=bodies[i], headers=AUTH).json()
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    alone = [client.post("/invocations", json=b, headers=AUTH).json() for b in bodies]
+
+    assert [together[i] for i in range(len(bodies))] == alone
+    name = module_served.config.model.name
+    arms = client.get("/version", headers=AUTH).json()["models"][name]["arms"]
+    assert {a["calls"] for a in arms.values()} == {"predict_proba"}
