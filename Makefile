@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help install test test-browser browser lint demo airflow airflow-stop clean
+.PHONY: help install test test-browser test-topology browser lint demo airflow airflow-stop prod-up prod-down clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)  ## create .venv and install retrain (editable) with dev extras from the lock file
 
 test: $(STAMP)  ## install if needed, then run the test suite (all but tests/browser)
-	$(PY) -m pytest -q --ignore=tests/browser
+	$(PY) -m pytest -q --ignore=tests/browser --ignore=tests/topology
 
 CHROMIUM := /usr/bin/chromium
 
@@ -40,6 +40,9 @@ browser:  ## install Debian's chromium for the browser test if missing (apt-get:
 
 test-browser: $(STAMP) browser  ## the Retraining view in headless chromium against Airflow on the demo (~5 min)
 	$(PY) -m pytest -q tests/browser
+
+test-topology: $(STAMP)  ## the production topology (Celery, PostgreSQL, Redis) with faults (~15 min)
+	$(PY) -m pytest -q tests/topology
 
 LINTED := retrain retrain_airflow dags plugins tests benchmarks tools
 
@@ -58,6 +61,12 @@ airflow: $(STAMP)  ## start Airflow (:8080) + MLflow (:5000) in the background o
 
 airflow-stop:  ## stop what `make airflow` started
 	$(PY) -m tools.standalone stop
+
+prod-up: $(STAMP)  ## the production topology natively: Celery workers, PostgreSQL, Redis, MLflow on PostgreSQL (:8080, :5000)
+	$(PY) -m tools.topology up
+
+prod-down:  ## stop what `make prod-up` started; drop its databases and empty its Redis db
+	$(PY) -m tools.topology down
 
 clean:  ## remove local state (demo data, MLflow and Airflow databases)
 	rm -rf .state

@@ -12,9 +12,10 @@ DAG tasks only), so a DAG run and a ``retrain run`` never interleave their regis
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +34,7 @@ from retrain.pipeline.runner import context_of, execute_held
 from retrain.pipeline.services import Services
 from retrain.pipeline.steps.finish import finish
 from retrain.pipeline.steps.start import start
+from retrain.pipeline.workdir import fetch, publish, snapshot
 from retrain.times import parse_time, to_utc
 
 __all__ = [
@@ -172,6 +174,24 @@ def services(config: RetrainConfig) -> Services:
     return Services.build(config, sql_url=sql_url(config), actor=actor(context))
 
 
+@contextlib.contextmanager
+def _handoff(task_services: Services, ctx: RunContext) -> Iterator[None]:
+    """With ``storage.handoff: artifacts``: the run's files fetched from its MLflow artifacts
+    before the block, what the block wrote published after it (a task on another worker needs
+    them); with ``shared`` nothing (every worker mounts the work directory)."""
+    if task_services.config.storage.handoff != "artifacts" or not ctx.mlflow_run_id:
+        yield
+        return
+    fetched = fetch(task_services.client, ctx.mlflow_run_id, ctx.work_dir)
+    if fetched:
+        print(f"handoff: fetched {len(fetched)} file(s) from the run's artifacts")
+    before = snapshot(ctx.work_dir)
+    yield
+    published = publish(task_services.client, ctx.mlflow_run_id, ctx.work_dir, before)
+    if published:
+        print(f"handoff: published {', '.join(published)}")
+
+
 def _fail(name: str, exc: BaseException) -> None:
     """Record the error for ``finish``; turn a final one into a failure Airflow won't retry."""
     message = f"{type(exc).__name__}: {exc}"
@@ -243,7 +263,10 @@ def run_start(config: RetrainConfig, *, mode: Mode = "weekly", sibling: str | No
         print(message)
         raise AirflowRescheduleException(timezone.utcnow() + WAIT_POLL)  # type: ignore[no-untyped-call]
     try:
-        ctx = start(services(config), run_options(context, mode=mode))
+        task_services = services(config)
+        ctx = start(task_services, run_options(context, mode=mode))
+        if config.storage.handoff == "artifacts" and ctx.mlflow_run_id:
+            publish(task_services.client, ctx.mlflow_run_id, ctx.work_dir, {})  # all start wrote
     except Exception as exc:
         _fail(START, exc)
         raise
@@ -260,8 +283,9 @@ def run_step(config: RetrainConfig, name: str) -> Any:
         if start_ctx is None:
             raise DataError([f"{name}: the start task left no run context"])
         task_services = services(config)
-        result = execute_held(step, task_services, start_ctx, results)
-        task_services.flush()
+        with _handoff(task_services, start_ctx):
+            result = execute_held(step, task_services, start_ctx, results)
+            task_services.flush()
     except Exception as exc:
         _fail(name, exc)
         raise
@@ -310,7 +334,9 @@ def finish_run(config: RetrainConfig) -> Any:
             trigger=Trigger.MANUAL,
         )
     ctx = context_of(start_ctx, results)
-    record, where = finish(services(config), ctx, results, error=error, failed_step=failed)
+    task_services = services(config)
+    with _handoff(task_services, ctx):
+        record, where = finish(task_services, ctx, results, error=error, failed_step=failed)
     print(f"retraining log {record.summary()} (stored in {where})")
     if record.status == RunStatus.FAILED:
         raise AirflowFailException(f"retraining {ctx.retraining_id} failed at {failed}: {error}")

@@ -28,6 +28,8 @@ import jsonschema
 import pytest
 import yaml
 
+from tools.topology import SETTINGS_FILE, Topology, airflow_env, read_env_file
+
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yaml"
 ENV_EXAMPLE = ROOT / ".env.example"
@@ -419,9 +421,13 @@ def _validator(schema_path: Path) -> jsonschema.Draft7Validator:
 
 
 def _env(service: Mapping[str, Any]) -> dict[str, str]:
+    """What the container gets: its ``env_file`` entries, overridden by ``environment``."""
     environment = service.get("environment") or {}
     assert isinstance(environment, dict), "environment must be a mapping"
-    return environment
+    merged: dict[str, str] = {}
+    for name in service.get("env_file") or []:
+        merged.update(read_env_file(ROOT / name))
+    return {**merged, **environment}
 
 
 def _script(service: Mapping[str, Any]) -> str:
@@ -1124,3 +1130,47 @@ class TestDeployGuide:
         named |= set(re.findall(r"docker compose cp (?:\S+ )?([a-z-]+):/", guide))
         assert named, "the guide names no service"
         assert sorted(named - set(services)) == []
+
+
+class TestSharedSettings:
+    """``deploy/airflow-celery.env`` is the one place of the topology's Airflow settings: the
+    compose file reads it and ``make prod-up`` (what tests/topology runs) starts with it."""
+
+    @pytest.mark.parametrize("service", [*AIRFLOW_SERVICES, "airflow-init", "airflow-cli"])
+    def test_every_airflow_service_reads_the_file(
+        self, services: dict[str, Any], service: str
+    ) -> None:
+        assert services[service]["env_file"] == [str(SETTINGS_FILE.relative_to(ROOT))]
+
+    def test_no_service_overrides_a_shared_setting(self, services: dict[str, Any]) -> None:
+        shared = read_env_file()
+        overridden = {
+            f"{name}: {key}"
+            for name, service in services.items()
+            for key in (service.get("environment") or {})
+            if key in shared
+        }
+        assert overridden == set()
+
+    def test_the_native_topology_runs_with_the_same_settings(self, tmp_path: Path) -> None:
+        env = airflow_env(Topology(state=tmp_path))
+        shared = read_env_file()
+        assert {key: env[key] for key in shared} == shared
+        assert shared["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+
+    @pytest.mark.parametrize(
+        ("text", "problem"),
+        [
+            ("A='quoted'\n", "without quotes"),
+            ("A=${B}\n", "x.env:1: expected KEY=VALUE"),
+            ("A=1\nA=2\n", "set twice"),
+            ("not a setting\n", "KEY=VALUE"),
+        ],
+    )
+    def test_the_reader_refuses_what_compose_would_read_differently(
+        self, tmp_path: Path, text: str, problem: str
+    ) -> None:
+        path = tmp_path / "x.env"
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(RuntimeError, match=problem):
+            read_env_file(path)

@@ -37,7 +37,7 @@ def free_port() -> int:
             sock.bind(("127.0.0.1", 0))
             port = int(sock.getsockname()[1])
         span = [port, *(port + offset for offset in _LOG_PORT_OFFSETS)]
-        if span[-1] < 65535 and all(standalone._port_free(p) for p in span):
+        if span[-1] < 65535 and all(standalone.port_free(p) for p in span):
             return port
     raise RuntimeError("no free port")
 
@@ -122,7 +122,7 @@ def throwaway(state: Path, *, repo: Path = standalone.REPO) -> Iterator[Deployme
     try:
         if standalone.start(settings) != 0:
             raise standalone.StandaloneError("import errors (see the output above)")
-        token = standalone._token(settings.airflow_url, standalone.admin_password(settings))
+        token = standalone.token(settings.airflow_url, standalone.admin_password(settings))
         yield Deployment(settings, token)
     finally:
         standalone.stop(settings)

@@ -100,8 +100,12 @@ class MlflowServer:
         stop_timeout: float = 15.0,
         env: Mapping[str, str] | None = None,
         extra_args: Sequence[str] = (),
+        backend_store_uri: str | None = None,
     ) -> None:
         self.root = Path(root).resolve()
+        #: ``None``: SQLite in ``root``. Else e.g. ``postgresql+psycopg2://...``, passed in the
+        #: environment (``MLFLOW_BACKEND_STORE_URI``), not argv, so a password stays out of ``ps``.
+        self.backend_store_uri = backend_store_uri
         self.host = host
         self.port = port
         self.startup_timeout = startup_timeout
@@ -145,13 +149,17 @@ class MlflowServer:
 
     def command(self, port: int) -> list[str]:
         """The ``mlflow server`` command line for ``port``."""
+        backend = (
+            []
+            if self.backend_store_uri
+            else ["--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}"]
+        )
         return [
             sys.executable,
             "-m",
             "mlflow",
             "server",
-            "--backend-store-uri",
-            f"sqlite:///{self.root / 'mlflow.db'}",
+            *backend,
             "--artifacts-destination",
             str(self.root / "mlartifacts"),
             "--host",
@@ -185,6 +193,8 @@ class MlflowServer:
     def _launch(self, port: int) -> bool:
         url = f"http://{self.host}:{port}"
         env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **self.env}
+        if self.backend_store_uri:
+            env["MLFLOW_BACKEND_STORE_URI"] = self.backend_store_uri
         assert self.log_path is not None
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(

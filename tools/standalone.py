@@ -42,7 +42,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -119,7 +119,7 @@ class Settings:
 # --- processes ------------------------------------------------------------------------------
 
 
-def _alive(pgid: int | None) -> bool:
+def alive(pgid: int | None) -> bool:
     if not pgid:
         return False
     try:
@@ -131,22 +131,22 @@ def _alive(pgid: int | None) -> bool:
     return True
 
 
-def _stop_group(pgid: int, timeout: float) -> None:
+def stop_group(pgid: int, timeout: float) -> None:
     """SIGTERM the process group, wait up to ``timeout``, then SIGKILL what is left."""
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, sig)
         deadline = time.monotonic() + wait
-        while _alive(pgid) and time.monotonic() < deadline:
+        while alive(pgid) and time.monotonic() < deadline:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(-pgid, os.WNOHANG)  # reap our own child, if it is one
             time.sleep(0.2)
-        if not _alive(pgid):
+        if not alive(pgid):
             return
     raise StandaloneError(f"process group {pgid} survived SIGKILL")
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -183,23 +183,23 @@ def _request(url: str, *, method: str = "GET", body: Any = None, token: str | No
         return json.loads(response.read() or b"null")
 
 
-def _health(url: str) -> dict[str, str]:
+def health(url: str) -> dict[str, str]:
     """Status per Airflow component (``metadatabase``, ``scheduler``, ...); empty when down."""
     try:
-        health = _request(f"{url}/api/v2/monitor/health")
+        answer = _request(f"{url}/api/v2/monitor/health")
     except (OSError, ValueError):
         return {}
-    return {name: str((part or {}).get("status")) for name, part in health.items()}
+    return {name: str((part or {}).get("status")) for name, part in answer.items()}
 
 
-def _token(url: str, password: str) -> str:
+def token(url: str, password: str) -> str:
     answer = _request(
         f"{url}/auth/token", method="POST", body={"username": ADMIN, "password": password}
     )
     return str(answer["access_token"])
 
 
-def _ensure_pools(url: str, token: str, config: Path) -> str:
+def ensure_pools(url: str, token: str, config: Path) -> str:
     """The one-slot registry pool of every model of ``config`` (created or reset to 1 slot)."""
     from retrain_airflow.dags import pools
 
@@ -222,13 +222,13 @@ def _ensure_pools(url: str, token: str, config: Path) -> str:
     return "; ".join(said)
 
 
-def _dags(url: str, token: str) -> dict[str, bool]:
+def dags(url: str, token: str) -> dict[str, bool]:
     """``dag_id -> is_paused`` of the DAGs Airflow knows."""
     answer = _request(f"{url}/api/v2/dags?limit=100", token=token)
     return {d["dag_id"]: bool(d["is_paused"]) for d in answer["dags"]}
 
 
-def _unpause(url: str, token: str, dags: dict[str, bool]) -> dict[str, bool]:
+def unpause(url: str, token: str, dags: dict[str, bool]) -> dict[str, bool]:
     """Unpause every DAG (a paused DAG's REST-triggered run would stay queued)."""
     for dag_id, paused in dags.items():
         if paused:
@@ -241,7 +241,7 @@ def _unpause(url: str, token: str, dags: dict[str, bool]) -> dict[str, bool]:
     return dict.fromkeys(dags, False)
 
 
-def _import_errors(url: str, token: str) -> list[str]:
+def import_errors(url: str, token: str) -> list[str]:
     answer = _request(f"{url}/api/v2/importErrors", token=token)
     return [
         f"{e['filename']}: {e['stack_trace'].strip().splitlines()[-1]}"
@@ -280,12 +280,14 @@ def ensure_data(settings: Settings) -> str:
     return f"data: {settings.data_dir} (synthetic, {len(files)} weeks written)"
 
 
-def airflow_env(settings: Settings) -> dict[str, str]:
-    """The environment of ``airflow standalone`` (its tasks inherit it)."""
+def airflow_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of ``airflow standalone`` (its tasks inherit it), over ``base``
+    (default: this process's environment)."""
     bin_dir = str(Path(sys.executable).parent)
+    inherited = dict(os.environ if base is None else base)
     return {
-        **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        **inherited,
+        "PATH": f"{bin_dir}{os.pathsep}{inherited.get('PATH', '')}",
         "AIRFLOW_HOME": str(settings.airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
@@ -324,8 +326,8 @@ def airflow_env(settings: Settings) -> dict[str, str]:
 def _wait_airflow(settings: Settings, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
-        health = _health(settings.airflow_url)
-        if health and all(health.get(name) == "healthy" for name in COMPONENTS):
+        state = health(settings.airflow_url)
+        if state and all(state.get(name) == "healthy" for name in COMPONENTS):
             return
         if process.poll() is not None:
             raise StandaloneError(f"airflow standalone exited:\n{_tail(settings.airflow_log)}")
@@ -335,16 +337,16 @@ def _wait_airflow(settings: Settings, process: subprocess.Popen[bytes]) -> None:
     )
 
 
-def _wait_dags(settings: Settings, token: str, timeout: float = 120.0) -> dict[str, bool]:
+def wait_dags(settings: Settings, token: str, timeout: float = 120.0) -> dict[str, bool]:
     """Wait until the DAG processor has parsed every file in ``dags/`` (or reported errors)."""
     files = sorted(p.stem for p in (REPO / "dags").glob("*.py") if not p.name.startswith("_"))
     deadline = time.monotonic() + timeout
     while True:
-        dags = _dags(settings.airflow_url, token)
-        if set(files) <= set(dags) or _import_errors(settings.airflow_url, token):
-            return dags
+        known = dags(settings.airflow_url, token)
+        if set(files) <= set(known) or import_errors(settings.airflow_url, token):
+            return known
         if time.monotonic() >= deadline:
-            return dags
+            return known
         time.sleep(2.0)
 
 
@@ -352,13 +354,13 @@ def start(settings: Settings) -> int:
     """Start MLflow and Airflow in the background; print URLs and credentials once healthy."""
     began = time.monotonic()
     record = _read_record(settings)
-    if _alive(record.get("airflow", {}).get("pid")):
+    if alive(record.get("airflow", {}).get("pid")):
         print(f"already running (state {settings.state}); `stop` first to restart")
         return status(settings)
-    if _alive(record.get("mlflow", {}).get("pid")):
+    if alive(record.get("mlflow", {}).get("pid")):
         stop(settings)  # a leftover MLflow from a start that failed half-way
     for port in (settings.port, settings.port + 713, settings.port + 714, settings.mlflow_port):
-        if not _port_free(port):
+        if not port_free(port):
             raise StandaloneError(f"port {port} on {HOST} is in use; pass --port / --mlflow-port")
     settings.state.mkdir(parents=True, exist_ok=True)
     print(ensure_data(settings))
@@ -390,17 +392,17 @@ def start(settings: Settings) -> int:
     settings.record_file.write_text(json.dumps(record, indent=2), encoding="utf-8")
     try:
         _wait_airflow(settings, process)
-        token = _token(settings.airflow_url, password)
-        pool = _ensure_pools(settings.airflow_url, token, settings.config_path)
-        dags = _wait_dags(settings, token)
+        auth = token(settings.airflow_url, password)
+        pool = ensure_pools(settings.airflow_url, auth, settings.config_path)
+        known = wait_dags(settings, auth)
         if settings.unpause:
-            dags = _unpause(settings.airflow_url, token, dags)
-        errors = _import_errors(settings.airflow_url, token)
+            known = unpause(settings.airflow_url, auth, known)
+        errors = import_errors(settings.airflow_url, auth)
     except (StandaloneError, OSError, ValueError, KeyError):
         stop(settings)
         raise
     print(f"Airflow {settings.airflow_url} ready after {time.monotonic() - began:.0f} s; {pool}")
-    for dag_id, paused in sorted(dags.items()):
+    for dag_id, paused in sorted(known.items()):
         print(f"  DAG {dag_id:<24} {'paused' if paused else 'active'}")
     for error in errors:
         print(f"  IMPORT ERROR {error}")
@@ -426,9 +428,9 @@ def stop(settings: Settings) -> int:
     record = _read_record(settings)
     for name, timeout in (("airflow", 60.0), ("mlflow", 15.0)):
         pid = record.get(name, {}).get("pid")
-        if _alive(pid):
+        if alive(pid):
             began = time.monotonic()
-            _stop_group(int(pid), timeout)
+            stop_group(int(pid), timeout)
             print(f"{name} stopped (process group {pid}, {time.monotonic() - began:.0f} s)")
         else:
             print(f"{name} not running")
@@ -442,17 +444,18 @@ def status(settings: Settings) -> int:
     running = True
     for name in ("airflow", "mlflow"):
         entry = record.get(name, {})
-        alive = _alive(entry.get("pid"))
+        running_now = alive(entry.get("pid"))
         url = entry.get("url") or (
             settings.airflow_url if name == "airflow" else settings.mlflow_url
         )
         if name == "airflow":
-            health = _health(url) if alive else {}
-            detail = ", ".join(f"{k} {v}" for k, v in health.items()) or "not answering"
+            state = health(url) if running_now else {}
+            detail = ", ".join(f"{k} {v}" for k, v in state.items()) or "not answering"
         else:
-            detail = "healthy" if alive and is_healthy(url) else "not answering"
-        print(f"{name:<8} {'running' if alive else 'stopped'}  {url}  {detail if alive else ''}")
-        running = running and alive
+            detail = "healthy" if running_now and is_healthy(url) else "not answering"
+        shown = detail if running_now else ""
+        print(f"{name:<8} {'running' if running_now else 'stopped'}  {url}  {shown}")
+        running = running and running_now
     if running and settings.passwords_file.exists():
         print(f"login    {ADMIN} / {admin_password(settings)}")
     print(f"state    {settings.state}")

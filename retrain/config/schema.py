@@ -1137,6 +1137,15 @@ class ServingSettings(Section):
     label_horizon_hours: float = Field(24 * 7, gt=0, le=MAX_DAYS * 24)
     """How long after a prediction an event of its entity still labels it."""
 
+    max_batch_rows: int = Field(1000, ge=1, le=100_000)
+    """Rows per coalesced batch: requests that arrive while a batch computes are answered
+    together, one model call per version, up to this many rows (a larger request runs alone)."""
+
+    model_threads: int = Field(1, ge=0, le=1024)
+    """OpenMP threads per model call (0: the library's default, every core). 1 is fastest for
+    requests of up to a few thousand rows: histogram gradient boosting opens a parallel region
+    per tree, which costs more than it saves on small batches and stalls on a busy machine."""
+
 
 class NotificationSettings(Section):
     """Where rollbacks, failures and promotions are announced."""
@@ -1164,7 +1173,15 @@ class StorageSettings(Section):
 
     work_dir: str = Field(
         ".retrain-work",
-        description="local path (relative to the config file) or URL shared by all workers",
+        description="local path (relative to the config file) where a run's tasks write their "
+        "files (extracted data, model, reports)",
+    )
+    handoff: Literal["shared", "artifacts"] = Field(
+        "shared",
+        description="how a DAG task gets the files earlier tasks of its run wrote: `shared` "
+        "(work_dir is one filesystem every worker mounts) or `artifacts` (each task publishes "
+        "what it wrote to its MLflow run's artifacts under `handoff/`, and a task on another "
+        "worker downloads what it lacks: Celery or Kubernetes workers with local disks)",
     )
 
 

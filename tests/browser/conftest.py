@@ -198,7 +198,7 @@ def demo_airflow(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> It
                 raise standalone.StandaloneError("DAG import errors (see the output above)")
         timings["standalone"] = time.monotonic() - began
         password = standalone.admin_password(settings)
-        rest = Deployment(settings, standalone._token(settings.airflow_url, password))
+        rest = Deployment(settings, standalone.token(settings.airflow_url, password))
         rest.call(f"/api/v2/dags/{ROLLBACK_DAG}", method="PATCH", body={"is_paused": False})
         config = load_config(DEMO_CONFIG, env=standalone.airflow_env(settings))
         yield DemoAirflow(settings, password, rest, config, shots, timings)
