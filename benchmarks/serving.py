@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/serving.py [--workdir DIR] [--workers 1 2] [--clients 4]
         [--batches 1 100] [--duration 20] [--warmup 3] [--calls 1000] [--profile]
-        [--url http://127.0.0.1:5000]
+        [--mlflow-omp-threads N] [--model-threads N] [--url http://127.0.0.1:5000]
 
 Goals (issue 17): at least 2x MLflow's requests/s and a lower p99, for single rows and 100-row
 batches, with matched worker counts; the router's overhead over a bare ``model.predict`` at most
@@ -23,7 +23,11 @@ Servers, each in its own process group with ``--workers W``: ``retrain serve -c 
 --workers W`` (bearer token, prediction log: SQLite under the work directory) and ``mlflow models
 serve -m models:/<name>@production --env-manager local --workers W``. Both are uvicorn + FastAPI
 running the prediction in a worker thread; both get ``OMP_WAIT_POLICY=PASSIVE`` (retrain sets it
-at import; MLflow would otherwise spin OpenMP threads on the shared cores). If MLflow cannot
+at import; MLflow would otherwise spin OpenMP threads on the shared cores). ``retrain serve``
+calls its models with one OpenMP thread (``serving.model_threads``, its default); MLflow keeps
+the library default (every core) unless ``--mlflow-omp-threads N`` sets ``OMP_NUM_THREADS`` for
+its server, the fairness check of giving it the same setting by hand (``--model-threads N``:
+``retrain serve --model-threads N``, ``0`` for the library default). If MLflow cannot
 serve the version retrain registered (skops), the same fitted pipeline is logged again with
 ``mlflow.sklearn.log_model`` under ``<name>-mlflow`` and that one is served; the JSON says which.
 
@@ -38,7 +42,8 @@ request (every process of its group, from ``/proc``) and the load average before
 Router overhead (in this process, before the servers start): ``Router.predict`` on one row (the
 frame ``parse_invocation`` builds from a request; prediction log on, to SQLite) against the bare
 ``model.predict`` of the same loaded production version, interleaved, p50 over ``--calls``
-calls each. Shown next to it: ``predict`` + ``predict_proba`` (what the router asked the model
+calls each, the bare call with one OpenMP thread (as the router calls it; ``bare_predict``: the
+library default). Shown next to it: ``predict`` + ``predict_proba`` (what the router asked the model
 before it took labels from ``predict_proba`` alone; ``/version`` says which calls each version
 gets), and the whole request handler of each server without HTTP, one request at a time
 (retrain: ``json.loads`` + ``parse_invocation`` + ``Router.predict`` + the answer as JSON;
@@ -278,15 +283,27 @@ def server_env(tracking_uri: str) -> dict[str, str]:
     }
 
 
-def start_retrain(config_file: Path, workers: int, env: dict[str, str], logs: Path) -> Server:
+def start_retrain(
+    config_file: Path,
+    workers: int,
+    env: dict[str, str],
+    logs: Path,
+    model_threads: int | None = None,
+) -> Server:
     port = _free_port()
     command = [sys.executable, "-m", "retrain.cli", "serve", "-c", str(config_file)]
     command += ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+    if model_threads is not None:
+        command += ["--model-threads", str(model_threads)]
     return Server("retrain", command, port, env, logs / f"retrain-serve-w{workers}.log")
 
 
-def start_mlflow(model_uri: str, workers: int, env: dict[str, str], logs: Path) -> Server:
+def start_mlflow(
+    model_uri: str, workers: int, env: dict[str, str], logs: Path, omp_threads: int | None = None
+) -> Server:
     port = _free_port()
+    if omp_threads is not None:
+        env = {**env, "OMP_NUM_THREADS": str(omp_threads)}
     command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri]
     command += ["--env-manager", "local", "-p", str(port), "--workers", str(workers)]
     return Server("mlflow", command, port, env, logs / f"mlflow-serve-w{workers}.log")
@@ -501,6 +518,7 @@ def measure_in_process(
 
             cases = {
                 "bare_predict": lambda i, f=frames: model.predict(f[i]),
+                "bare_predict_1_thread": lambda i, f=frames: _one_thread(model.predict, f[i]),
                 "bare_predict_and_proba": lambda i, f=frames: (
                     model.predict(f[i]),
                     model.predict_proba(f[i]),
@@ -518,9 +536,23 @@ def measure_in_process(
         results["log"] = router.log.stats()
     one = results.get("1")
     if one:
-        one["router_overhead_ms"] = one["router_predict"] - one["bare_predict"]
+        one["router_overhead_ms"] = one["router_predict"] - one["bare_predict_1_thread"]
         one["router_code_ms"] = one["router_predict"] - one["bare_predict_and_proba"]
     return results
+
+
+_OPENMP: list[Any] = []
+
+
+def _one_thread(call: Any, frame: Any) -> Any:
+    """``call(frame)`` with one OpenMP thread, as the router calls its models (the same
+    threadpoolctl limit, found once)."""
+    if not _OPENMP:
+        from threadpoolctl import ThreadpoolController
+
+        _OPENMP.append(ThreadpoolController().select(user_api="openmp"))
+    with _OPENMP[0].limit(limits=1):
+        return call(frame)
 
 
 def _interleaved(cases: dict[str, Any], calls: int, distinct: int) -> dict[str, float]:
@@ -597,8 +629,8 @@ def compare_servers(
     for workers in args.workers:
         started = time.monotonic()
         servers = {
-            "retrain": start_retrain(config_file, workers, env, workdir),
-            "mlflow": start_mlflow(mlflow_uri, workers, env, workdir),
+            "retrain": start_retrain(config_file, workers, env, workdir, args.model_threads),
+            "mlflow": start_mlflow(mlflow_uri, workers, env, workdir, args.mlflow_omp_threads),
         }
         try:
             for server in servers.values():
@@ -709,15 +741,16 @@ def print_report(results: dict[str, Any]) -> None:
         )
     print("\n## In-process p50 (ms), no HTTP\n")
     print(
-        "| rows | bare predict | predict + proba | Router.predict | retrain handler "
-        "| MLflow handler |"
+        "| rows | bare predict | bare predict, 1 thread | predict + proba | Router.predict "
+        "| retrain handler | MLflow handler |"
     )
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for size, found in results["in_process"].items():
         if size == "log":
             continue
         print(
-            f"| {size} | {found['bare_predict']:.3f} | {found['bare_predict_and_proba']:.3f} | "
+            f"| {size} | {found['bare_predict']:.3f} | {found['bare_predict_1_thread']:.3f} | "
+            f"{found['bare_predict_and_proba']:.3f} | "
             f"{found['router_predict']:.3f} | {found['retrain_handler']:.3f} | "
             f"{found['mlflow_handler']:.3f} |"
         )
@@ -743,6 +776,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=3.0, help="discarded seconds per case")
     parser.add_argument("--calls", type=int, default=1000, help="in-process calls per case")
     parser.add_argument("--profile", action="store_true", help="cProfile both handlers")
+    parser.add_argument(
+        "--mlflow-omp-threads",
+        type=int,
+        help="OMP_NUM_THREADS for the MLflow server (default: unset, every core)",
+    )
+    parser.add_argument(
+        "--model-threads",
+        type=int,
+        help="retrain serve --model-threads (default: serving.model_threads, 1)",
+    )
     return parser.parse_args(argv)
 
 

@@ -56,6 +56,15 @@ class TestRefusesToStart:
         result = run_serve("-c", str(tmp_path / "x.yaml"), env=env)
         assert result.returncode == 2 and "at least 16 characters" in result.stderr
 
+    def test_batch_rows_and_model_threads_out_of_range(self, tmp_path: Path) -> None:
+        env = {**os.environ, TOKEN_ENV: TOKEN}
+        bad = ("--max-batch-rows", "0", "--model-threads", "-1", "--batch-wait-ms", "-1")
+        result = run_serve("-c", str(tmp_path / "x.yaml"), *bad, env=env)
+        assert result.returncode == 2
+        assert "--max-batch-rows must be at least 1" in result.stderr
+        assert "--model-threads must be >= 0" in result.stderr
+        assert "--batch-wait-ms must be >= 0" in result.stderr
+
 
 class TestCommand:
     def test_registered_with_its_flags_and_lazy(self) -> None:
@@ -66,6 +75,12 @@ class TestCommand:
             "127.0.0.1",
             None,
         )
+        tuning = ("max_batch_rows", "batch_wait_ms", "model_threads")
+        assert [getattr(args, k) for k in tuning] == [None, None, None]  # from the config
+        args = build_parser().parse_args(
+            ["serve", "--max-batch-rows", "50", "--batch-wait-ms", "0.5", "--model-threads", "2"]
+        )
+        assert [getattr(args, k) for k in tuning] == [50, 0.5, 2]
         assert TOKEN_ENV == SERVICE_TOKEN_ENV
         code = (
             "import sys, retrain.cli.main, retrain.serving; "

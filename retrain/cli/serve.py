@@ -58,6 +58,24 @@ def register(add: AddCommand) -> None:
     serve.add_argument("--batch-size", type=int, default=500, help="prediction rows per insert")
     serve.add_argument("--max-rows", type=int, default=10_000, help="rows per request at most")
     serve.add_argument(
+        "--max-batch-rows",
+        type=int,
+        help="rows per coalesced batch of concurrent requests (default: serving.max_batch_rows, "
+        "1000)",
+    )
+    serve.add_argument(
+        "--batch-wait-ms",
+        type=float,
+        help="how long a batch waits for requests in flight to join it (default: "
+        "serving.batch_wait_ms, 1)",
+    )
+    serve.add_argument(
+        "--model-threads",
+        type=int,
+        help="OpenMP threads per model call, 0 for the library's default (default: "
+        "serving.model_threads, 1)",
+    )
+    serve.add_argument(
         "--max-bytes", type=int, default=10 * 1024 * 1024, help="bytes per request body at most"
     )
     serve.add_argument(
@@ -94,6 +112,9 @@ def _serve(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         limits=Limits(max_rows=args.max_rows, max_bytes=args.max_bytes),
         auth=token is not None,
+        max_batch_rows=args.max_batch_rows,
+        batch_wait_ms=args.batch_wait_ms,
+        model_threads=args.model_threads,
     )
     check_settings(settings)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")

@@ -1141,6 +1141,10 @@ class ServingSettings(Section):
     """Rows per coalesced batch: requests that arrive while a batch computes are answered
     together, one model call per version, up to this many rows (a larger request runs alone)."""
 
+    batch_wait_ms: float = Field(1.0, ge=0, le=100)
+    """How long the batching thread waits for more requests to join a batch, only while other
+    requests are in flight (a lone request never waits); 0: never waits."""
+
     model_threads: int = Field(1, ge=0, le=1024)
     """OpenMP threads per model call (0: the library's default, every core). 1 is fastest for
     requests of up to a few thousand rows: histogram gradient boosting opens a parallel region

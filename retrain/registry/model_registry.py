@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import logging
 import os
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from retrain.errors import DataError, RegistryError
 from retrain.notify import Level, LogNotifier, Notification, NotificationError, Notifier
-from retrain.registry.artifacts import ModelArtifacts, check_example
+from retrain.registry.artifacts import ModelArtifacts, _artifact_text, check_example, read_flavor
 from retrain.registry.audit import AuditEntry, AuditStore
 from retrain.registry.client import RegistryClient
 from retrain.registry.lifecycle import (
@@ -183,6 +185,39 @@ class ModelRegistry:
         once per process; a version this instance has read before needs no request)."""
         with self._client.calls(f"reading the reference profile of {self.name!r} v{version}"):
             return self._artifacts.reference_profile(self._version_files(version))
+
+    def input_example(self, version: int | str) -> pd.DataFrame | None:
+        """The input example stored with a version (the rows its load check predicts on) as
+        MLflow reads it (a DataFrame, typed by the version's signature); ``None`` if it has none
+        or it is not a table. Two small JSON files (``MLmodel``, the example), read once per
+        process; never the model file, nothing unpickled. A version whose ``MLmodel`` retrain
+        would not load is refused (:class:`RegistryError`), as by :meth:`load_checked`."""
+        # loaded already by the artifacts module; imported here, where they are used
+        import pandas as pd  # noqa: PLC0415
+        from mlflow.models import Model  # noqa: PLC0415
+        from mlflow.utils.proto_json_utils import dataframe_from_parsed_json  # noqa: PLC0415
+
+        with self._client.calls(f"reading the input example of {self.name!r} v{version}"):
+            mv = self._version_files(version)
+            where = self._artifacts.artifact_uri(mv).rstrip("/")
+            text = _artifact_text(self.tracking_uri, where, "MLmodel")
+            with tempfile.TemporaryDirectory(prefix="retrain-mlmodel-") as tmp:
+                with open(os.path.join(tmp, "MLmodel"), "w", encoding="utf-8") as out:
+                    out.write(text)
+                meta = read_flavor(tmp, self._artifacts.what(mv))  # checks the example's path
+            info = meta.get("saved_input_example_info")
+            name = info.get("artifact_path") if isinstance(info, dict) else None
+            if not isinstance(info, dict) or not name or info.get("type") != "dataframe":
+                return None
+            example = json.loads(_artifact_text(self.tracking_uri, where, str(name)))
+        if info.get("params") and isinstance(example, dict):  # saved with params: {"inputs": ...}
+            example = example.get("inputs")
+        signature = Model.from_dict(meta).signature
+        schema = signature.inputs if signature is not None else None
+        found = dataframe_from_parsed_json(  # type: ignore[no-untyped-call]
+            example, pandas_orient="split", schema=schema
+        )
+        return found if isinstance(found, pd.DataFrame) else None
 
     def _version_files(self, version_or_alias: int | str) -> ModelVersion:
         """The version whose files to read: remembered, or read now (an alias always is)."""

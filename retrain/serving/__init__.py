@@ -3,7 +3,9 @@
 * :mod:`~retrain.serving.router`: :class:`Router` loads both aliases through the registry's
   verified loader, follows alias moves (load first, then one atomic swap; a failed load keeps
   the old version serving) and answers ``Router(config).predict(frame, entity_ids=...)``, or
-  ``submit(...)`` (a future) to batch concurrent requests into one model call per version.
+  ``submit(...)`` (a future) to batch concurrent requests into one model call per version; the
+  answers of a request are :class:`~retrain.serving.router.Answers` (columns, read as a sequence
+  of ``Prediction``).
 * :mod:`~retrain.serving.split`: the sticky canary split, a BLAKE2b hash of model and entity id.
 * :mod:`~retrain.serving.prediction_log`: the batched, bounded, drain-on-close prediction log.
 * :mod:`~retrain.serving.tables`: its SQL tables (predictions, labels); SQLite or PostgreSQL.
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
     "Router": "retrain.serving.router",
+    "Answers": "retrain.serving.router",
     "Prediction": "retrain.serving.router",
     "PredictionError": "retrain.serving.router",
     "RouterClosedError": "retrain.serving.router",
@@ -36,6 +39,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "Answers",
     "Limits",
     "Prediction",
     "PredictionError",
@@ -53,7 +57,13 @@ if TYPE_CHECKING:
     from retrain.serving.app import create_app
     from retrain.serving.inputs import Limits
     from retrain.serving.prediction_log import PredictionLog
-    from retrain.serving.router import Prediction, PredictionError, Router, RouterClosedError
+    from retrain.serving.router import (
+        Answers,
+        Prediction,
+        PredictionError,
+        Router,
+        RouterClosedError,
+    )
     from retrain.serving.service import ServeSettings, build_models
     from retrain.serving.split import canary_share, choose_arm
 

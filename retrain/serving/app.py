@@ -42,7 +42,7 @@ from retrain.errors import DataError
 from retrain.redact import redact
 from retrain.serving.feedback import parse_labels, store_labels
 from retrain.serving.inputs import Limits, RequestError, parse_invocation
-from retrain.serving.router import Prediction, PredictionError, Router, RouterClosedError
+from retrain.serving.router import PredictionError, Router, RouterClosedError
 from retrain.serving.service import (
     SETTINGS_ENV,
     TOKEN_ENV,
@@ -114,20 +114,21 @@ class _Server:
     async def invocations(self, request: Request, name: str | None = None) -> Response:
         self._authorize(request)
         router = self._router(name, "invocations")
-        body = await _read_json(request, self._limits)
-        invocation = parse_invocation(body, router.config.model.features, self._limits)
-        try:
-            future = router.submit(
-                invocation.frame,
-                entity_ids=invocation.entity_ids,
-                request_ids=invocation.request_ids,
-            )
-            predictions = await asyncio.wrap_future(future)
-        except PredictionError as exc:
-            raise RequestError(str(exc), status=422, error_code="MODEL_ERROR") from None
-        except RouterClosedError as exc:
-            raise RequestError(str(exc), status=503, error_code="UNAVAILABLE") from None
-        return JSONResponse(_answer_body(predictions))
+        with router.in_flight():
+            body = await _read_json(request, self._limits)
+            invocation = parse_invocation(body, router.config.model.features, self._limits)
+            try:
+                future = router.submit(
+                    invocation.frame,
+                    entity_ids=invocation.entity_ids,
+                    request_ids=invocation.request_ids,
+                )
+                answers = await asyncio.wrap_future(future)
+            except PredictionError as exc:
+                raise RequestError(str(exc), status=422, error_code="MODEL_ERROR") from None
+            except RouterClosedError as exc:
+                raise RequestError(str(exc), status=503, error_code="UNAVAILABLE") from None
+            return JSONResponse(answers.body())
 
     async def feedback(self, request: Request, name: str | None = None) -> Response:
         self._authorize(request)
@@ -265,31 +266,14 @@ def _answer(router: Router, body: Any, limits: Limits) -> dict[str, Any]:
     does, for in-process use and measurements)."""
     invocation = parse_invocation(body, router.config.model.features, limits)
     try:
-        predictions = router.predict(
+        answers = router.predict(
             invocation.frame,
             entity_ids=invocation.entity_ids,
             request_ids=invocation.request_ids,
         )
     except PredictionError as exc:
         raise RequestError(str(exc), status=422, error_code="MODEL_ERROR") from None
-    return _answer_body(predictions)
-
-
-def _answer_body(predictions: list[Prediction]) -> dict[str, Any]:
-    """MLflow's ``predictions`` plus retrain's per-row ``request_id``, version, arm..."""
-    return {
-        "predictions": [p.prediction for p in predictions],
-        "retrain": [
-            {
-                "request_id": p.request_id,
-                "entity_id": p.entity_id,
-                "version": p.version,
-                "arm": p.arm,
-                "probability": p.probability,
-            }
-            for p in predictions
-        ],
-    }
+    return answers.body()
 
 
 def _health(router: Router) -> dict[str, Any]:

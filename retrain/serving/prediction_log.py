@@ -1,12 +1,18 @@
 """The prediction log: every answered prediction, written off the request path.
 
-:meth:`PredictionLog.submit` appends a request's rows to a bounded in-memory buffer and returns
-at once; a writer thread inserts them in batches (``batch_size`` rows, one ``executemany`` with
-bound parameters, one transaction; fewer rows wait up to ``linger`` seconds for more, so a busy
-server commits a few times a second, not once per request) into ``retrain_predictions``
-(:mod:`~retrain.serving.tables`). A full buffer
-never blocks a request: the rows are dropped, counted (:attr:`PredictionLog.dropped`) and
-reported (a warning, ``/health``). A database error keeps the batch and retries with a backoff.
+:meth:`PredictionLog.submit_columns` (a batch's rows as columns: one list per column, how the
+router hands them over) or :meth:`PredictionLog.submit` (row dicts) appends rows to a bounded
+in-memory buffer and returns at once; a writer thread inserts them in batches (``batch_size``
+rows, one ``executemany`` with bound parameters, one transaction; fewer rows wait up to
+``linger`` seconds for more, so a busy server commits a few times a second, not once per
+request) into ``retrain_predictions`` (:mod:`~retrain.serving.tables`). On SQLite the rows go
+as multi-row ``INSERT ... VALUES (...), (...)`` statements of :data:`SQLITE_ROWS` rows, the
+values processed as SQLAlchemy's insert processes them (same stored text): Python's ``sqlite3``
+releases the GIL around every statement it steps, and an ``executemany`` steps once per row,
+so under load (the request threads holding the GIL) each row waited for the GIL and the writer
+fell behind. PostgreSQL gets SQLAlchemy's ``executemany`` (already multi-row). A full buffer never
+blocks a request: the rows are dropped, counted (:attr:`PredictionLog.dropped`) and reported
+(a warning, ``/health``). A database error keeps the batch and retries with a backoff.
 :meth:`PredictionLog.close` stops taking rows and drains the buffer first, so a graceful
 shutdown loses nothing; it also runs at interpreter exit for a log nobody closed.
 """
@@ -20,6 +26,7 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,6 +40,40 @@ logger = logging.getLogger(__name__)
 
 _OPEN: weakref.WeakSet[PredictionLog] = weakref.WeakSet()
 _MAX_BACKOFF = 5.0
+#: Rows per SQLite ``INSERT`` statement (11 values each: within SQLite's oldest limit of 999).
+SQLITE_ROWS = 90
+_COLUMNS = [c.name for c in PREDICTIONS.c if not c.primary_key]
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """Rows as columns: ``columns[name][i]`` is row ``i``'s value."""
+
+    columns: Mapping[str, Sequence[Any]]
+    rows: int
+
+    def split(self, rows: int) -> tuple[_Chunk, _Chunk]:
+        """The first ``rows`` rows and the rest."""
+        head = {k: v[:rows] for k, v in self.columns.items()}
+        tail = {k: v[rows:] for k, v in self.columns.items()}
+        return _Chunk(head, rows), _Chunk(tail, self.rows - rows)
+
+    def dicts(self) -> list[dict[str, Any]]:
+        """The rows as dicts (what SQLAlchemy's executemany takes)."""
+        names = list(self.columns)
+        values = zip(*self.columns.values(), strict=True)
+        return [dict(zip(names, row, strict=True)) for row in values]
+
+    def values(self, processors: Mapping[str, Any]) -> list[Any]:
+        """Every row's values of :data:`_COLUMNS` in order, one flat list (a column the chunk
+        lacks is NULL), each column through its SQLAlchemy bind processor, if any."""
+        columns = []
+        for name in _COLUMNS:
+            found = self.columns.get(name)
+            column = list(found) if found is not None else [None] * self.rows
+            process = processors.get(name)
+            columns.append(list(map(process, column)) if process is not None else column)
+        return [value for row in zip(*columns, strict=True) for value in row]
 
 
 @atexit.register
@@ -70,7 +111,13 @@ class PredictionLog:
         self._flushing = 0
         self.engine = engine if engine is not None else open_engine(url)
         create_tables(self.engine)
-        self._rows: collections.deque[Mapping[str, Any]] = collections.deque()
+        dialect = self.engine.dialect
+        self._sqlite = dialect.name == "sqlite"
+        self._processors = {
+            c.name: c.type.dialect_impl(dialect).bind_processor(dialect) for c in PREDICTIONS.c
+        }
+        self._chunks: collections.deque[_Chunk] = collections.deque()
+        self._queued = 0  # rows in the chunks
         self._cond = threading.Condition()
         self._in_flight = 0
         self._closing = False
@@ -93,17 +140,33 @@ class PredictionLog:
     def pending(self) -> int:
         """Rows taken but not yet written."""
         with self._cond:
-            return len(self._rows) + self._in_flight
+            return self._queued + self._in_flight
 
     def submit(self, rows: Sequence[Mapping[str, Any]]) -> bool:
-        """Queue ``rows`` (all or none); ``False`` if they were dropped (buffer full or log
-        closed). Never blocks on the database."""
+        """Queue ``rows`` (dicts of ``retrain_predictions`` columns, all with the same keys;
+        all or none); ``False`` if they were dropped (buffer full or log closed). Never blocks
+        on the database."""
+        if not rows:
+            return True
+        names = list(rows[0])
+        return self.submit_columns({n: [r[n] for r in rows] for n in names})
+
+    def submit_columns(self, columns: Mapping[str, Sequence[Any]]) -> bool:
+        """:meth:`submit` of rows given as columns: ``columns[name]`` holds every row's value
+        of ``name`` (lists of one length; sliceable sequences)."""
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"columns of different lengths: {sorted(lengths)}")
+        count = lengths.pop() if lengths else 0
+        if not count:
+            return True
         with self._cond:
-            if self._closing or len(self._rows) + len(rows) > self.queue_size:
-                self.dropped += len(rows)
+            if self._closing or self._queued + count > self.queue_size:
+                self.dropped += count
                 dropped = True
             else:
-                self._rows.extend(rows)
+                self._chunks.append(_Chunk(columns, count))
+                self._queued += count
                 self._cond.notify()
                 dropped = False
         if dropped:
@@ -117,7 +180,7 @@ class PredictionLog:
             self._flushing += 1
             self._cond.notify_all()
             try:
-                while self._rows or self._in_flight:
+                while self._queued or self._in_flight:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         return False
@@ -162,42 +225,62 @@ class PredictionLog:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._rows and not self._closing:
+                while not self._queued and not self._closing:
                     self._cond.wait()
-                if not self._rows:
+                if not self._queued:
                     return
                 if self.linger:
                     self._cond.wait_for(self._batch_ready, timeout=self.linger)
-                take = min(self.batch_size, len(self._rows))
-                batch = [self._rows.popleft() for _ in range(take)]
-                self._in_flight = len(batch)
-            written = self._write(batch)
+                chunks = self._take(self.batch_size)
+                taken = sum(c.rows for c in chunks)
+                self._in_flight = taken
+            written = self._write(chunks)
             with self._cond:
                 self._in_flight = 0
                 if written:
-                    self.written += len(batch)
+                    self.written += taken
                 else:
-                    self.lost += len(batch) + len(self._rows)
-                    self._rows.clear()
+                    self.lost += taken + self._queued
+                    self._chunks.clear()
+                    self._queued = 0
                 self._cond.notify_all()
 
-    def _batch_ready(self) -> bool:
-        return len(self._rows) >= self.batch_size or self._closing or self._flushing > 0
+    def _take(self, rows: int) -> list[_Chunk]:
+        """Whole chunks from the buffer's front, the last one split, up to ``rows`` rows (the
+        lock is held)."""
+        taken: list[_Chunk] = []
+        left = rows
+        while self._chunks and left > 0:
+            chunk = self._chunks.popleft()
+            if chunk.rows > left:
+                chunk, rest = chunk.split(left)
+                self._chunks.appendleft(rest)
+            taken.append(chunk)
+            left -= chunk.rows
+        self._queued -= rows - left
+        return taken
 
-    def _write(self, batch: list[Mapping[str, Any]]) -> bool:
-        """Insert ``batch``, retrying while the database fails; ``False`` only when closing and
-        past the close timeout."""
+    def _batch_ready(self) -> bool:
+        return self._queued >= self.batch_size or self._closing or self._flushing > 0
+
+    def _write(self, chunks: list[_Chunk]) -> bool:
+        """Insert the rows of ``chunks`` in one transaction, retrying while the database fails;
+        ``False`` only when closing and past the close timeout."""
+        rows = sum(c.rows for c in chunks)
         backoff = 0.2
         while True:
             try:
                 with self.engine.begin() as conn:
-                    conn.execute(PREDICTIONS.insert(), list(batch))
+                    if self._sqlite:
+                        self._insert_sqlite(conn, chunks)
+                    else:
+                        conn.execute(PREDICTIONS.insert(), [r for c in chunks for r in c.dicts()])
             except sa.exc.SQLAlchemyError as exc:
                 self.last_error = redact(f"{type(exc).__name__}: {exc}")[:500]
                 logger.warning(
                     "prediction log %s: writing %d rows failed, retrying: %s",
                     self.shown_url,
-                    len(batch),
+                    rows,
                     self.last_error,
                 )
                 if self._closing and time.monotonic() >= self._deadline:
@@ -207,6 +290,18 @@ class PredictionLog:
             else:
                 self.last_error = None
                 return True
+
+    def _insert_sqlite(self, conn: sa.Connection, chunks: list[_Chunk]) -> None:
+        """Multi-row inserts of :data:`SQLITE_ROWS` rows (bound parameters only)."""
+        width = len(_COLUMNS)
+        values = [v for chunk in chunks for v in chunk.values(self._processors)]
+        head = f"INSERT INTO {PREDICTIONS.name} ({', '.join(_COLUMNS)}) VALUES "
+        one = "(" + ", ".join("?" * width) + ")"
+        step = SQLITE_ROWS * width
+        for start in range(0, len(values), step):
+            part = values[start : start + step]
+            sql = head + ", ".join([one] * (len(part) // width))
+            conn.exec_driver_sql(sql, tuple(part))
 
     def _warn_dropped(self) -> None:
         now = time.monotonic()

@@ -22,46 +22,59 @@ One model call per version and batch: a classifier whose ``classes_[argmax(predi
 equals its ``predict`` on the version's load-check sample (its registered input example; true of
 gradient boosting, random forests, logistic regression, not of every estimator) is asked only
 ``predict_proba``; any other keeps both calls (:attr:`Served.calls`, shown by ``/version``).
-:meth:`Router.submit` coalesces concurrent requests (dynamic batching, no added wait): while a
-batch computes, the next requests queue; the next batch takes every queued request up to
-``max_batch_rows`` rows, calls each version once and splits the answers back per request.
+:meth:`Router.submit` coalesces concurrent requests (dynamic batching): while a batch computes,
+the next requests queue; the next batch takes every queued request up to ``max_batch_rows``
+rows, calls each version once and splits the answers back per request. While more requests are
+in flight than queued (the HTTP handlers count them, :meth:`Router.in_flight`), the batching
+thread first waits up to ``batch_wait_ms`` (default 1 ms) for them; a lone request never waits.
+Without that pause the batching thread, which holds the GIL while a model computes, starts the
+next batch at once and the event loop can neither send the answers nor read the next requests:
+the batches stay small.
+
+The work per row is columnar: a batch's arms, feature hashes, labels and probabilities are
+computed as arrays, a request's answer is :class:`Answers` (columns, which read as a sequence of
+:class:`Prediction`), and the prediction log gets one columnar chunk per batch. Model calls run
+with ``model_threads`` OpenMP threads (``serving.model_threads``, default 1): scikit-learn's
+histogram gradient boosting opens a parallel region per tree, which on a small batch costs far
+more than it saves (and stalls a loaded machine: the calling thread waits for the other threads
+to be scheduled).
 """
 
 from __future__ import annotations
 
 import collections
-import dataclasses
+import contextlib
 import hashlib
 import json
 import logging
 import math
 import os
-import re
-import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sklearn.pipeline import Pipeline
+from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
 from retrain.config import RetrainConfig
 from retrain.errors import DataError, RegistryError, RetrainError
 from retrain.redact import redact
 from retrain.registry import ModelRegistry
 from retrain.serving.prediction_log import PredictionLog
-from retrain.serving.split import CANARY, PRODUCTION, Arm, choose_arm
+from retrain.serving.split import CANARY, PRODUCTION, Arm, canary_share
 from retrain.serving.tables import log_url
 
 __all__ = [
     "MAX_BATCH_ROWS",
     "RETRY_FAILED_SECONDS",
+    "Answers",
     "Prediction",
     "PredictionError",
     "Router",
@@ -77,7 +90,7 @@ RETRY_FAILED_SECONDS = 60.0
 MAX_BATCH_ROWS = 1000
 
 Calls = Literal["predict_proba", "predict + predict_proba", "predict"]
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_dumps = json.JSONEncoder().encode  # what json.dumps(value) gives, without its argument checks
 
 
 class PredictionError(RetrainError):
@@ -147,6 +160,79 @@ class Prediction:
         }
 
 
+@dataclass(frozen=True, eq=False)
+class Answers(Sequence[Prediction]):
+    """The answered rows of one request, column by column (one list entry per row).
+
+    Reads as a sequence of :class:`Prediction` (built on access); :meth:`body` is the JSON answer
+    of ``/invocations``. ``predictions``: JSON-ready labels; ``probabilities``: as
+    :attr:`Prediction.probability` (``None``: none, or not finite); ``latency_ms`` and
+    ``timestamp``: of the batch that answered the request.
+    """
+
+    model: str
+    request_ids: list[str]
+    entity_ids: list[str | None]
+    versions: list[int]
+    arms: list[Arm]
+    predictions: list[Any]
+    probabilities: list[float | None]
+    feature_hashes: list[str]
+    latency_ms: float
+    timestamp: datetime
+
+    def __len__(self) -> int:
+        return len(self.request_ids)
+
+    @overload
+    def __getitem__(self, index: int) -> Prediction: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Prediction]: ...
+    def __getitem__(self, index: int | slice) -> Prediction | list[Prediction]:
+        if isinstance(index, slice):
+            return [self._one(i) for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self._one(index)
+
+    def __iter__(self) -> Iterator[Prediction]:
+        return (self._one(i) for i in range(len(self)))
+
+    def _one(self, i: int) -> Prediction:
+        return Prediction(
+            request_id=self.request_ids[i],
+            entity_id=self.entity_ids[i],
+            model=self.model,
+            version=self.versions[i],
+            arm=self.arms[i],
+            prediction=self.predictions[i],
+            probability=self.probabilities[i],
+            latency_ms=self.latency_ms,
+            timestamp=self.timestamp,
+            feature_hash=self.feature_hashes[i],
+        )
+
+    def body(self) -> dict[str, Any]:
+        """MLflow's ``{"predictions": [...]}`` plus ``"retrain"``: each row's ``request_id``,
+        ``entity_id``, ``version``, ``arm`` and ``probability``."""
+        return {
+            "predictions": self.predictions,
+            "retrain": [
+                {"request_id": r, "entity_id": e, "version": v, "arm": a, "probability": p}
+                for r, e, v, a, p in zip(
+                    self.request_ids,
+                    self.entity_ids,
+                    self.versions,
+                    self.arms,
+                    self.probabilities,
+                    strict=True,
+                )
+            ],
+        }
+
+
 @dataclass(frozen=True)
 class _Request:
     """A checked request waiting for its answers."""
@@ -155,7 +241,7 @@ class _Request:
     request_ids: list[str]
     entity_ids: list[str | None]
     started: float
-    future: Future[list[Prediction]]
+    future: Future[Answers]
 
 
 class Router:
@@ -168,7 +254,11 @@ class Router:
     ``serving.prediction_log``, else SQLite under ``storage.work_dir``/serving) with
     ``queue_size`` and ``batch_size``, closed by :meth:`close`. ``registry``: the registry to
     read (default ``ModelRegistry(config)``). ``start``: start following the aliases now (else
-    call :meth:`refresh` yourself). ``max_batch_rows``: rows per batch of :meth:`submit`.
+    call :meth:`refresh` yourself). ``max_batch_rows``: rows per batch of :meth:`submit`
+    (default ``serving.max_batch_rows``). ``batch_wait_ms``: how long the batching thread waits
+    for requests in flight to join a batch (:meth:`in_flight`; default
+    ``serving.batch_wait_ms``). ``model_threads``: OpenMP threads per model call (default
+    ``serving.model_threads``; ``0``: the library's default).
 
     The constructor loads production (raising :class:`RegistryError` without one) and the
     canary. Use it as a context manager, or call :meth:`close`.
@@ -186,7 +276,9 @@ class Router:
         batch_size: int = 500,
         registry: ModelRegistry | None = None,
         start: bool = True,
-        max_batch_rows: int = MAX_BATCH_ROWS,
+        max_batch_rows: int | None = None,
+        batch_wait_ms: float | None = None,
+        model_threads: int | None = None,
     ) -> None:
         fraction = (
             config.deployment.canary_traffic_percent / 100
@@ -198,12 +290,23 @@ class Router:
         refresh = config.serving.refresh_seconds if refresh_seconds is None else refresh_seconds
         if not refresh > 0:
             raise DataError([f"refresh_seconds must be > 0, got {refresh}"])
-        if max_batch_rows < 1:
-            raise DataError([f"max_batch_rows must be at least 1, got {max_batch_rows}"])
+        batch_rows = config.serving.max_batch_rows if max_batch_rows is None else max_batch_rows
+        if batch_rows < 1:
+            raise DataError([f"max_batch_rows must be at least 1, got {batch_rows}"])
+        threads = config.serving.model_threads if model_threads is None else model_threads
+        if threads < 0:
+            raise DataError([f"model_threads must be >= 0, got {threads}"])
+        wait = config.serving.batch_wait_ms if batch_wait_ms is None else batch_wait_ms
+        if not wait >= 0:
+            raise DataError([f"batch_wait_ms must be >= 0, got {wait}"])
         self.config = config
         self.name = config.model.name
         self.features = list(config.model.features.all)
-        self.max_batch_rows = max_batch_rows
+        self.max_batch_rows = batch_rows
+        self.batch_wait_ms = wait
+        self.model_threads = threads
+        self._in_flight = 0
+        self._openmp: Any = None  # threadpoolctl's OpenMP libraries, found after a model loads
         self._queue: collections.deque[_Request] = collections.deque()
         self._queue_cond = threading.Condition()
         self._closed = False
@@ -248,10 +351,11 @@ class Router:
         *,
         entity_ids: Sequence[str | None] | None = None,
         request_ids: Sequence[str] | None = None,
-    ) -> list[Prediction]:
+    ) -> Answers:
         """Predict every row of ``frame`` (the config's features; other columns are ignored)
-        and log each answer, in this thread. ``entity_ids`` (one per row, ``None`` allowed)
-        choose each row's arm; ``request_ids`` name the rows (generated when absent). Raises
+        and log each answer, in this thread; the answers read as a list of :class:`Prediction`.
+        ``entity_ids`` (one per row, ``None`` allowed) choose each row's arm; ``request_ids``
+        name the rows (generated when absent). Raises
         :class:`DataError` for missing columns or a length mismatch, :class:`PredictionError`
         if the model raises.
         """
@@ -267,7 +371,7 @@ class Router:
         *,
         entity_ids: Sequence[str | None] | None = None,
         request_ids: Sequence[str] | None = None,
-    ) -> Future[list[Prediction]]:
+    ) -> Future[Answers]:
         """:meth:`predict`, batched with the requests submitted at the same time: the rows are
         checked now (:class:`DataError`), answered by the batching thread; the future holds the
         predictions, or the :class:`PredictionError` of this request's rows. The answers are
@@ -320,6 +424,7 @@ class Router:
                     self._queue_cond.wait()
                 if not self._queue:
                     return
+                self._wait_for_company()
                 batch: list[_Request] = []
                 rows = 0
                 while self._queue and (
@@ -332,7 +437,7 @@ class Router:
                         rows += len(request.frame)
             if not batch:
                 continue
-            answers: list[list[Prediction] | BaseException]
+            answers: list[Answers | BaseException]
             try:
                 answers = [*self._answer(self._pair, batch)]
             except Exception as exc:  # a bug must not leave a client waiting
@@ -344,9 +449,35 @@ class Router:
                 else:
                     request.future.set_result(answer)
 
-    def _answer(
-        self, pair: _Pair, requests: list[_Request]
-    ) -> list[list[Prediction] | PredictionError]:
+    def _wait_for_company(self) -> None:
+        """While other requests are in flight (:meth:`in_flight`) and the queue holds fewer
+        than ``max_batch_rows`` rows, wait up to ``batch_wait_ms`` for them (the lock is held;
+        waiting releases it, and the GIL: the event loop sends the last batch's answers and
+        queues the requests that came meanwhile)."""
+        deadline = time.monotonic() + self.batch_wait_ms / 1000
+        while (
+            not self._closed
+            and self._in_flight > len(self._queue)
+            and sum(len(r.frame) for r in self._queue) < self.max_batch_rows
+        ):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._queue_cond.wait(left)
+
+    @contextlib.contextmanager
+    def in_flight(self) -> Iterator[None]:
+        """Count a request as in flight while this block runs (an HTTP handler: from its
+        arrival to its answer, in the event loop's thread). Only while more requests are in
+        flight than queued does the batching thread wait for them (``batch_wait_ms``): a lone
+        request never waits."""
+        self._in_flight += 1
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+
+    def _answer(self, pair: _Pair, requests: list[_Request]) -> list[Answers | PredictionError]:
         """Answer and log ``requests`` with one call per version; if the model fails on the
         batch, each request is answered alone, so the error reaches only those it concerns."""
         if len(requests) == 1:
@@ -356,73 +487,123 @@ class Router:
             frame = pd.concat([r.frame for r in requests], ignore_index=True)
             ids = [i for r in requests for i in r.request_ids]
             entities = [e for r in requests for e in r.entity_ids]
-        arms = self._arms(pair, ids, entities)
-        answers: list[tuple[Any, float | None]] = [(None, None)] * len(ids)
-        failure: PredictionError | None = None
-        failed: list[int] = []
-        for served in (pair.production, pair.canary):
-            if served is None:
-                continue
-            positions = [i for i, arm in enumerate(arms) if arm == served.alias]
-            if not positions:
-                continue
-            rows = frame if len(positions) == len(arms) else frame.iloc[positions]
-            try:
-                found = _predict(served, rows, self.name)
-            except PredictionError as exc:
-                failure, failed = failure or exc, [*failed, *positions]
-                continue
-            for position, answer in zip(positions, found, strict=True):
-                answers[position] = answer
+        rows = len(ids)
+        canary = self._canary_rows(pair, ids, entities)
+        predictions, probabilities, failure, failed = self._call_versions(pair, frame, canary)
         if failure is not None and len(requests) > 1:
             return [self._answer(pair, [r])[0] for r in requests]
         now = datetime.now(UTC)
         done = time.perf_counter()
         hashes = _feature_hashes(frame)
-        versions = {PRODUCTION: pair.production.version}
-        if pair.canary is not None:
-            versions[CANARY] = pair.canary.version
-        results: list[list[Prediction] | PredictionError] = []
-        logged: list[dict[str, Any]] = []
+        arms: list[Arm] = np.where(canary, CANARY, PRODUCTION).tolist()
+        canary_version = pair.canary.version if pair.canary is not None else -1
+        versions: list[int] = np.where(canary, canary_version, pair.production.version).tolist()
+        chances = _optional_floats(probabilities)
+        latencies = [(done - r.started) * 1000 for r in requests]
+        logged: dict[str, list[Any]] = {
+            "model": [self.name] * rows,
+            "request_id": ids,
+            "entity_id": entities,
+            "version": versions,
+            "arm": arms,
+            "prediction": _json_texts(predictions),
+            "probability": chances,
+            "latency_ms": [
+                x for r, x in zip(requests, latencies, strict=True) for _ in r.request_ids
+            ],
+            "predicted_at": [now] * rows,
+            "feature_hash": hashes,
+            "error": [None] * rows,
+        }
+        if failure is not None:  # one request: nothing answered, the failed rows are logged
+            error = str(failure)[:500]
+            keep = failed.tolist()
+            logged = {k: [v[i] for i in keep] for k, v in logged.items()}
+            logged["prediction"] = [None] * len(keep)
+            logged["error"] = [error] * len(keep)
+            self.log.submit_columns(logged)
+            return [failure]
+        self.log.submit_columns(logged)
+        results: list[Answers | PredictionError] = []
         start = 0
-        for request in requests:
-            latency = (done - request.started) * 1000
-            predictions = [
-                Prediction(
-                    request_id=ids[i],
-                    entity_id=entities[i],
+        for request, latency in zip(requests, latencies, strict=True):
+            stop = start + len(request.request_ids)
+            results.append(
+                Answers(
                     model=self.name,
-                    version=versions[arms[i]],
-                    arm=arms[i],
-                    prediction=answers[i][0],
-                    probability=answers[i][1],
+                    request_ids=ids[start:stop],
+                    entity_ids=entities[start:stop],
+                    versions=versions[start:stop],
+                    arms=arms[start:stop],
+                    predictions=predictions[start:stop],
+                    probabilities=chances[start:stop],
+                    feature_hashes=hashes[start:stop],
                     latency_ms=latency,
                     timestamp=now,
-                    feature_hash=hashes[i],
                 )
-                for i in range(start, start + len(request.request_ids))
-            ]
-            start += len(request.request_ids)
-            if failure is None:
-                logged.extend(p.to_row() for p in predictions)
-                results.append(predictions)
-            else:  # one request: nothing answered, the failed rows are logged as errors
-                error = str(failure)[:500]
-                logged.extend(
-                    dataclasses.replace(predictions[i], error=error).to_row() for i in failed
-                )
-                results.append(failure)
-        self.log.submit(logged)
+            )
+            start = stop
         return results
 
-    def _arms(self, pair: _Pair, ids: list[str], entities: list[str | None]) -> list[Arm]:
+    def _call_versions(
+        self, pair: _Pair, frame: pd.DataFrame, canary: npt.NDArray[np.bool_]
+    ) -> tuple[list[Any], npt.NDArray[np.float64], PredictionError | None, npt.NDArray[np.intp]]:
+        """Each version's rows, one model call each: the labels, the probabilities (NaN: none),
+        the first failure and the positions of the rows whose version failed."""
+        rows = len(canary)
+        predictions: list[Any] = [None] * rows
+        probabilities: npt.NDArray[np.float64] = np.full(rows, np.nan)
+        failure: PredictionError | None = None
+        failed: npt.NDArray[np.intp] = np.empty(0, dtype=np.intp)
+        for served, chosen in ((pair.production, ~canary), (pair.canary, canary)):
+            if served is None or not chosen.any():
+                continue
+            everything = bool(chosen.all())
+            positions = np.arange(rows) if everything else np.flatnonzero(chosen)
+            try:
+                with self._threads():
+                    labels, proba = _predict(
+                        served, frame if everything else frame.take(positions), self.name
+                    )
+            except PredictionError as exc:
+                failure, failed = failure or exc, np.concatenate([failed, positions])
+                continue
+            if everything:
+                predictions = labels
+            else:
+                for position, label in zip(positions.tolist(), labels, strict=True):
+                    predictions[position] = label
+            if proba is not None:
+                probabilities[positions] = proba
+        return predictions, probabilities, failure, failed
+
+    def _canary_rows(
+        self, pair: _Pair, ids: list[str], entities: list[str | None]
+    ) -> npt.NDArray[np.bool_]:
+        """Which rows the canary answers (:func:`~retrain.serving.split.choose_arm` per row)."""
         canary = pair.canary
         if canary is None or canary.version == pair.production.version:
-            return [PRODUCTION] * len(ids)
-        return [
-            choose_arm(self.name, entity if entity is not None else request, self.traffic_fraction)
-            for request, entity in zip(ids, entities, strict=True)
-        ]
+            return np.zeros(len(ids), dtype=bool)
+        name = self.name
+        shares = np.fromiter(
+            (
+                canary_share(name, entity if entity is not None else request)
+                for request, entity in zip(ids, entities, strict=True)
+            ),
+            dtype=float,
+            count=len(ids),
+        )
+        return shares < self.traffic_fraction
+
+    def _threads(self) -> contextlib.AbstractContextManager[Any]:
+        """The model call's OpenMP thread limit (this thread only; OpenMP's limit is per
+        thread), or nothing with ``model_threads`` 0 or no OpenMP library loaded."""
+        if self.model_threads == 0 or not self._openmp:
+            return contextlib.nullcontext()
+        limiter: contextlib.AbstractContextManager[Any] = self._openmp.limit(
+            limits=self.model_threads
+        )
+        return limiter
 
     # --- following the aliases -----------------------------------------------------------------
 
@@ -499,6 +680,9 @@ class Router:
             "status": "degraded" if self.last_error else "ok",
             "arms": arms,
             "refresh_seconds": self.refresh_seconds,
+            "max_batch_rows": self.max_batch_rows,
+            "batch_wait_ms": self.batch_wait_ms,
+            "model_threads": self.model_threads,
             "last_refresh": _iso(self.last_refresh),
             "error": self.last_error,
             "prediction_log": self.log.stats(),
@@ -550,6 +734,8 @@ class Router:
 
     def _load(self, alias: Arm, version: int) -> Served:
         model = self._registry.load_checked(version)
+        if self._openmp is None or not self._openmp:  # its OpenMP library is loaded by now
+            self._openmp = ThreadpoolController().select(user_api="openmp")
         what = f"version {version} of {self.name!r}"
         _check_model(model, self.features, what)
         calls = self._calls(model, version, what)
@@ -560,41 +746,16 @@ class Router:
         )
 
     def _calls(self, model: Any, version: int, what: str) -> Calls:
-        """What to ask ``model``: :func:`choose_calls` on its load-check sample (both calls
-        when the sample cannot be read)."""
+        """What to ask ``model``: :func:`choose_calls` on its load-check sample (its input
+        example, :meth:`ModelRegistry.input_example`; both calls when it cannot be read)."""
         if not hasattr(model, "predict_proba"):
             return "predict"
         try:
-            sample = self._load_check_sample(version)
+            sample = self._registry.input_example(version)
         except Exception as exc:  # the registry or the file: keep the safe path
             logger.warning("%s: no load-check sample (%s): both calls", what, exc)
             return "predict + predict_proba"
         return choose_calls(model, sample)
-
-    def _load_check_sample(self, version: int) -> pd.DataFrame | None:
-        """The input example the version's load check predicts on (``MLmodel`` and the example
-        file: two small downloads, through MLflow's artifact API, no model file)."""
-        import mlflow  # noqa: PLC0415 - the registry has imported it already
-        from mlflow.models import Model  # noqa: PLC0415
-
-        tracking_uri = self.config.registry.tracking_uri
-        uri = mlflow.MlflowClient(tracking_uri).get_model_version_download_uri(
-            self.name, str(version)
-        )
-        with tempfile.TemporaryDirectory(prefix="retrain-sample-") as tmp:
-            mlmodel = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"{uri.rstrip('/')}/MLmodel", dst_path=tmp, tracking_uri=tracking_uri
-            )
-            meta = Model.load(mlmodel)
-            info = meta.saved_input_example_info or {}
-            name = info.get("artifact_path")
-            if not isinstance(name, str) or not _PLAIN_NAME.fullmatch(name) or ".." in name:
-                return None
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=f"{uri.rstrip('/')}/{name}", dst_path=tmp, tracking_uri=tracking_uri
-            )
-            example = meta.load_input_example(str(Path(mlmodel).parent))
-        return example if isinstance(example, pd.DataFrame) else None
 
     def _pending_error(self, wanted: Mapping[Arm, int], pair: _Pair) -> str | None:
         """Why an alias's version is not served by ``pair``, if one is not."""
@@ -678,8 +839,11 @@ def _labels_and_proba(model: Any, frame: pd.DataFrame) -> tuple[Any, Any | None]
     return model.predict(frame), model.predict_proba(frame)
 
 
-def _predict(served: Served, frame: pd.DataFrame, name: str) -> list[tuple[Any, float | None]]:
-    """(prediction, probability) per row of ``frame`` from one version."""
+def _predict(
+    served: Served, frame: pd.DataFrame, name: str
+) -> tuple[list[Any], npt.NDArray[np.float64] | None]:
+    """One version's JSON-ready labels of the rows of ``frame`` and their probabilities (see
+    :attr:`Prediction.probability`; NaN: none), ``None`` for a model without probabilities."""
     model = served.model
     try:
         if served.calls == "predict_proba":
@@ -693,20 +857,42 @@ def _predict(served: Served, frame: pd.DataFrame, name: str) -> list[tuple[Any, 
         raise PredictionError(
             f"{name} v{served.version} could not predict: {type(exc).__name__}: {exc}"
         ) from exc
-    values = [_plain(v) for v in np.asarray(labels).tolist()]
+    values = _json_ready(np.asarray(labels))
     if proba is None:
-        return [(v, None) for v in values]
+        return values, None
     matrix = np.asarray(proba, dtype=float)
     if matrix.ndim == 2 and matrix.shape[1] == 2:
-        chosen = matrix[:, 1]
-    elif matrix.ndim == 2:
-        chosen = matrix.max(axis=1)
-    else:
-        return [(v, None) for v in values]
-    return [
-        (v, float(p) if math.isfinite(p) else None)
-        for v, p in zip(values, chosen.tolist(), strict=True)
-    ]
+        return values, matrix[:, 1]
+    if matrix.ndim == 2:
+        return values, matrix.max(axis=1)
+    return values, None
+
+
+def _json_ready(values: npt.NDArray[Any]) -> list[Any]:
+    """The values of a 1-D array as JSON-ready Python values (NaN as ``None``), as
+    :func:`_plain` gives them one by one."""
+    if values.dtype.kind == "f":
+        found = values.astype(object)
+        found[np.isnan(values)] = None
+        return list(found.tolist())
+    if values.dtype.kind in "iub":
+        return list(values.tolist())
+    return [_plain(v) for v in values.tolist()]
+
+
+def _json_texts(values: list[Any]) -> list[str]:
+    """``json.dumps`` of each value (integers, the usual labels, by ``int.__repr__``: the same
+    text, faster)."""
+    if set(map(type, values)) == {int}:
+        return list(map(int.__repr__, values))
+    return list(map(_dumps, values))
+
+
+def _optional_floats(values: npt.NDArray[np.float64]) -> list[float | None]:
+    """Floats, ``None`` where not finite."""
+    found = values.astype(object)
+    found[~np.isfinite(values)] = None
+    return list(found.tolist())
 
 
 def _new_ids(count: int) -> list[str]:
@@ -724,9 +910,11 @@ def _plain(value: Any) -> Any:
 
 
 def _feature_hashes(frame: pd.DataFrame) -> list[str]:
-    """BLAKE2b of each row's values as JSON (NaN as ``null``), in the frame's column order."""
-    columns = [[_plain(v) for v in frame[c].tolist()] for c in frame.columns]
-    dumps, blake2b = json.JSONEncoder(separators=(",", ":"), default=str).encode, hashlib.blake2b
+    """BLAKE2b (128 bits, hex) of each row's values as compact JSON (NaN as ``null``), in the
+    frame's column order; the columns are converted to Python values column by column."""
+    columns = [_json_ready(frame[c].to_numpy()) for c in frame.columns]
+    dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
+    blake2b = hashlib.blake2b
     return [
         blake2b(dumps(list(row)).encode(), digest_size=16).hexdigest()
         for row in zip(*columns, strict=True)

@@ -21,7 +21,7 @@ from retrain.config import RetrainConfig, load_catalog
 from retrain.errors import ConfigError, DataError
 from retrain.serving.inputs import Limits
 from retrain.serving.prediction_log import PredictionLog
-from retrain.serving.router import MAX_BATCH_ROWS, Router
+from retrain.serving.router import Router
 from retrain.serving.tables import log_url
 
 __all__ = [
@@ -45,8 +45,10 @@ SETTINGS_ENV = "RETRAIN_SERVE_SETTINGS"
 class ServeSettings:
     """The arguments of a server: the config path (``model``: one model of a directory), the
     router's and the log's settings (``None``: from each model's config, its ``serving`` and
-    ``deployment`` sections), the request limits, whether a bearer token is required and the
-    rows per coalesced batch (``max_batch_rows``)."""
+    ``deployment`` sections), the request limits, whether a bearer token is required, the rows
+    per coalesced batch (``max_batch_rows``), the wait for requests in flight to join one
+    (``batch_wait_ms``) and the OpenMP threads per model call (``model_threads``; ``None``:
+    the config's ``serving`` values)."""
 
     config_path: str | None = None
     model: str | None = None
@@ -57,7 +59,9 @@ class ServeSettings:
     batch_size: int = 500
     limits: Limits = field(default_factory=Limits)
     auth: bool = True
-    max_batch_rows: int = MAX_BATCH_ROWS
+    max_batch_rows: int | None = None
+    batch_wait_ms: float | None = None
+    model_threads: int | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -121,6 +125,8 @@ def build_models(settings: ServeSettings) -> ServedModels:
                 traffic_fraction=settings.traffic_fraction,
                 prediction_log=logs[url],
                 max_batch_rows=settings.max_batch_rows,
+                batch_wait_ms=settings.batch_wait_ms,
+                model_threads=settings.model_threads,
             )
     except BaseException:
         with contextlib.suppress(Exception):
@@ -138,7 +144,11 @@ def check_settings(settings: ServeSettings) -> None:
         problems.append("--queue-size and --batch-size must be at least 1")
     if settings.limits.max_rows < 1 or settings.limits.max_bytes < 1:
         problems.append("--max-rows and --max-bytes must be at least 1")
-    if settings.max_batch_rows < 1:
-        problems.append("max_batch_rows must be at least 1")
+    if settings.max_batch_rows is not None and settings.max_batch_rows < 1:
+        problems.append("--max-batch-rows must be at least 1")
+    if settings.batch_wait_ms is not None and not settings.batch_wait_ms >= 0:
+        problems.append("--batch-wait-ms must be >= 0")
+    if settings.model_threads is not None and settings.model_threads < 0:
+        problems.append("--model-threads must be >= 0")
     if problems:
         raise DataError(problems)

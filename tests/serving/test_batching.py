@@ -15,11 +15,12 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads  # loads OpenMP
 
 from retrain.config import RetrainConfig
 from retrain.errors import DataError
 from retrain.serving import Prediction, PredictionError, Router, RouterClosedError
-from retrain.serving.router import _feature_hashes, choose_calls
+from retrain.serving.router import Answers, _feature_hashes, _json_texts, choose_calls
 from retrain.serving.split import choose_arm
 from tests.registry_builders import make_data, make_pipeline_model
 from tests.serving.conftest import Served, read_rows
@@ -201,7 +202,7 @@ class TestDynamicBatching:
                 pair, production=dataclasses.replace(pair.production, model=gate)
             )
             sent = [*requests(4), (make_data(9, seed=3)[0], None, None)]
-            futures: list[Future[list[Prediction]]] = [router.submit(sent[0][0])]
+            futures: list[Future[Answers]] = [router.submit(sent[0][0])]
             assert gate.entered.wait(30)
             futures += [router.submit(f) for f, _, _ in sent[1:]]
             gate.release.set()
@@ -257,3 +258,97 @@ def test_feature_hashes_are_blake2b_of_the_row_as_json() -> None:
         for row in ([1.5, 2.0, "a"], [None, 3.0, None])
     ]
     assert _feature_hashes(frame) == [h.hexdigest() for h in expected]
+
+
+def test_answers_read_as_predictions_and_give_the_json_body(served: Served) -> None:
+    frame = make_data(6, seed=4)[0]
+    ids = [f"r{i}" for i in range(6)]
+    entities = ["a", None, "c", "d", None, "f"]
+    with Router(served.config, start=False, traffic_fraction=0.5) as router:
+        found = router.predict(frame, entity_ids=entities, request_ids=ids)
+    listed = list(found)
+    assert len(found) == 6 and all(isinstance(p, Prediction) for p in listed)
+    assert found[-1] == listed[5] and found[1:4] == listed[1:4]
+    with pytest.raises(IndexError):
+        found[6]
+    assert found.body() == {
+        "predictions": [p.prediction for p in listed],
+        "retrain": [
+            {
+                "request_id": p.request_id,
+                "entity_id": p.entity_id,
+                "version": p.version,
+                "arm": p.arm,
+                "probability": p.probability,
+            }
+            for p in listed
+        ],
+    }
+    assert [p.entity_id for p in listed] == entities and [p.request_id for p in listed] == ids
+
+
+@pytest.mark.parametrize("values", [[0, 1, -3], ["yes", 'a "b"', None], [1.5, None, True]])
+def test_logged_predictions_are_json_dumps_of_each(values: list[Any]) -> None:
+    import json
+
+    assert _json_texts(values) == [json.dumps(v) for v in values]
+
+
+class Threads:
+    """A model that records the OpenMP threads scikit-learn would use in each call."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.classes_ = model.classes_
+        self.seen: list[int] = []
+
+    def predict(self, frame: pd.DataFrame) -> Any:
+        self.seen.append(_openmp_effective_n_threads())
+        return self.model.predict(frame)
+
+    def predict_proba(self, frame: pd.DataFrame) -> Any:
+        self.seen.append(_openmp_effective_n_threads())
+        return self.model.predict_proba(frame)
+
+
+@pytest.mark.parametrize("threads", [1, 0])
+def test_model_calls_run_with_model_threads(served: Served, threads: int) -> None:
+    default = _openmp_effective_n_threads()
+    with Router(served.config, start=False, traffic_fraction=0.0, model_threads=threads) as router:
+        pair = router._pair
+        model = Threads(pair.production.model)
+        router._pair = dataclasses.replace(
+            pair, production=dataclasses.replace(pair.production, model=model)
+        )
+        frame = make_data(5, seed=6)[0]
+        router.predict(frame)
+        router.submit(frame).result(30)  # in the batching thread too
+    assert model.seen == [threads or default] * 2
+    assert _openmp_effective_n_threads() == default, "the caller's threads are restored"
+
+
+def test_a_batch_waits_for_requests_in_flight_and_a_lone_request_never_waits(
+    served: Served,
+) -> None:
+    with Router(
+        served.config,
+        start=False,
+        traffic_fraction=0.0,
+        max_batch_rows=6,
+        batch_wait_ms=600_000,  # ends when the batch is full, or nobody else is in flight
+    ) as router:
+        pair = router._pair
+        gate = Gated(pair.production.model)
+        gate.release.set()  # records each call's rows, holds none
+        router._pair = dataclasses.replace(
+            pair, production=dataclasses.replace(pair.production, model=gate)
+        )
+        sent = requests(2)
+        with router.in_flight():  # alone: answered at once
+            assert len(router.submit(sent[0][0]).result(30)) == 3
+        with router.in_flight(), router.in_flight():  # the first waits for the second
+            first = router.submit(sent[0][0])
+            second = router.submit(sent[1][0])
+            assert len(first.result(30)) == 3 and len(second.result(30)) == 3
+        assert router._in_flight == 0
+    assert gate.sizes == [3, 6]

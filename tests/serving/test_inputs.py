@@ -84,6 +84,13 @@ class TestRefusals:
             ({"dataframe_records": ROWS, "entity_ids": ["a"]}, 400, "one value per row (2)"),
             ({"dataframe_records": ROWS, "request_ids": ["a", "a"]}, 400, "unique"),
             ({"dataframe_records": ROWS, "request_ids": ["a", None]}, 400, "non-empty id"),
+            (
+                {"dataframe_split": {"columns": ["x1"], "data": [[1], [2], [1, 2]]}},
+                400,
+                "'dataframe_split' row 2 must be a list of 1 values",
+            ),
+            ({"dataframe_records": [ROWS[0], ROWS[1], 3]}, 400, "row 2 must be an object"),
+            ({"dataframe_records": [{**ROWS[0], "x1": 10**400}]}, 400, "column 'x1' holds"),
         ],
     )
     def test_named(self, body: Any, status: int, message: str) -> None:
@@ -91,3 +98,19 @@ class TestRefusals:
             parse(body)
         assert caught.value.status == status
         assert message in caught.value.message
+
+
+class TestColumnar:
+    def test_records_of_different_shapes_are_read_as_before(self) -> None:
+        rows = [{"x1": 1.0, "x2": 2.0, "segment": "a"}, {"segment": "b", "x2": 3, "x1": None}]
+        frame = parse({"dataframe_records": rows}).frame
+        assert frame["x2"].tolist() == [2.0, 3.0]
+        assert frame["segment"].tolist() == ["a", "b"]
+        assert math.isnan(frame["x1"].tolist()[1])
+
+    def test_integers_floats_and_nulls_mix_in_a_numeric_column(self) -> None:
+        body = {"instances": [[1, 2**60, "a"], [None, 0.25, "b"], [3.5, -7, None]]}
+        frame = parse(body).frame
+        assert frame["x1"].tolist()[::2] == [1.0, 3.5] and math.isnan(frame["x1"].tolist()[1])
+        assert frame["x2"].tolist() == [float(2**60), 0.25, -7.0]
+        assert frame["segment"].tolist() == ["a", "b", None]

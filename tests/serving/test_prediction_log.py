@@ -54,6 +54,25 @@ class TestPredictionLog:
         names = set(sa.inspect(sa.create_engine(url)).get_table_names())
         assert {PREDICTIONS.name, LABELS.name} <= names
 
+    def test_columns_are_written_row_by_row_across_batches(self, url: str) -> None:
+        log = PredictionLog(url, batch_size=7, queue_size=30)
+        rows = [row(i, entity_id=None if i % 3 else f"e{i}") for i in range(25)]
+        columns = {name: [r[name] for r in rows] for name in rows[0]}
+        assert log.submit_columns({k: v[:12] for k, v in columns.items()})
+        assert log.submit_columns({k: v[12:] for k, v in columns.items()})
+        assert not log.submit_columns({k: v[:10] for k, v in columns.items()})  # 35 > 30 rows
+        assert log.submit_columns({k: [] for k in columns})  # nothing to write
+        with pytest.raises(ValueError, match="different lengths"):
+            log.submit_columns({"model": ["a"], "request_id": []})
+        log.close()
+
+        stored = read_rows(url).sort_values("id")
+        assert stored["request_id"].tolist() == [f"r{i}" for i in range(25)]
+        assert [e if isinstance(e, str) else None for e in stored["entity_id"]] == [
+            r["entity_id"] for r in rows
+        ]
+        assert (log.written, log.dropped) == (25, 10)
+
     def test_values_are_bound_parameters_stored_verbatim(self, url: str) -> None:
         nasty = "x'); DROP TABLE retrain_predictions; --"
         log = PredictionLog(url)
@@ -142,3 +161,37 @@ class TestBoundedBuffer:
 
         assert log.lost == 3
         assert "gone" in str(log.last_error)
+
+
+def test_sqlite_multi_row_inserts_store_what_sqlalchemy_stores(tmp_path: Path) -> None:
+    import sqlite3
+
+    now = datetime.now(UTC)
+    rows = [
+        row(
+            i,
+            entity_id=None if i % 2 else f"e'{i}",
+            prediction='"yes"' if i % 3 else None,
+            probability=None if i % 4 == 0 else 0.25 + i,
+            latency_ms=3,
+            predicted_at=now,
+            error=None if i % 5 else "boom",
+        )
+        for i in range(250)  # statements of 90 rows, batches of 100
+    ]
+    log = PredictionLog(f"sqlite:///{tmp_path / 'ours.db'}", batch_size=100)
+    assert log.submit(rows)
+    log.close()
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'theirs.db'}")
+    PREDICTIONS.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(PREDICTIONS.insert(), rows)
+    engine.dispose()
+
+    def stored(name: str) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(tmp_path / name) as conn:
+            sql = "SELECT *, typeof(latency_ms) FROM retrain_predictions ORDER BY id"
+            return conn.execute(sql).fetchall()
+
+    assert len(stored("ours.db")) == 250
+    assert stored("ours.db") == stored("theirs.db")
