@@ -14,9 +14,10 @@ separate machines (``tools.topology.Drill``: 6,000 rows a week; the drifted week
 1. A forced manual run trains the first model on the clean weeks (bootstrap, not timed).
 2. ``--runs`` forced manual runs: each task's duration (the REST API's task-instance dates).
 3. The drifted weeks arrive; a manual ``retrain_monitor`` run measures the drift and emits the
-   drift asset event; the scheduler starts the pipeline run. Timed: the event (the emit task's
-   end), the run's creation, its ``deploy`` task's end and the production alias move in the
-   audit history (its ``at``), and the record's fit time.
+   drift asset event (with the volume one: one emit task per fired rule); the scheduler starts
+   the pipeline run at the first event. Timed from the first event the run consumed and from the
+   drift event (the emit task's end): the run's creation and the production alias move in the
+   audit history (its ``at``); next to the fit time of the same data (the train task's log).
 4. In-process (unless skipped): the same forced runs with ``tools.local_runner`` (``DAG.test()``,
    one process) on a copy of the same data and config, through ``benchmarks/scheduler.py``.
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -107,11 +109,23 @@ def measure(workdir: Path, runs: int, redis_db: int) -> dict[str, Any]:
         )
         if emit["state"] != "success":
             raise SystemExit(f"no drift event: emit_drift {emit['state']}")
+        # The fired rules' events (volume, performance, drift: one emit task each) start the
+        # first run at once; that run's check sees every rule that fired, the drift one included.
         started = _wait_new_run(rest, before)
         if rest.wait(PIPELINE, started["dag_run_id"]) != "success":
             raise SystemExit("the drift-triggered run failed")
-        tasks = rest.call(f"/api/v2/dags/{PIPELINE}/dagRuns/{started['dag_run_id']}/taskInstances")
+        run_id = started["dag_run_id"]
+        consumed = rest.call(f"/api/v2/dags/{PIPELINE}/dagRuns/{run_id}/upstreamAssetEvents")
+        first_event = min(_at(e["timestamp"]) for e in consumed["asset_events"])
+        tasks = rest.call(f"/api/v2/dags/{PIPELINE}/dagRuns/{run_id}/taskInstances")
         deploy = next(ti for ti in tasks["task_instances"] if ti["task_id"] == "deploy")
+        train_log = "\n".join(
+            path.read_text(errors="replace")
+            for path in (settings.airflow_home / "logs").glob(
+                f"dag_id={PIPELINE}/run_id={run_id}/task_id=train/attempt=*.log"
+            )
+        )
+        fitted = re.search(r"rows fitted in ([0-9.]+)s", train_log)
         from retrain.config import load_config
         from retrain.log import LogStore
         from retrain.registry import ModelRegistry
@@ -125,10 +139,14 @@ def measure(workdir: Path, runs: int, redis_db: int) -> dict[str, Any]:
         )
         event = _at(emit["end_date"])
         drift = {
-            "event_to_run_created_s": (_at(started["queued_at"]) - event).total_seconds(),
-            "event_to_deploy_end_s": (_at(deploy["end_date"]) - event).total_seconds(),
-            "event_to_alias_move_s": (_at(move.at) - event).total_seconds(),
-            "fit_s": (record.training_duration_minutes or 0.0) * 60,
+            "first_event_to_drift_event_s": (event - first_event).total_seconds(),
+            "first_event_to_run_created_s": (
+                _at(started["queued_at"]) - first_event
+            ).total_seconds(),
+            "first_event_to_alias_move_s": (_at(move.at) - first_event).total_seconds(),
+            "drift_event_to_alias_move_s": (_at(move.at) - event).total_seconds(),
+            "deploy_end_to_alias_move_s": (_at(move.at) - _at(deploy["end_date"])).total_seconds(),
+            "fit_s": float(fitted.group(1)) if fitted else float("nan"),
             "run_s": rest.timings(PIPELINE, started["dag_run_id"])["run"],
             "trigger": record.trigger,
             "status": record.status,
@@ -175,10 +193,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"per-task overhead under Celery: {statistics.median(extra):.2f} s median")
     drift = result["drift"]
     print(
-        f"\ndrift event -> run created {drift['event_to_run_created_s']:.1f} s, -> deploy done "
-        f"{drift['event_to_deploy_end_s']:.1f} s, -> production alias moved "
-        f"{drift['event_to_alias_move_s']:.1f} s; fit {drift['fit_s']:.1f} s "
-        f"({drift['trigger']}, {drift['status']})"
+        f"\nmonitor's first event -> run created {drift['first_event_to_run_created_s']:.1f} s, "
+        f"-> production alias moved {drift['first_event_to_alias_move_s']:.1f} s (from the drift "
+        f"event, {drift['first_event_to_drift_event_s']:.1f} s after the first: "
+        f"{drift['drift_event_to_alias_move_s']:.1f} s); the run {drift['run_s']:.1f} s, its fit "
+        f"{drift['fit_s']:.1f} s ({drift['trigger']}, {drift['status']})"
     )
     result["in_process"] = local
     (workdir / "topology-bench.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
