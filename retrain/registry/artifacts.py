@@ -4,7 +4,7 @@
 a version's files, loads it and asks it to predict on its stored input example (the check before
 a version exists and before any production move) and reads the drift reference profile stored
 with it. Logged files never change, so fitted models and small text artifacts are cached per
-process (:class:`_ModelCache`, :func:`_artifact_text`).
+process (:class:`_ModelCache`, :func:`artifact_text`).
 
 **No pickle, for every version loaded.** Anyone with write access to MLflow can register a
 version whose ``MLmodel`` declares ``pickle`` or ``cloudpickle`` (``mlflow.sklearn.load_model``
@@ -64,6 +64,7 @@ __all__ = [
     "TRUSTED_TYPES_TAG",
     "VERIFIED_FOR_SECONDS",
     "ModelArtifacts",
+    "artifact_text",
     "check_example",
     "load_and_predict",
     "load_skops",
@@ -374,7 +375,7 @@ def _needed_files(local: Path, what: str, *, example: bool) -> list[str]:
 
 
 @functools.lru_cache(maxsize=16)
-def _artifact_text(tracking_uri: str, artifact_uri: str, name: str) -> str:
+def artifact_text(tracking_uri: str, artifact_uri: str, name: str) -> str:
     """A small text artifact of a logged model (immutable once logged: read once per process)."""
     with tempfile.TemporaryDirectory(prefix="retrain-artifact-") as tmp:
         # not mlflow.artifacts.load_text: it resolves against the global tracking URI
@@ -560,7 +561,7 @@ class ModelArtifacts:
         if stored_fields(mv.tags or {}).get("reference_profile") != PROFILE_FILE:
             return None
         where = self.artifact_uri(mv).rstrip("/")
-        text = _artifact_text(self.tracking_uri, where, f"extra_files/{PROFILE_FILE}")
+        text = artifact_text(self.tracking_uri, where, f"extra_files/{PROFILE_FILE}")
         # stored by whoever could write the version: bounded and parsed without recursion
         source = f"reference profile of {self.what(mv)}"
         profile = parse_profile_json(text, source=source)

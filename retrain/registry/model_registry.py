@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from retrain.errors import DataError, RegistryError
 from retrain.notify import Level, LogNotifier, Notification, NotificationError, Notifier
-from retrain.registry.artifacts import ModelArtifacts, _artifact_text, check_example, read_flavor
+from retrain.registry.artifacts import ModelArtifacts, artifact_text, check_example, read_flavor
 from retrain.registry.audit import AuditEntry, AuditStore
 from retrain.registry.client import RegistryClient
 from retrain.registry.lifecycle import (
@@ -189,8 +189,8 @@ class ModelRegistry:
     def input_example(self, version: int | str) -> pd.DataFrame | None:
         """The input example stored with a version (the rows its load check predicts on) as
         MLflow reads it (a DataFrame, typed by the version's signature); ``None`` if it has none
-        or it is not a table. Two small JSON files (``MLmodel``, the example), read once per
-        process; never the model file, nothing unpickled. A version whose ``MLmodel`` retrain
+        or it is not a table. Two small JSON files (``MLmodel``, the example) are read; never
+        the model file, nothing unpickled. A version whose ``MLmodel`` retrain
         would not load is refused (:class:`RegistryError`), as by :meth:`load_checked`."""
         # loaded already by the artifacts module; imported here, where they are used
         import pandas as pd  # noqa: PLC0415
@@ -200,7 +200,7 @@ class ModelRegistry:
         with self._client.calls(f"reading the input example of {self.name!r} v{version}"):
             mv = self._version_files(version)
             where = self._artifacts.artifact_uri(mv).rstrip("/")
-            text = _artifact_text(self.tracking_uri, where, "MLmodel")
+            text = artifact_text(self.tracking_uri, where, "MLmodel")
             with tempfile.TemporaryDirectory(prefix="retrain-mlmodel-") as tmp:
                 with open(os.path.join(tmp, "MLmodel"), "w", encoding="utf-8") as out:
                     out.write(text)
@@ -209,7 +209,7 @@ class ModelRegistry:
             name = info.get("artifact_path") if isinstance(info, dict) else None
             if not isinstance(info, dict) or not name or info.get("type") != "dataframe":
                 return None
-            example = json.loads(_artifact_text(self.tracking_uri, where, str(name)))
+            example = json.loads(artifact_text(self.tracking_uri, where, str(name)))
         if info.get("params") and isinstance(example, dict):  # saved with params: {"inputs": ...}
             example = example.get("inputs")
         signature = Model.from_dict(meta).signature

@@ -18,7 +18,7 @@ from sklearn.pipeline import Pipeline
 
 from retrain.errors import RegistryError
 from retrain.registry import ModelRegistry, VersionRecord, pinned_requirements
-from retrain.registry.artifacts import _artifact_text
+from retrain.registry.artifacts import artifact_text
 from retrain.registry.registration import Registrar, key_digest
 from retrain.serialization import dumps_trusted
 from tests.registry_builders import (
@@ -55,9 +55,9 @@ class TestRegister:
         profile = registry.reference_profile(1)
         assert profile == {"features": {"x1": {"bins": [0, 1]}}}
         profile["features"].clear()  # a caller's change never reaches the next reader
-        downloads = _artifact_text.cache_info().misses
+        downloads = artifact_text.cache_info().misses
         assert registry.reference_profile(1) == {"features": {"x1": {"bins": [0, 1]}}}
-        assert _artifact_text.cache_info().misses == downloads, "downloaded once per process"
+        assert artifact_text.cache_info().misses == downloads, "downloaded once per process"
 
     def test_version_carries_the_seed_record_and_lineage(
         self, registry: ModelRegistry, fitted: Pipeline, example: pd.DataFrame
