@@ -164,7 +164,7 @@ def _read_record(settings: Settings) -> dict[str, Any]:
     return record
 
 
-def _tail(path: Path, lines: int = 25) -> str:
+def tail(path: Path, lines: int = 25) -> str:
     if not path.exists():
         return "(no log)"
     return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
@@ -330,10 +330,10 @@ def _wait_airflow(settings: Settings, process: subprocess.Popen[bytes]) -> None:
         if state and all(state.get(name) == "healthy" for name in COMPONENTS):
             return
         if process.poll() is not None:
-            raise StandaloneError(f"airflow standalone exited:\n{_tail(settings.airflow_log)}")
+            raise StandaloneError(f"airflow standalone exited:\n{tail(settings.airflow_log)}")
         time.sleep(1.0)
     raise StandaloneError(
-        f"Airflow not healthy after {STARTUP_TIMEOUT:g} s:\n{_tail(settings.airflow_log)}"
+        f"Airflow not healthy after {STARTUP_TIMEOUT:g} s:\n{tail(settings.airflow_log)}"
     )
 
 

@@ -54,6 +54,7 @@ from tools.standalone import (
     import_errors,
     port_free,
     stop_group,
+    tail,
     token,
     unpause,
     wait_dags,
@@ -318,6 +319,7 @@ def airflow_env(topology: Topology) -> dict[str, str]:
     for key in ("AIRFLOW__SCHEDULER__MP_START_METHOD", "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD"):
         env.pop(key)  # LocalExecutor settings of `make airflow`
     airflow_db, _ = topology.database_url("airflow")
+    listening = ports(topology)
     env.update(read_env_file())
     env.update(_secrets(topology))
     env.update(
@@ -325,9 +327,9 @@ def airflow_env(topology: Topology) -> dict[str, str]:
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": airflow_db,
             "AIRFLOW__CELERY__BROKER_URL": topology.broker_url,
             "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{airflow_db}",
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(ports(topology)["triggerer-logs"]),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(listening["triggerer-logs"]),
             "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(
-                ports(topology)["scheduler-health"]
+                listening["scheduler-health"]
             ),
             "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": HOST,
             # Task instances name the worker that ran them (RETRAIN_HOSTNAME, set per worker).
@@ -408,12 +410,6 @@ def write_record(topology: Topology, record: Mapping[str, Any]) -> None:
     topology.record_file.write_text(json.dumps(record, indent=2), encoding="utf-8")
 
 
-def _tail(path: Path, lines: int = 20) -> str:
-    if not path.exists():
-        return "(no log)"
-    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
-
-
 def wait_healthy(topology: Topology, timeout: float = STARTUP_TIMEOUT) -> dict[str, str]:
     """Wait until the API reports every component healthy and every worker answers a ping."""
     deadline = time.monotonic() + timeout
@@ -425,7 +421,7 @@ def wait_healthy(topology: Topology, timeout: float = STARTUP_TIMEOUT) -> dict[s
             if not alive(entry.get("pid")):
                 raise TopologyError(
                     f"{name} exited; last lines of {topology.logs / (name + '.log')}:\n"
-                    f"{_tail(topology.logs / (name + '.log'))}"
+                    f"{tail(topology.logs / (name + '.log'))}"
                 )
         last = health(url)
         if last and all(last.get(c) == "healthy" for c in COMPONENTS):
@@ -465,7 +461,8 @@ class Drill:
 
     @property
     def data_dir(self) -> Path:
-        return self.state / "data" / "events"
+        """Where ``make prod-up`` (as ``make airflow``) reads the event stream in ``state``."""
+        return Settings(state=self.state).data_dir
 
     def stream(self) -> Any:
         from datetime import UTC, datetime, timedelta
