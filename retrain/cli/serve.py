@@ -67,7 +67,7 @@ def register(add: AddCommand) -> None:
         "--batch-wait-ms",
         type=float,
         help="how long a batch waits for requests in flight to join it (default: "
-        "serving.batch_wait_ms, 1)",
+        "serving.batch_wait_ms, 5)",
     )
     serve.add_argument(
         "--model-threads",

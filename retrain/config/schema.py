@@ -1141,7 +1141,7 @@ class ServingSettings(Section):
     """Rows per coalesced batch: requests that arrive while a batch computes are answered
     together, one model call per version, up to this many rows (a larger request runs alone)."""
 
-    batch_wait_ms: float = Field(1.0, ge=0, le=100)
+    batch_wait_ms: float = Field(5.0, ge=0, le=100)
     """How long the batching thread waits for more requests to join a batch, only while other
     requests are in flight (a lone request never waits); 0: never waits."""
 

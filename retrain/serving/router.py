@@ -26,7 +26,7 @@ gradient boosting, random forests, logistic regression, not of every estimator) 
 the next requests queue; the next batch takes every queued request up to ``max_batch_rows``
 rows, calls each version once and splits the answers back per request. While more requests are
 in flight than queued (the HTTP handlers count them, :meth:`Router.in_flight`), the batching
-thread first waits up to ``batch_wait_ms`` (default 1 ms) for them; a lone request never waits.
+thread first waits up to ``batch_wait_ms`` (default 5 ms) for them; a lone request never waits.
 Without that pause the batching thread, which holds the GIL while a model computes, starts the
 next batch at once and the event loop can neither send the answers nor read the next requests:
 the batches stay small.
@@ -242,6 +242,7 @@ class _Request:
     entity_ids: list[str | None]
     started: float
     future: Future[Answers]
+    keyed: bool  # some row has an entity id
 
 
 class Router:
@@ -306,6 +307,7 @@ class Router:
         self.batch_wait_ms = wait
         self.model_threads = threads
         self._in_flight = 0
+        self._batches = {"count": 0, "requests": 0, "rows": 0}  # what the batching thread took
         self._openmp: Any = None  # threadpoolctl's OpenMP libraries, found after a model loads
         self._queue: collections.deque[_Request] = collections.deque()
         self._queue_cond = threading.Condition()
@@ -354,8 +356,9 @@ class Router:
     ) -> Answers:
         """Predict every row of ``frame`` (the config's features; other columns are ignored)
         and log each answer, in this thread; the answers read as a list of :class:`Prediction`.
-        ``entity_ids`` (one per row, ``None`` allowed) choose each row's arm; ``request_ids``
-        name the rows (generated when absent). Raises
+        ``entity_ids`` (one per row, ``None`` allowed) choose each row's arm; the rows without
+        one go to one arm together, chosen by the first of ``request_ids`` (which name the rows;
+        generated when absent), so a call without entity ids is answered by one version. Raises
         :class:`DataError` for missing columns or a length mismatch, :class:`PredictionError`
         if the model raises.
         """
@@ -407,12 +410,14 @@ class Router:
             raise DataError([f"{len(entity_ids)} entity ids for {rows} rows"])
         if request_ids is not None and len(request_ids) != rows:
             raise DataError([f"{len(request_ids)} request ids for {rows} rows"])
+        entities: list[str | None] = list(entity_ids) if entity_ids is not None else [None] * rows
         return _Request(
             frame=frame,
             request_ids=(list(request_ids) if request_ids is not None else _new_ids(rows)),
-            entity_ids=list(entity_ids) if entity_ids is not None else [None] * rows,
+            entity_ids=entities,
             started=time.perf_counter(),
             future=Future(),
+            keyed=entity_ids is not None and any(e is not None for e in entities),
         )
 
     def _batch_loop(self) -> None:
@@ -437,6 +442,9 @@ class Router:
                         rows += len(request.frame)
             if not batch:
                 continue
+            self._batches["count"] += 1
+            self._batches["requests"] += len(batch)
+            self._batches["rows"] += rows
             answers: list[Answers | BaseException]
             try:
                 answers = [*self._answer(self._pair, batch)]
@@ -488,7 +496,7 @@ class Router:
             ids = [i for r in requests for i in r.request_ids]
             entities = [e for r in requests for e in r.entity_ids]
         rows = len(ids)
-        canary = self._canary_rows(pair, ids, entities)
+        canary = self._canary_rows(pair, requests)
         predictions, probabilities, failure, failed = self._call_versions(pair, frame, canary)
         if failure is not None and len(requests) > 1:
             return [self._answer(pair, [r])[0] for r in requests]
@@ -577,23 +585,34 @@ class Router:
                 probabilities[positions] = proba
         return predictions, probabilities, failure, failed
 
-    def _canary_rows(
-        self, pair: _Pair, ids: list[str], entities: list[str | None]
-    ) -> npt.NDArray[np.bool_]:
-        """Which rows the canary answers (:func:`~retrain.serving.split.choose_arm` per row)."""
+    def _canary_rows(self, pair: _Pair, requests: list[_Request]) -> npt.NDArray[np.bool_]:
+        """Which rows the canary answers: a row with an entity id by its own key, the other rows
+        of a request together, by the request's first request id
+        (:func:`~retrain.serving.split.canary_share`)."""
+        rows = sum(len(r.request_ids) for r in requests)
         canary = pair.canary
         if canary is None or canary.version == pair.production.version:
-            return np.zeros(len(ids), dtype=bool)
-        name = self.name
-        shares = np.fromiter(
-            (
-                canary_share(name, entity if entity is not None else request)
-                for request, entity in zip(ids, entities, strict=True)
-            ),
-            dtype=float,
-            count=len(ids),
-        )
-        return shares < self.traffic_fraction
+            return np.zeros(rows, dtype=bool)
+        name, fraction = self.name, self.traffic_fraction
+        chosen: list[npt.NDArray[np.bool_]] = []
+        for request in requests:
+            if not request.request_ids:
+                continue
+            own = canary_share(name, request.request_ids[0]) < fraction
+            if request.keyed:
+                chosen.append(
+                    np.fromiter(
+                        (
+                            own if entity is None else canary_share(name, entity) < fraction
+                            for entity in request.entity_ids
+                        ),
+                        dtype=bool,
+                        count=len(request.entity_ids),
+                    )
+                )
+            else:
+                chosen.append(np.full(len(request.request_ids), own))
+        return np.concatenate(chosen) if chosen else np.zeros(0, dtype=bool)
 
     def _threads(self) -> contextlib.AbstractContextManager[Any]:
         """The model call's OpenMP thread limit (this thread only; OpenMP's limit is per
@@ -683,6 +702,7 @@ class Router:
             "max_batch_rows": self.max_batch_rows,
             "batch_wait_ms": self.batch_wait_ms,
             "model_threads": self.model_threads,
+            "batches": dict(self._batches),
             "last_refresh": _iso(self.last_refresh),
             "error": self.last_error,
             "prediction_log": self.log.stats(),

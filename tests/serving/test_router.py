@@ -59,6 +59,26 @@ class TestAnswers:
         assert row["latency_ms"] > 0 and len(row["feature_hash"]) == 32
         assert row["arm"] == first[0].arm and row["version"] == first[0].version
 
+    def test_a_call_without_entity_ids_is_answered_by_one_version(self, served: Served) -> None:
+        frame = make_data(20, seed=5)[0]
+        with Router(served.config, start=False) as router:
+            calls = [router.predict(frame) for _ in range(400)]
+            named = router.predict(frame, request_ids=[f"r{i}" for i in range(20)])
+            again = router.predict(frame, request_ids=[f"r{i}" for i in range(20)])
+            mixed = router.predict(
+                frame.iloc[:4], entity_ids=[None, "customer-1", None, "customer-2"]
+            )
+            alone = router.predict(frame.iloc[:2], entity_ids=["customer-1", "customer-2"])
+        arms = [{p.arm for p in answers} for answers in calls]
+        assert all(len(found) == 1 for found in arms), "one arm per call"
+        canary_share = sum(found == {"canary"} for found in arms) / len(arms)
+        assert 0.05 < canary_share < 0.16  # 10% of the calls, 400 calls
+        assert len({p.arm for p in named}) == 1
+        assert [p.arm for p in again] == [p.arm for p in named], "sticky per request id"
+        # rows without an entity id go together; a row with one goes by its entity
+        assert mixed[0].arm == mixed[2].arm
+        assert [mixed[1].arm, mixed[3].arm] == [p.arm for p in alone]
+
     def test_without_a_canary_production_answers_everything(
         self, make_config: Callable[..., RetrainConfig], fleet: Fleet, tmp_path: Path
     ) -> None:
