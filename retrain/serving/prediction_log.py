@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import itertools
 import logging
 import threading
 import time
@@ -66,14 +67,18 @@ class _Chunk:
 
     def values(self, processors: Mapping[str, Any]) -> list[Any]:
         """Every row's values of :data:`_COLUMNS` in order, one flat list (a column the chunk
-        lacks is NULL), each column through its SQLAlchemy bind processor, if any."""
+        lacks is NULL), each column through its SQLAlchemy bind processor, if any: once per
+        distinct value (a batch's rows share one timestamp)."""
         columns = []
         for name in _COLUMNS:
             found = self.columns.get(name)
             column = list(found) if found is not None else [None] * self.rows
             process = processors.get(name)
-            columns.append(list(map(process, column)) if process is not None else column)
-        return [value for row in zip(*columns, strict=True) for value in row]
+            if process is not None:
+                done: dict[Any, Any] = {}
+                column = [done[v] if v in done else done.setdefault(v, process(v)) for v in column]
+            columns.append(column)
+        return list(itertools.chain.from_iterable(zip(*columns, strict=True)))
 
 
 @atexit.register

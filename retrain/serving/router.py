@@ -888,6 +888,9 @@ def _predict(
     return values, None
 
 
+_AS_IS = {str, type(None)}
+
+
 def _json_ready(values: npt.NDArray[Any]) -> list[Any]:
     """The values of a 1-D array as JSON-ready Python values (NaN as ``None``), as
     :func:`_plain` gives them one by one."""
@@ -897,7 +900,10 @@ def _json_ready(values: npt.NDArray[Any]) -> list[Any]:
         return list(found.tolist())
     if values.dtype.kind in "iub":
         return list(values.tolist())
-    return [_plain(v) for v in values.tolist()]
+    found = values.tolist()
+    if set(map(type, found)) <= _AS_IS:  # text and nulls, the usual categorical column
+        return list(found)
+    return [_plain(v) for v in found]
 
 
 def _json_texts(values: list[Any]) -> list[str]:
@@ -936,7 +942,7 @@ def _feature_hashes(frame: pd.DataFrame) -> list[str]:
     dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
     blake2b = hashlib.blake2b
     return [
-        blake2b(dumps(list(row)).encode(), digest_size=16).hexdigest()
+        blake2b(dumps(row).encode(), digest_size=16).hexdigest()
         for row in zip(*columns, strict=True)
     ]
 
