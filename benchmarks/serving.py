@@ -311,9 +311,20 @@ def start_mlflow(
 
 
 def run_case(
-    server: Server, bodies: Path, clients: int, args: argparse.Namespace, workdir: Path
+    server: Server,
+    bodies: Path,
+    clients: int,
+    args: argparse.Namespace,
+    workdir: Path,
+    *,
+    log_db: str | None = None,
+    rows: int = 1,
 ) -> dict[str, Any]:
-    """One load run against ``server``: the load child's outcome plus CPU and load average."""
+    """One load run against ``server``: the load child's outcome plus CPU and load average;
+    with ``log_db`` (retrain's prediction log) also the rows it logged for this case, counted
+    once the writers are idle, against the rows answered (every request sent got a 200 when
+    the case had no errors)."""
+    logged_before = _count_logged(log_db) if log_db else 0
     spec = {
         "url": server.url,
         "bodies": str(bodies),
@@ -347,7 +358,35 @@ def run_case(
     result["server_cpu_s_by_process"] = by_process  # uneven with --workers 2: see the README
     result["loadavg_before"] = [round(x, 2) for x in load_before]
     result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    if log_db:
+        result["log_rows"] = _settled_count(log_db) - logged_before
+        result["log_rows_expected"] = result["sent_total"] * rows
     return result
+
+
+def _count_logged(url: str) -> int:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            found = conn.exec_driver_sql("SELECT COUNT(*) FROM retrain_predictions").scalar()
+            return int(found or 0)
+    finally:
+        engine.dispose()
+
+
+def _settled_count(url: str, timeout: float = 60.0) -> int:
+    """The row count once it stopped growing (the writers drained their buffers)."""
+    deadline = time.monotonic() + timeout
+    last = _count_logged(url)
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = _count_logged(url)
+        if now == last:
+            return now
+        last = now
+    return last
 
 
 # --- model, data, registration -----------------------------------------------------------------
@@ -635,6 +674,7 @@ def compare_servers(
     bodies: dict[int, Path],
     env: dict[str, str],
     workdir: Path,
+    log_db: str,
 ) -> list[dict[str, Any]]:
     """For each worker count: start both servers, alternate the cases, stop both."""
     rows: list[dict[str, Any]] = []
@@ -654,7 +694,15 @@ def compare_servers(
             for clients in args.clients:
                 for size in args.batches:
                     for kind in ("retrain", "mlflow"):
-                        result = run_case(servers[kind], bodies[size], clients, args, workdir)
+                        result = run_case(
+                            servers[kind],
+                            bodies[size],
+                            clients,
+                            args,
+                            workdir,
+                            log_db=log_db if kind == "retrain" else None,
+                            rows=size,
+                        )
                         result.update(server=kind, workers=workers, clients=clients, rows=size)
                         rows.append(result)
                         print("  " + _line(result), flush=True)
@@ -676,7 +724,15 @@ def _line(r: dict[str, Any]) -> str:
         f"errors {r['errors']}  server CPU {_ms(r['server_cpu_ms_per_request'])}/req "
         f"{r['server_cpu_s_by_process']} s  "
         f"load {r['loadavg_before'][0]:.2f}->{r['loadavg_after'][0]:.2f}"
+        f"{_logged(r)}"
     )
+
+
+def _logged(r: dict[str, Any]) -> str:
+    """`` logged 99.8%`` of the rows answered (retrain only)."""
+    if not r.get("log_rows_expected"):
+        return ""
+    return f"  logged {100 * r['log_rows'] / r['log_rows_expected']:.1f}%"
 
 
 def _ms(value: float | None) -> str:
@@ -740,8 +796,11 @@ def judge(cases: list[dict[str, Any]], overhead: dict[str, Any]) -> list[dict[st
 
 def print_report(results: dict[str, Any]) -> None:
     print("\n## HTTP: requests/s and latency (same model, same request bodies)\n")
-    print("| workers | clients | rows/request | server | req/s | p50 | p99 | errors | CPU/req |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "| workers | clients | rows/request | server | req/s | p50 | p99 | errors | CPU/req "
+        "| rows logged |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results["cases"]:
         if r["server"] not in ("retrain", "mlflow"):
             continue
@@ -749,7 +808,7 @@ def print_report(results: dict[str, Any]) -> None:
         print(
             f"| {r['workers']} | {r['clients']} | {r['rows']} | {name} | {r['rps']:.1f} | "
             f"{_ms(r['p50_ms']).strip()} | {_ms(r['p99_ms']).strip()} | {r['errors']} | "
-            f"{_ms(r['server_cpu_ms_per_request']).strip()} |"
+            f"{_ms(r['server_cpu_ms_per_request']).strip()} | {_logged(r).strip() or '-'} |"
         )
     print("\n## In-process p50 (ms), no HTTP\n")
     print(
@@ -838,6 +897,8 @@ def main(argv: list[str] | None = None) -> int:
 def run(
     args: argparse.Namespace, tracking_uri: str, workdir: Path, loads: list[Any]
 ) -> dict[str, Any]:
+    from retrain.serving.tables import log_url
+
     config = make_config(tracking_uri, workdir)
     started = time.monotonic()
     registered = train_and_register(config, workdir)
@@ -863,6 +924,7 @@ def run(
         bodies=bodies,
         env=env,
         workdir=workdir,
+        log_db=log_url(config),
     )
     loads.append(os.getloadavg())
     return {
