@@ -324,7 +324,7 @@ def run_case(
     with ``log_db`` (retrain's prediction log) also the rows it logged for this case, counted
     once the writers are idle, against the rows answered (every request sent got a 200 when
     the case had no errors)."""
-    logged_before = _count_logged(log_db) if log_db else 0
+    logged_before = _settled_count(log_db) if log_db else 0
     spec = {
         "url": server.url,
         "bodies": str(bodies),
