@@ -135,6 +135,7 @@ class TestDynamicBatching:
         answers = [future.result(30) for future in (first, *rest)]
 
         assert gate.sizes == [3, 12], "the four queued requests were one call"
+        assert router.status["batches"] == {"count": 2, "requests": 5, "rows": 15}
         router._pair = dataclasses.replace(
             router._pair, production=dataclasses.replace(router._pair.production, model=gate.model)
         )
