@@ -242,7 +242,6 @@ class _Request:
     entity_ids: list[str | None]
     started: float
     future: Future[Answers]
-    keyed: bool  # some row has an entity id
 
 
 class Router:
@@ -410,14 +409,12 @@ class Router:
             raise DataError([f"{len(entity_ids)} entity ids for {rows} rows"])
         if request_ids is not None and len(request_ids) != rows:
             raise DataError([f"{len(request_ids)} request ids for {rows} rows"])
-        entities: list[str | None] = list(entity_ids) if entity_ids is not None else [None] * rows
         return _Request(
             frame=frame,
             request_ids=(list(request_ids) if request_ids is not None else _new_ids(rows)),
-            entity_ids=entities,
+            entity_ids=list(entity_ids) if entity_ids is not None else [None] * rows,
             started=time.perf_counter(),
             future=Future(),
-            keyed=entity_ids is not None and any(e is not None for e in entities),
         )
 
     def _batch_loop(self) -> None:
@@ -599,7 +596,7 @@ class Router:
             if not request.request_ids:
                 continue
             own = canary_share(name, request.request_ids[0]) < fraction
-            if request.keyed:
+            if any(entity is not None for entity in request.entity_ids):
                 chosen.append(
                     np.fromiter(
                         (

@@ -4,9 +4,9 @@ The key is a row's entity id (a customer, a device); the rows of a call without 
 call's key, its first request id, so one version answers them all (a canary takes a share of
 the calls, as per-request canary routers do; give entity ids to split a call's rows). The same
 key of the same model always lands in the same arm (sticky across requests, processes and
-restarts),
-and raising the fraction only moves keys from ``production`` to ``canary``, never back. The hash
-is BLAKE2b of ``<model>\\0<key>`` (never Python's ``hash()``, which is salted per process).
+restarts), and raising the fraction only moves keys from ``production`` to ``canary``, never
+back. The hash is BLAKE2b of ``<model>\\0<key>`` (never Python's ``hash()``, which is salted
+per process).
 """
 
 from __future__ import annotations
