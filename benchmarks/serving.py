@@ -365,15 +365,7 @@ def run_case(
 
 
 def _count_logged(url: str) -> int:
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            found = conn.exec_driver_sql("SELECT COUNT(*) FROM retrain_predictions").scalar()
-            return int(found or 0)
-    finally:
-        engine.dispose()
+    return sum(_rows_by_arm(url).values())
 
 
 def _settled_count(url: str, timeout: float = 60.0) -> int:
@@ -741,11 +733,15 @@ def _ms(value: float | None) -> str:
 
 def logged_rows(config: Any) -> dict[str, int]:
     """Rows in the server's prediction log by arm (after the servers stopped)."""
-    import sqlalchemy as sa
-
     from retrain.serving.tables import log_url
 
-    engine = sa.create_engine(log_url(config))
+    return _rows_by_arm(log_url(config))
+
+
+def _rows_by_arm(url: str) -> dict[str, int]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
             found = conn.exec_driver_sql(
